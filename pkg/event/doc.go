@@ -1,0 +1,18 @@
+// Package event turns a Gemini API webhook delivery into the completion event
+// that geminihooks publishes to Pub/Sub.
+//
+// The flow has two steps. [Parse] (or [FromClaims] for per-request webhooks
+// whose JWT carries the event) reads Gemini's "thin payload" envelope into a
+// [Notification]. [Normalize] then turns a Notification into an [Event]: a
+// CloudEvents 1.0 structured-mode JSON document whose data follows the
+// versioned schema in [Schema] (schema/completion-event.v1.json). Consumers
+// read published events back with [Decode].
+//
+// Gemini's webhook payloads are documented loosely and the sources disagree
+// (event names, field names, id formats, where user_metadata sits). Parsing is
+// therefore lenient about every variant seen in the documentation, and strict
+// about everything that would make the event unsafe to route or store: a
+// malformed payload yields an [*Error] that the receiver answers with a 400.
+// Unknown event types are not errors; they are published with kind "unknown"
+// and their data kept verbatim so that nothing Gemini sends is lost.
+package event

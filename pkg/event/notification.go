@@ -1,0 +1,489 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"strings"
+	"time"
+)
+
+// Limits applied while parsing. They keep every value that later becomes a
+// Pub/Sub attribute, ordering key or storage path well inside Pub/Sub's limits
+// (1024-byte attribute values and ordering keys).
+const (
+	maxEventTypeLen  = 128
+	maxResourceIDLen = 256
+	maxSegmentLen    = 128
+)
+
+// Kind is the family of Gemini job that an event is about.
+type Kind string
+
+// Kinds of event. KindUnknown covers every event type geminihooks does not
+// recognize; such events are still published.
+const (
+	KindBatch       Kind = "batch"
+	KindInteraction Kind = "interaction"
+	KindVideo       Kind = "video"
+	KindUnknown     Kind = "unknown"
+)
+
+// State is the outcome that an event reports for its job.
+type State string
+
+// States of a job as reported by its event.
+//
+// StateCompleted comes from "batch.completed", a name that appears only in
+// the Gemini cookbook and not in the event catalog. It means that the batch
+// has finished without saying how: consumers must fetch the batch to learn
+// its outcome. For interactions it is the documented success state.
+const (
+	StateSucceeded      State = "succeeded"
+	StateFailed         State = "failed"
+	StateCancelled      State = "cancelled"
+	StateExpired        State = "expired"
+	StateCompleted      State = "completed"
+	StateRequiresAction State = "requires_action"
+	StateGenerated      State = "generated"
+	StateUnknown        State = "unknown"
+)
+
+// classify maps a Gemini event type to its kind and state. The catalog is the
+// one in the Gemini webhooks guide, which lists batch.cancelled and
+// interaction.cancelled although the API reference omits them, plus the
+// cookbook's batch.completed. Matching is exact: Gemini documents lower-case
+// names only.
+func classify(eventType string) (Kind, State) {
+	switch eventType {
+	case "batch.succeeded":
+		return KindBatch, StateSucceeded
+	case "batch.failed":
+		return KindBatch, StateFailed
+	case "batch.cancelled":
+		return KindBatch, StateCancelled
+	case "batch.expired":
+		return KindBatch, StateExpired
+	case "batch.completed":
+		return KindBatch, StateCompleted
+	case "interaction.completed":
+		return KindInteraction, StateCompleted
+	case "interaction.failed":
+		return KindInteraction, StateFailed
+	case "interaction.cancelled":
+		return KindInteraction, StateCancelled
+	case "interaction.requires_action":
+		return KindInteraction, StateRequiresAction
+	case "video.generated":
+		return KindVideo, StateGenerated
+	default:
+		return KindUnknown, StateUnknown
+	}
+}
+
+// isPingType reports whether eventType names a ping. The type Gemini uses
+// for the deliveries of POST /v1beta/webhooks/{id}:ping is not documented, so
+// the common spellings of a test delivery are all accepted.
+func isPingType(eventType string) bool {
+	switch eventType {
+	case "ping", "webhook.ping", "webhooks.ping", "webhook.test", "test":
+		return true
+	default:
+		return false
+	}
+}
+
+// Notification is one Gemini webhook payload as sent, before normalization.
+//
+// Gemini's documented envelope is
+//
+//	{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z",
+//	 "data":{"id":"batch_123456","output_file_uri":"gs://my-bucket/results.jsonl"}}
+//
+// The zero Notification is a ping.
+type Notification struct {
+	// Type is the Gemini event type, for example "batch.succeeded".
+	Type string
+	// Version is the envelope version ("v1" in the documentation).
+	Version string
+	// Timestamp is the envelope timestamp; zero when absent.
+	Timestamp time.Time
+	// ID is data.id as sent: bare ("batch_123", "123") or prefixed
+	// ("batches/123", "models/veo-3.0-generate-001/operations/abc").
+	ID string
+	// OutputFileURI is data.output_file_uri.
+	OutputFileURI string
+	// FileName is data.file_name.
+	FileName string
+	// VideoURI is data.video_uri, which the cookbook's Cloud Run sample reads
+	// instead of output_file_uri for video.generated.
+	VideoURI string
+	// ErrorCode is data.error_code; a JSON number is kept as its literal text.
+	ErrorCode string
+	// ErrorMessage is data.error_message.
+	ErrorMessage string
+	// UserMetadata is the user_metadata given when the job was created. No
+	// source shows where Gemini puts it, so it is read both at the top level
+	// and under data; keys under data win. Numbers are json.Number.
+	UserMetadata map[string]any
+	// Data is the raw data object as sent, kept so that fields geminihooks
+	// does not model are not lost. Nil when the envelope has no data.
+	Data json.RawMessage
+}
+
+// IsPing reports whether n is a ping: an empty body, "{}", or one of the
+// ping types ("ping", "webhook.ping", "webhooks.ping", "webhook.test",
+// "test"). Pings are acknowledged and not published.
+func (n *Notification) IsPing() bool {
+	return n.Type == "" || isPingType(n.Type)
+}
+
+// Kind returns the family of job that n is about; KindUnknown for types
+// outside Gemini's catalog and for pings.
+func (n *Notification) Kind() Kind {
+	k, _ := classify(n.Type)
+	return k
+}
+
+// State returns the job outcome that n reports.
+func (n *Notification) State() State {
+	_, s := classify(n.Type)
+	return s
+}
+
+// Resource returns the normalized resource name of the job: "batches/<id>",
+// "interactions/<id>", the video operation name, or for unknown types the id
+// as sent. It returns "" when n carries no usable id.
+func (n *Notification) Resource() string {
+	name, err := resourceName(n.Kind(), n.ID)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// Parse reads a Gemini webhook body. An empty body and "{}" are pings. Every
+// documented variant is accepted (see [Notification]); an unknown event type
+// is not an error. A malformed body yields an *[Error].
+func Parse(body []byte) (*Notification, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &Notification{}, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, newError(CodeInvalidJSON, "the body is not a valid JSON object")
+	}
+	if top == nil {
+		return nil, newError(CodeInvalidJSON, "the body is not a JSON object")
+	}
+	if len(top) == 0 {
+		return &Notification{}, nil
+	}
+
+	n := &Notification{}
+	var err error
+	if n.Type, err = stringField(top, "type", CodeInvalidEventType); err != nil {
+		return nil, err
+	}
+	if n.Type == "" {
+		return nil, newError(CodeMissingEventType, `the body has no "type"`)
+	}
+	if n.Version, err = stringField(top, "version", CodeInvalidField); err != nil {
+		return nil, err
+	}
+	if raw, ok := top["timestamp"]; ok && !isNull(raw) {
+		if n.Timestamp, err = parseTimestamp(raw); err != nil {
+			return nil, err
+		}
+	}
+	topMeta, err := objectField(top, "user_metadata", "user_metadata")
+	if err != nil {
+		return nil, err
+	}
+
+	var data map[string]json.RawMessage
+	if raw, ok := top["data"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &data); err != nil || data == nil {
+			return nil, newError(CodeInvalidField, `"data" is not a JSON object`)
+		}
+		n.Data = raw
+	}
+	if err := parseData(n, data); err != nil {
+		return nil, err
+	}
+	dataMeta, err := objectField(data, "user_metadata", "data.user_metadata")
+	if err != nil {
+		return nil, err
+	}
+	n.UserMetadata = mergeMetadata(topMeta, dataMeta)
+
+	if err := n.validate(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// parseTimestamp reads the envelope timestamp, which must be an RFC 3339
+// string; RFC3339Nano parses it with or without fractional seconds.
+func parseTimestamp(raw json.RawMessage) (time.Time, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, newError(CodeInvalidTimestamp, `"timestamp" is not a string`)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, newError(CodeInvalidTimestamp, `"timestamp" %s is not an RFC 3339 date-time`, quote(s))
+	}
+	// An offset can move a valid year 0000 or 9999 out of the range that
+	// RFC 3339 (and time.Time's JSON encoding) allows in UTC.
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, newError(CodeInvalidTimestamp, `"timestamp" %s is out of range`, quote(s))
+	}
+	return t, nil
+}
+
+// parseData copies the documented fields of the data object into n, whose
+// Type is already set.
+func parseData(n *Notification, data map[string]json.RawMessage) error {
+	id, err := idField(data)
+	if err != nil && n.Kind() != KindUnknown {
+		return err
+	}
+	// For unknown types and pings a non-string id is left uninterpreted, as
+	// in validate; it stays in Data.
+	n.ID = id
+	fields := []struct {
+		key string
+		dst *string
+	}{
+		{"output_file_uri", &n.OutputFileURI},
+		// video_uri is what the cookbook's Cloud Run sample reads for
+		// video.generated; the guide documents output_file_uri.
+		{"video_uri", &n.VideoURI},
+		{"file_name", &n.FileName},
+		{"error_message", &n.ErrorMessage},
+	}
+	for _, f := range fields {
+		v, err := stringField(data, f.key, CodeInvalidField)
+		if err != nil {
+			return err
+		}
+		*f.dst = v
+	}
+	code, err := errorCodeField(data)
+	if err != nil {
+		return err
+	}
+	n.ErrorCode = code
+	return nil
+}
+
+// validate checks what Parse guarantees, so that hand-built and claim-built
+// notifications get the same checks before they are normalized.
+func (n *Notification) validate() error {
+	if n.Type == "" {
+		return newError(CodeMissingEventType, "the notification has no event type")
+	}
+	if !isVisibleASCII(n.Type, maxEventTypeLen) {
+		return newError(CodeInvalidEventType, "the event type %s is not 1 to %d visible ASCII characters", quote(n.Type), maxEventTypeLen)
+	}
+	if len(n.Data) > 0 && !isJSONObject(n.Data) {
+		return newError(CodeInvalidField, `"data" is not a JSON object`)
+	}
+	kind := n.Kind()
+	if kind == KindUnknown {
+		// The meaning of data.id is unknown for these types, so a malformed
+		// id is not interpreted (Resource returns "") rather than rejected:
+		// the event is still published with its data intact.
+		return nil
+	}
+	if n.ID == "" {
+		return newError(CodeMissingResourceID, "%s events need data.id", n.Type)
+	}
+	if _, err := resourceName(kind, n.ID); err != nil {
+		return err
+	}
+	return nil
+}
+
+// resourceName returns the normalized resource name for id. Gemini's
+// examples show bare ids ("batch_123456") while its APIs use prefixed names
+// ("batches/123456"), so both are accepted and the prefix is added when
+// missing. Video ids are operation names such as
+// "models/veo-3.0-generate-001/operations/abc" and are kept as sent when they
+// contain a slash.
+func resourceName(kind Kind, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	if len(id) > maxResourceIDLen {
+		return "", newError(CodeInvalidResourceID, "data.id is longer than %d bytes", maxResourceIDLen)
+	}
+	segments := strings.Split(id, "/")
+	for _, s := range segments {
+		if !isSegment(s) {
+			return "", newError(CodeInvalidResourceID,
+				"data.id %s has a segment that is not 1 to %d characters of [A-Za-z0-9_.-] starting with a letter or digit", quote(id), maxSegmentLen)
+		}
+	}
+	switch kind {
+	case KindBatch:
+		return prefixed("batches", id, segments)
+	case KindInteraction:
+		return prefixed("interactions", id, segments)
+	case KindVideo:
+		if len(segments) == 1 {
+			return "operations/" + id, nil
+		}
+		return id, nil
+	default:
+		return id, nil
+	}
+}
+
+// prefixed accepts "<id>" or "<collection>/<id>".
+func prefixed(collection, id string, segments []string) (string, error) {
+	switch {
+	case len(segments) == 1:
+		return collection + "/" + id, nil
+	case len(segments) == 2 && segments[0] == collection:
+		return id, nil
+	default:
+		return "", newError(CodeInvalidResourceID, "data.id %s is neither <id> nor %s/<id>", quote(id), collection)
+	}
+}
+
+// isSegment reports whether s matches ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ and
+// contains no "..", so that a resource name is safe in URLs and object paths.
+func isSegment(s string) bool {
+	if len(s) == 0 || len(s) > maxSegmentLen || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isVisibleASCII reports whether s is 1 to limit bytes of printable ASCII
+// other than space.
+func isVisibleASCII(s string, limit int) bool {
+	if len(s) == 0 || len(s) > limit {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(raw json.RawMessage) bool {
+	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+func isJSONObject(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+}
+
+// stringField returns obj[key] as a string; absent and null are "". Any other
+// JSON type is an error with the given code.
+func stringField(obj map[string]json.RawMessage, key, code string) (string, error) {
+	raw, ok := obj[key]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", newError(code, "%q is not a string", key)
+	}
+	return s, nil
+}
+
+// idField returns data.id. Ids are strings in every example; an integer JSON
+// number is accepted too and kept as its digits, since numeric batch ids
+// ("123") are plausible.
+func idField(data map[string]json.RawMessage) (string, error) {
+	raw, ok := data["id"]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	if t := bytes.TrimSpace(raw); isDigits(t) {
+		return string(t), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", newError(CodeInvalidResourceID, "data.id is neither a string nor an integer")
+	}
+	return s, nil
+}
+
+func isDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// errorCodeField returns data.error_code. The guide does not give its type
+// (gRPC codes are numbers, Gemini's REST errors use strings), so both a string
+// and a number are accepted; a number is kept as its literal text.
+func errorCodeField(data map[string]json.RawMessage) (string, error) {
+	raw, ok := data["error_code"]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", newError(CodeInvalidField, "data.error_code is not valid JSON")
+	}
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	default:
+		return "", newError(CodeInvalidField, "data.error_code is neither a string nor a number")
+	}
+}
+
+// objectField returns obj[key] as a map with json.Number numbers, so that
+// values are republished exactly; absent and null are nil.
+func objectField(obj map[string]json.RawMessage, key, name string) (map[string]any, error) {
+	raw, ok := obj[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, newError(CodeInvalidField, "%s is not a JSON object", name)
+	}
+	return m, nil
+}
+
+// mergeMetadata merges user_metadata found at the top level with the one
+// found under data; keys under data win.
+func mergeMetadata(top, data map[string]any) map[string]any {
+	if top == nil && data == nil {
+		return nil
+	}
+	merged := make(map[string]any, len(top)+len(data))
+	maps.Copy(merged, top)
+	maps.Copy(merged, data)
+	return merged
+}

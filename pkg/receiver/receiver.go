@@ -1,0 +1,334 @@
+// Package receiver is the webhook endpoint: it verifies a Gemini delivery,
+// claims its webhook-id so retries have exactly one effect, publishes one
+// normalized event to Pub/Sub and answers within milliseconds.
+//
+// The handler depends on three small interfaces it owns (Verifier, Ledger,
+// Publisher); Build wires the Google Cloud implementations from a Config and
+// tests use the in-memory ones.
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/idempotency"
+	"github.com/geminihooks/geminihooks/pkg/logging"
+	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/signature"
+)
+
+// Verifier authenticates a delivery.
+type Verifier interface {
+	Verify(ctx context.Context, h http.Header, body []byte) (*signature.Delivery, error)
+}
+
+// Ledger records which webhook-ids have been handled.
+type Ledger interface {
+	Claim(ctx context.Context, webhookID string) (idempotency.Claim, error)
+	MarkPublished(ctx context.Context, c idempotency.Claim, messageID string) error
+	Release(ctx context.Context, c idempotency.Claim) error
+}
+
+// Publisher sends one message to the events topic and waits for the ack.
+type Publisher interface {
+	Publish(ctx context.Context, m publish.Message) (string, error)
+}
+
+var (
+	_ Verifier  = (*signature.Verifier)(nil)
+	_ Ledger    = (*idempotency.Firestore)(nil)
+	_ Ledger    = (*idempotency.Memory)(nil)
+	_ Publisher = (*publish.PubSub)(nil)
+	_ Publisher = (*publish.Memory)(nil)
+)
+
+// Response statuses on 2xx.
+const (
+	StatusAccepted  = "accepted"  // verified, new, published
+	StatusDuplicate = "duplicate" // verified retry of an already published id
+	StatusIgnored   = "ignored"   // verified ping: acknowledged, nothing published
+)
+
+// Options tunes a Handler; zero values take the defaults.
+type Options struct {
+	// MaxBodyBytes caps the request body (default 1 MiB).
+	MaxBodyBytes int64
+	// PublishTimeout bounds the publish and the ledger update after a claim
+	// (default 10s).
+	PublishTimeout time.Duration
+	// RetryAfter is sent with 503 answers (default 30s, the claim lease).
+	RetryAfter time.Duration
+	// ProjectID attaches Cloud Trace ids to log lines.
+	ProjectID string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Handler is the webhook endpoint.
+type Handler struct {
+	verifier  Verifier
+	ledger    Ledger
+	publisher Publisher
+	logger    *slog.Logger
+	opts      Options
+}
+
+// New returns a Handler; every dependency is required.
+func New(v Verifier, l Ledger, p Publisher, logger *slog.Logger, opts Options) (*Handler, error) {
+	switch {
+	case v == nil:
+		return nil, errors.New("receiver: missing verifier")
+	case l == nil:
+		return nil, errors.New("receiver: missing ledger")
+	case p == nil:
+		return nil, errors.New("receiver: missing publisher")
+	case logger == nil:
+		return nil, errors.New("receiver: missing logger")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 10 * time.Second
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{verifier: v, ledger: l, publisher: p, logger: logger, opts: opts}, nil
+}
+
+// result is what a request came to: a 2xx status, or an error to render.
+type result struct {
+	status    string
+	webhookID string
+	attrs     []any // logged
+	err       *apiError
+}
+
+// apiError separates what the sender sees (status, code, message) from what
+// is logged (err). Messages never carry secrets, signatures or tokens.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	err     error
+}
+
+type okBody struct {
+	Status    string `json:"status"`
+	WebhookID string `json:"webhook_id,omitempty"`
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.opts.Now()
+	logger := h.logger
+	if attrs := logging.TraceAttrs(r, h.opts.ProjectID); attrs != nil {
+		logger = logger.With(attrs...)
+	}
+	ctx := logging.WithLogger(r.Context(), logger)
+
+	res := h.process(ctx, w, r)
+	latency := slog.Duration("latency", h.opts.Now().Sub(start))
+	if res.err != nil {
+		e := res.err
+		level := slog.LevelWarn
+		if e.status >= 500 {
+			level = slog.LevelError
+			w.Header().Set("Retry-After", strconv.Itoa(int(h.opts.RetryAfter.Seconds())))
+		}
+		if e.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		attrs := append(res.attrs, slog.Int("status", e.status), slog.String("code", e.code), latency)
+		if e.err != nil {
+			attrs = append(attrs, slog.String("error", e.err.Error()))
+		}
+		logger.Log(ctx, level, "webhook rejected", attrs...)
+		var body errorBody
+		body.Error.Code, body.Error.Message = e.code, e.message
+		writeJSON(w, e.status, body)
+		return
+	}
+	logger.InfoContext(ctx, "webhook "+res.status, append(res.attrs, latency)...)
+	writeJSON(w, http.StatusOK, okBody{Status: res.status, WebhookID: res.webhookID})
+}
+
+func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Request) result {
+	if r.Method != http.MethodPost {
+		return fail(http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted", nil)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
+			return fail(http.StatusRequestEntityTooLarge, "body_too_large",
+				"request body exceeds "+strconv.FormatInt(h.opts.MaxBodyBytes, 10)+" bytes", nil)
+		}
+		return fail(http.StatusBadRequest, "body_unreadable", "request body could not be read", err)
+	}
+
+	delivery, err := h.verifier.Verify(ctx, r.Header, body)
+	if err != nil {
+		return verifyFailure(err)
+	}
+	attrs := []any{slog.String("scheme", string(delivery.Scheme))}
+	if delivery.SecretLabel != "" {
+		attrs = append(attrs, slog.String("secret", delivery.SecretLabel))
+	}
+	if delivery.KeyID != "" {
+		attrs = append(attrs, slog.String("kid", delivery.KeyID))
+	}
+
+	n, err := notification(delivery, body)
+	if err != nil {
+		res := eventFailure(err)
+		res.attrs = append(attrs, res.attrs...)
+		return res
+	}
+	attrs = append(attrs, slog.String("event_type", n.Type))
+	if n.IsPing() {
+		return result{status: StatusIgnored, webhookID: delivery.ID, attrs: append(attrs, slog.String("webhook_id", delivery.ID))}
+	}
+
+	webhookID := delivery.ID
+	if webhookID == "" {
+		// Per-request (JWT) deliveries may lack a webhook-id; a job ends
+		// once, so its type and resource identify the event instead.
+		webhookID = event.DerivedID(n)
+	}
+	attrs = append(attrs, slog.String("webhook_id", webhookID))
+	ev, err := event.Normalize(n, event.Meta{WebhookID: webhookID, Scheme: string(delivery.Scheme), ReceivedAt: h.opts.Now()})
+	if err != nil {
+		res := eventFailure(err)
+		res.attrs = append(attrs, res.attrs...)
+		return res
+	}
+	attrs = append(attrs, slog.String("resource", ev.Subject))
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return failAttrs(attrs, http.StatusInternalServerError, "internal", "event could not be encoded", err)
+	}
+
+	claim, err := h.ledger.Claim(ctx, webhookID)
+	if err != nil {
+		return failAttrs(attrs, http.StatusServiceUnavailable, "idempotency_unavailable",
+			"the delivery ledger is unavailable; retry later", err)
+	}
+	switch claim.Outcome {
+	case idempotency.Duplicate:
+		return result{status: StatusDuplicate, webhookID: webhookID, attrs: attrs}
+	case idempotency.InFlight:
+		return failAttrs(attrs, http.StatusServiceUnavailable, "delivery_in_progress",
+			"another attempt of this delivery is in progress; retry later", nil)
+	}
+	if claim.Takeover {
+		attrs = append(attrs, slog.Bool("takeover", true), slog.Int("attempt", claim.Attempt))
+	}
+
+	// From here on the work must finish even if Gemini hangs up: a claim
+	// left behind would block retries until its lease expires.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.PublishTimeout)
+	defer cancel()
+	msgID, err := h.publisher.Publish(wctx, publish.Message{Data: data, Attributes: ev.Attributes(), OrderingKey: ev.OrderingKey()})
+	if err != nil {
+		if rerr := h.ledger.Release(wctx, claim); rerr != nil {
+			// The lease then expires on its own and a retry takes it over.
+			err = errors.Join(err, rerr)
+		}
+		return failAttrs(attrs, http.StatusServiceUnavailable, "publish_failed",
+			"the event could not be published; retry later", err)
+	}
+	attrs = append(attrs, slog.String("message_id", msgID))
+	if err := h.ledger.MarkPublished(wctx, claim, msgID); err != nil {
+		// The event is out; answering 5xx would only make Gemini retry. The
+		// claim's lease expires and a later retry would publish again, which
+		// subscribers de-duplicate by event id (= webhook-id).
+		h.logger.WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", err.Error()))...)
+	}
+	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
+}
+
+// notification extracts the event from a verified delivery. When a JWT's
+// verified claims carry the event, the claims are the truth and a body that
+// contradicts them is rejected; otherwise the (HMAC-authenticated) body is.
+func notification(d *signature.Delivery, body []byte) (*event.Notification, error) {
+	if d.Scheme == signature.SchemeJWT && d.Claims != nil {
+		fromClaims, ok, err := event.FromClaims(d.Claims)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if len(body) > 0 {
+				fromBody, err := event.Parse(body)
+				if err != nil {
+					return nil, err
+				}
+				if err := fromClaims.Contradicts(fromBody); err != nil {
+					return nil, err
+				}
+			}
+			return fromClaims, nil
+		}
+	}
+	return event.Parse(body)
+}
+
+func fail(status int, code, message string, err error) result {
+	return result{err: &apiError{status: status, code: code, message: message, err: err}}
+}
+
+func failAttrs(attrs []any, status int, code, message string, err error) result {
+	res := fail(status, code, message, err)
+	res.attrs = attrs
+	return res
+}
+
+func verifyFailure(err error) result {
+	var se *signature.Error
+	if !errors.As(err, &se) {
+		return fail(http.StatusInternalServerError, "internal", "verification failed unexpectedly", err)
+	}
+	return fail(se.Kind.HTTPStatus(), se.Code, se.Message, se.Err)
+}
+
+func eventFailure(err error) result {
+	var ee *event.Error
+	if !errors.As(err, &ee) {
+		return fail(http.StatusInternalServerError, "internal", "event could not be processed", err)
+	}
+	status := http.StatusBadRequest
+	if ee.Code == event.CodeBodyClaimsMismatch {
+		// The body is not what the verified token says: it is unauthenticated.
+		status = http.StatusUnauthorized
+	}
+	return fail(status, ee.Code, ee.Message, nil)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen for the fixed body types above
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"response encoding failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

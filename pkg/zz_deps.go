@@ -1,0 +1,19 @@
+package pkg
+import (
+ _ "cloud.google.com/go/firestore"
+ _ "cloud.google.com/go/pubsub/v2"
+ _ "cloud.google.com/go/pubsub/v2/pstest"
+ _ "cloud.google.com/go/secretmanager/apiv1"
+ _ "cloud.google.com/go/storage"
+ _ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
+ _ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+ _ "github.com/cloudevents/sdk-go/v2/event"
+ _ "github.com/lestrrat-go/jwx/v2/jwt"
+ _ "github.com/lestrrat-go/jwx/v2/jwk"
+ _ "github.com/sethvargo/go-envconfig"
+ _ "github.com/santhosh-tekuri/jsonschema/v6"
+ _ "github.com/standard-webhooks/standard-webhooks/libraries/go"
+ _ "github.com/google/go-cmp/cmp"
+ _ "golang.org/x/time/rate"
+ _ "github.com/sethvargo/go-retry"
+)
