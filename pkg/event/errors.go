@@ -21,7 +21,8 @@ const (
 	// CodeInvalidResourceID: data.id is not a safe resource name for its kind.
 	CodeInvalidResourceID = "invalid_resource_id"
 	// CodeInvalidTimestamp: "timestamp" is present but not an RFC 3339 string.
-	CodeInvalidTimestamp = "invalid_timestamp"
+	// (The header's own malformed timestamp is the verifier's "invalid_timestamp".)
+	CodeInvalidTimestamp = "invalid_event_timestamp"
 	// CodeInvalidField: a documented field has the wrong JSON type (for
 	// example "data" is not an object or "output_file_uri" is not a string).
 	CodeInvalidField = "invalid_field"

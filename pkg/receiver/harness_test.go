@@ -64,8 +64,9 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	ledger   Ledger           // default: in-memory
-	pub      Publisher        // default: h.pub
+	clock    *testClock          // default: 2026-05-04 12:00 UTC
+	ledger   Ledger              // default: in-memory
+	pub      Publisher           // default: h.pub
 	keys     signature.KeySource // default: the signer's key
 	audience string
 	maxBody  int64
@@ -73,7 +74,10 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &testClock{now: time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)}, pub: &publish.Memory{}, logs: &syncBuffer{}}
+	h := &harness{t: t, clock: o.clock, pub: &publish.Memory{}, logs: &syncBuffer{}}
+	if h.clock == nil {
+		h.clock = &testClock{now: time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)}
+	}
 	for i := 0; i < 2; i++ {
 		raw, err := signature.GenerateSecret()
 		if err != nil {

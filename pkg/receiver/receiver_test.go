@@ -302,6 +302,7 @@ func TestReceiver_rejections(t *testing.T) {
 		{"type_with_control_chars", signed(`{"type":"batch.\u0000succeeded","data":{"id":"batches/b1"}}`), "", 400, "invalid_event_type"},
 		{"missing_resource_id", signed(`{"type":"batch.succeeded","data":{"output_file_uri":"files/x"}}`), "", 400, "missing_resource_id"},
 		{"resource_id_path_traversal", signed(`{"type":"batch.succeeded","data":{"id":"batches/../../secrets"}}`), "", 400, "invalid_resource_id"},
+		{"event_timestamp_not_rfc3339", signed(`{"type":"batch.succeeded","timestamp":"yesterday","data":{"id":"batches/b1"}}`), "", 400, "invalid_event_timestamp"},
 		{"data_not_object", signed(`{"type":"batch.succeeded","data":"batches/b1"}`), "", 400, "invalid_field"},
 		{"jwt_malformed", withHeader("webhook-signature", "aaa.bbb.ccc"), "", 400, "malformed_jwt"},
 		{"jwt_alg_none", token(func(h *harness) string {

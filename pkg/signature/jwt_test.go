@@ -299,7 +299,8 @@ func TestVerifyJWT_rejects(t *testing.T) {
 		{name: "signed_by_other_key", token: craftJWT(t, hdr("RS256"), goodClaims(), rsSign(k.otherKey, crypto.SHA256)), want: signature.ErrJWTInvalidSignature},
 		{name: "tampered_payload", token: seg[0] + "." + reencode(strings.Replace(string(mustDecode(t, seg[1])), "batch.succeeded", "batch.cancelled", 1)) + "." + seg[2], want: signature.ErrJWTInvalidSignature},
 		{name: "tampered_header", token: reencode(`{"alg":"RS256","kid":"k1","typ":"at+jwt"}`) + "." + seg[1] + "." + seg[2], want: signature.ErrJWTInvalidSignature},
-		{name: "signature_truncated", token: good[:len(good)-4], want: signature.ErrJWTInvalidSignature},
+		{name: "signature_truncated", token: seg[0] + "." + seg[1] + "." + base64.RawURLEncoding.EncodeToString(mustDecode(t, seg[2])[:250]), want: signature.ErrJWTInvalidSignature},
+		{name: "signature_non_canonical_base64", token: seg[0] + "." + seg[1] + "." + setPaddingBit(seg[2]), want: signature.ErrMalformedJWT},
 		{name: "signature_empty", token: seg[0] + "." + seg[1] + ".", want: signature.ErrJWTInvalidSignature},
 		{name: "signature_swapped", token: seg[0] + "." + seg[1] + "." + segments(sign(t, k.signer, withClaims(func(c map[string]any) { c["jti"] = "evt_2" })))[2], want: signature.ErrJWTInvalidSignature},
 		{name: "expired", token: sign(t, k.signer, withClaims(func(c map[string]any) { c["exp"] = testNow.Add(-31 * time.Second) })), want: signature.ErrJWTExpired},
@@ -398,29 +399,31 @@ func TestVerifyJWT_jwxAgreement(t *testing.T) {
 	t.Parallel()
 	k := keys(t)
 	const leeway = 30 * time.Second
-	offsets := []time.Duration{-time.Hour, -31 * time.Second, -30 * time.Second, -29 * time.Second, -time.Second, 0, time.Second, 29 * time.Second, 30 * time.Second, 31 * time.Second, time.Hour}
-	type dim struct {
+	var times []any // nil means "absent"
+	times = append(times, nil)
+	for _, d := range []time.Duration{-time.Hour, -31 * time.Second, -30 * time.Second, -29 * time.Second, 0, 29 * time.Second, 30 * time.Second, 31 * time.Second} {
+		times = append(times, testNow.Add(d).Unix())
+	}
+	dims := []struct {
 		name   string
-		values []any // nil entry means "absent"
-	}
-	at := func(d time.Duration) any { return testNow.Add(d).Unix() }
-	var times []any
-	for _, d := range offsets {
-		times = append(times, at(d))
-	}
-	dims := []dim{
-		{"exp", append([]any{nil}, times...)},
-		{"nbf", append([]any{nil}, times...)},
-		{"iat", append([]any{nil}, times...)},
+		values []any
+	}{
+		{"exp", times},
+		{"nbf", times},
+		{"iat", times},
 		{"aud", []any{nil, testAudience, "other", []any{"other", testAudience}, []any{}}},
 		{"iss", []any{nil, testIssuer, "other"}},
 	}
-	pub := &k.private.PublicKey
-	checked := 0
+
+	type checker struct {
+		v       *signature.Verifier
+		jwxOpts []jwt.ParseOption
+	}
+	var checkers []checker
 	for _, configured := range []bool{true, false} {
-		opts := signature.Options{}
+		opts := signature.Options{Leeway: leeway}
 		jwxOpts := []jwt.ParseOption{
-			jwt.WithKey(jwa.RS256, pub),
+			jwt.WithKey(jwa.RS256, &k.private.PublicKey),
 			jwt.WithClock(jwt.ClockFunc(fixedNow)),
 			jwt.WithAcceptableSkew(leeway),
 			jwt.WithRequiredClaim("exp"),
@@ -429,43 +432,45 @@ func TestVerifyJWT_jwxAgreement(t *testing.T) {
 			opts.Audience, opts.Issuer = testAudience, testIssuer
 			jwxOpts = append(jwxOpts, jwt.WithAudience(testAudience), jwt.WithIssuer(testIssuer))
 		}
-		opts.Leeway = leeway
-		v := jwtVerifier(t, opts)
+		checkers = append(checkers, checker{jwtVerifier(t, opts), jwxOpts})
+	}
 
-		// Vary one or two dimensions at a time from a valid base.
-		for i, d1 := range dims {
-			for j := i; j < len(dims); j++ {
-				d2 := dims[j]
-				for _, x := range d1.values {
-					for _, y := range d2.values {
-						claims := goodClaims()
-						set := func(name string, val any) {
-							if val == nil {
-								delete(claims, name)
-							} else {
-								claims[name] = val
-							}
+	// Vary one or two claims at a time from a valid base.
+	checked, accepted := 0, 0
+	for i, d1 := range dims {
+		for j := i + 1; j < len(dims); j++ {
+			d2 := dims[j]
+			for _, x := range d1.values {
+				for _, y := range d2.values {
+					claims := goodClaims()
+					for name, val := range map[string]any{d1.name: x, d2.name: y} {
+						if val == nil {
+							delete(claims, name)
+						} else {
+							claims[name] = val
 						}
-						set(d1.name, x)
-						if j != i {
-							set(d2.name, y)
-						}
-						tok := sign(t, k.signer, claims)
-						h := http.Header{}
-						h.Set(signature.HeaderSignature, tok)
-						_, ours := v.Verify(context.Background(), h, nil)
-						_, theirs := jwt.ParseString(tok, jwxOpts...)
+					}
+					tok := sign(t, k.signer, claims)
+					h := http.Header{}
+					h.Set(signature.HeaderSignature, tok)
+					for _, c := range checkers {
+						_, ours := c.v.Verify(context.Background(), h, nil)
+						_, theirs := jwt.ParseString(tok, c.jwxOpts...)
 						if (ours == nil) != (theirs == nil) {
-							t.Errorf("configured=%v claims=%v: ours=%v, jwx=%v", configured, claims, ours, theirs)
+							t.Errorf("claims %v: ours = %v, jwx = %v", claims, ours, theirs)
 						}
 						checked++
+						if ours == nil {
+							accepted++
+						}
 					}
 				}
 			}
 		}
 	}
-	if checked < 500 {
-		t.Fatalf("only %d combinations checked", checked)
+	// Guard against a grid that tests only one side.
+	if accepted < checked/10 || accepted > checked*9/10 {
+		t.Fatalf("%d of %d combinations accepted; the grid is lopsided", accepted, checked)
 	}
 }
 
@@ -507,6 +512,14 @@ func craftRawJWT(t testing.TB, header map[string]any, payload string, signFn fun
 	t.Helper()
 	input := base64.RawURLEncoding.EncodeToString(mustJSON(t, header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
 	return input + "." + base64.RawURLEncoding.EncodeToString(signFn([]byte(input)))
+}
+
+// setPaddingBit spells a base64url segment of 256 bytes non-canonically: its
+// last character carries 2 data bits and 4 unused bits, one of which it sets.
+func setPaddingBit(seg string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, seg[len(seg)-1])
+	return seg[:len(seg)-1] + string(alphabet[last|1])
 }
 
 func mustJSON(t testing.TB, v any) []byte {

@@ -1,0 +1,51 @@
+package receiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
+)
+
+// TestReceiveWebhook_wiresFromEnvironment runs the registered function the
+// way Cloud Functions does, configured only through the environment, against
+// the Firestore and Pub/Sub emulators.
+func TestReceiveWebhook_wiresFromEnvironment(t *testing.T) {
+	ps := testenv.PubSub(t)
+	testenv.Firestore(t)
+	topic, sub := testenv.Topic(t, ps)
+	raw, err := signature.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOOGLE_CLOUD_PROJECT", testenv.Project())
+	t.Setenv("WEBHOOK_SIGNING_SECRETS", raw)
+	t.Setenv("EVENTS_TOPIC", topic)
+	t.Setenv("IDEMPOTENCY_COLLECTION", testenv.UniqueName(t, "fn"))
+	t.Setenv("LOG_LEVEL", "warning")
+
+	secret, _ := signature.ParseSecret("test", raw)
+	payload := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/fn-1"}}`)
+	now := time.Now()
+	r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(payload))
+	r.Header.Set("webhook-id", "msg_fn")
+	r.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	r.Header.Set("webhook-signature", signature.SignHMAC(secret, "msg_fn", now, payload))
+	w := httptest.NewRecorder()
+	serve(w, r)
+
+	var got map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || got["status"] != "accepted" {
+		t.Fatalf("got %d %s; want 200 accepted", w.Code, w.Body)
+	}
+	msgs := testenv.Pull(t, ps, sub, 1, 30*time.Second)
+	if msgs[0].Attributes["webhook_id"] != "msg_fn" {
+		t.Errorf("published attributes %v", msgs[0].Attributes)
+	}
+}

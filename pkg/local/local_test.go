@@ -1,0 +1,95 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/geminihooks/geminihooks/pkg/logging"
+	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
+)
+
+func TestStack_deliveryReachesEventsTopic(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  func(t *testing.T) map[string]string
+		want string
+	}{
+		{name: "embedded", env: func(*testing.T) map[string]string { return map[string]string{} }, want: "in-memory idempotency, in-process Pub/Sub"},
+		{name: "emulators", env: func(t *testing.T) map[string]string {
+			testenv.Firestore(t) // skips, or fails in CI, without the emulators
+			testenv.PubSub(t)
+			return map[string]string{
+				"FIRESTORE_EMULATOR_HOST": envOr(testenv.FirestoreHostEnv),
+				"PUBSUB_EMULATOR_HOST":    envOr(testenv.PubSubHostEnv),
+				"GOOGLE_CLOUD_PROJECT":    testenv.Project(),
+				"IDEMPOTENCY_COLLECTION":  testenv.UniqueName(t, "local"),
+				"EVENTS_TOPIC":            testenv.UniqueName(t, "events"),
+			}
+		}, want: "Firestore emulator at"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := tc.env(t)
+			stack, err := Start(context.Background(), Options{
+				Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(env), Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := stack.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			if !stack.Generated || len(stack.Backends) < len(tc.want) || stack.Backends[:len(tc.want)] != tc.want {
+				t.Errorf("Generated=%v Backends=%q; want a generated secret and %q", stack.Generated, stack.Backends, tc.want)
+			}
+			secret, err := signature.ParseSecret("dev", stack.Secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/local-1"}}`)
+			for i, want := range []string{"accepted", "duplicate"} {
+				now := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, stack.URL, bytes.NewReader(payload))
+				req.Header.Set("webhook-id", "msg_local")
+				req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+				req.Header.Set("webhook-signature", signature.SignHMAC(secret, "msg_local", now, payload))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got map[string]string
+				_ = json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+				if got["status"] != want {
+					t.Fatalf("delivery %d: %d %v; want %s", i, resp.StatusCode, got, want)
+				}
+			}
+			select {
+			case ev := <-stack.Received:
+				if ev.ID != "msg_local" || ev.Subject != "batches/local-1" {
+					t.Errorf("tail saw %+v", ev)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no event reached the events topic")
+			}
+		})
+	}
+}
+
+func envOr(name string) string {
+	v, _ := envconfig.OsLookuper().Lookup(name)
+	return v
+}

@@ -1,0 +1,75 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/geminihooks/geminihooks/pkg/jwks"
+)
+
+func TestLoadConfig_defaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.JWKSURL != jwks.DefaultURL {
+		t.Errorf("default JWKS URL %q differs from jwks.DefaultURL %q", cfg.JWKSURL, jwks.DefaultURL)
+	}
+	if cfg.TimestampTolerance != 5*time.Minute || cfg.IdempotencyTTL != 7*24*time.Hour || cfg.MaxBodyBytes != 1<<20 || !cfg.Ordering {
+		t.Errorf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestLoadConfig_rejects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"malformed_secret", map[string]string{"WEBHOOK_SIGNING_SECRETS": "whsec_!!notbase64!!"}, "WEBHOOK_SIGNING_SECRETS[0]"},
+		{"short_secret", map[string]string{"WEBHOOK_SIGNING_SECRETS": "whsec_c2hvcnQ="}, "at least 16"},
+		{"bad_secret_name", map[string]string{"WEBHOOK_SIGNING_SECRET": "my-secret"}, "projects/PROJECT/secrets/NAME"},
+		{"jwks_not_url", map[string]string{"WEBHOOK_JWKS_URL": "jwks.json"}, "WEBHOOK_JWKS_URL"},
+		{"ttl_inside_retry_window", map[string]string{"IDEMPOTENCY_TTL": "12h"}, "IDEMPOTENCY_TTL"},
+		{"publish_outlasts_lease", map[string]string{"PUBLISH_TIMEOUT": "45s"}, "shorter than IDEMPOTENCY_LEASE"},
+		{"zero_tolerance", map[string]string{"WEBHOOK_TIMESTAMP_TOLERANCE": "0s"}, "WEBHOOK_TIMESTAMP_TOLERANCE"},
+		{"tiny_body_cap", map[string]string{"WEBHOOK_MAX_BODY_BYTES": "10"}, "WEBHOOK_MAX_BODY_BYTES"},
+		{"nested_collection", map[string]string{"IDEMPOTENCY_COLLECTION": "a/b"}, "IDEMPOTENCY_COLLECTION"},
+		{"bad_log_level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"not_a_duration", map[string]string{"IDEMPOTENCY_LEASE": "soon"}, "IDEMPOTENCY_LEASE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadConfig(context.Background(), envconfig.MapLookuper(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("LoadConfig error %v; want one mentioning %q", err, tc.want)
+			}
+			if v := tc.env["WEBHOOK_SIGNING_SECRETS"]; v != "" && strings.Contains(err.Error(), strings.TrimPrefix(v, "whsec_")) {
+				t.Errorf("error leaks the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestConfig_LogValueRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	cfg, err := LoadConfig(context.Background(), envconfig.MapLookuper(map[string]string{"WEBHOOK_SIGNING_SECRETS": secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", slog.Any("config", cfg))
+	if strings.Contains(buf.String(), "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") || !strings.Contains(buf.String(), "(redacted)") {
+		t.Errorf("config log line does not redact the secret: %s", buf.String())
+	}
+}
