@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
@@ -82,25 +82,10 @@ type Config struct {
 // in production, a MapLookuper in tests) and validates it.
 func LoadConfig(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
 	var cfg Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookuper}); err != nil {
-		return nil, fmt.Errorf("failed to read configuration: %s", envNames(err.Error()))
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := config.Load(ctx, lookuper, &cfg); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// envNames rewrites go-envconfig's Go field names ("IdempotencyLease: …")
-// into the variable names operators set ("IDEMPOTENCY_LEASE: …").
-func envNames(msg string) string {
-	t := reflect.TypeFor[Config]()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		msg = strings.ReplaceAll(msg, f.Name+":", name+":")
-	}
-	return msg
 }
 
 var secretNameRE = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+$`)

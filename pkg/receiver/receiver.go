@@ -193,7 +193,10 @@ func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Re
 		attrs = append(attrs, slog.String("secret", delivery.SecretLabel))
 	}
 	if delivery.KeyID != "" {
-		attrs = append(attrs, slog.String("kid", delivery.KeyID))
+		// iss and aud are undocumented: log them so operators can pin
+		// WEBHOOK_JWT_ISSUER / WEBHOOK_JWT_AUDIENCE from a real delivery.
+		attrs = append(attrs, slog.String("kid", delivery.KeyID),
+			slog.Any("jwt_iss", delivery.Claims["iss"]), slog.Any("jwt_aud", delivery.Claims["aud"]))
 	}
 
 	n, err := notification(delivery, body)

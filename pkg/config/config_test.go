@@ -1,0 +1,54 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+type sample struct {
+	Lease time.Duration `env:"SAMPLE_LEASE, default=30s"`
+	Name  string        `env:"SAMPLE_NAME"`
+}
+
+func (s *sample) Validate() error {
+	if s.Name == "bad" {
+		return errors.New("SAMPLE_NAME must not be bad")
+	}
+	return nil
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		env     map[string]string
+		want    sample
+		wantErr string
+	}{
+		{name: "defaults", env: map[string]string{}, want: sample{Lease: 30 * time.Second}},
+		{name: "set", env: map[string]string{"SAMPLE_LEASE": "1m", "SAMPLE_NAME": "x"}, want: sample{Lease: time.Minute, Name: "x"}},
+		{name: "parse_error_names_variable", env: map[string]string{"SAMPLE_LEASE": "soon"}, wantErr: "SAMPLE_LEASE:"},
+		{name: "validation_error", env: map[string]string{"SAMPLE_NAME": "bad"}, wantErr: "must not be bad"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got sample
+			err := Load(context.Background(), envconfig.MapLookuper(tc.env), &got)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load error %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Load = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

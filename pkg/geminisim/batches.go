@@ -1,0 +1,391 @@
+package geminisim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors of the job methods, for errors.Is.
+var (
+	// ErrNotFound: no job or file has the given name.
+	ErrNotFound = errors.New("geminisim: not found")
+	// ErrWrongState: the job cannot make the requested transition (it has
+	// already ended, for example).
+	ErrWrongState = errors.New("geminisim: job is in the wrong state")
+)
+
+// BatchState is the state of a batch job.
+type BatchState int
+
+// Batch states. The zero value is not a state.
+const (
+	BatchPending BatchState = iota + 1
+	BatchRunning
+	BatchSucceeded
+	BatchFailed
+	BatchCancelled
+	BatchExpired
+)
+
+var batchStateNames = map[BatchState]string{
+	BatchPending: "PENDING", BatchRunning: "RUNNING", BatchSucceeded: "SUCCEEDED",
+	BatchFailed: "FAILED", BatchCancelled: "CANCELLED", BatchExpired: "EXPIRED",
+}
+
+// String returns the bare state name, e.g. "SUCCEEDED".
+func (st BatchState) String() string {
+	if n, ok := batchStateNames[st]; ok {
+		return n
+	}
+	return fmt.Sprintf("BatchState(%d)", int(st))
+}
+
+// Wire returns the state as sent in metadata.state under style, e.g.
+// "BATCH_STATE_SUCCEEDED" or "JOB_STATE_SUCCEEDED".
+func (st BatchState) Wire(style StateStyle) string {
+	if style == StateStyleGuide {
+		return "JOB_STATE_" + st.String()
+	}
+	return "BATCH_STATE_" + st.String()
+}
+
+// terminal reports whether the state is final.
+func (st BatchState) terminal() bool { return st >= BatchSucceeded }
+
+// Defaults of a BatchSpec.
+const (
+	// DefaultModel is the model of batches with no Model.
+	DefaultModel = "gemini-2.5-flash"
+	// DefaultResultsSize is the results file size of batches whose Results
+	// has no Size.
+	DefaultResultsSize = 64 << 10
+	// MaxInlineResultsSize bounds the results of an Inline batch; inline
+	// batches are meant to stay under the API's 20 MB request limit.
+	MaxInlineResultsSize = 20 << 20
+)
+
+// Type URLs of the batch Operation. "v1main" is what the service returns,
+// although the API is served under /v1beta.
+const (
+	batchMetadataType = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+	batchOutputType   = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
+)
+
+// BatchSpec describes a batch job to create.
+type BatchSpec struct {
+	// ID is the bare batch id; empty generates one.
+	ID string
+	// Model is the model name, with or without "models/"; empty means
+	// DefaultModel.
+	Model string
+	// DisplayName defaults to "geminisim-<id>".
+	DisplayName string
+	// Results is the output the batch produces when it succeeds, and fixes
+	// its request counts. A zero Size means DefaultResultsSize.
+	Results ResultsFile
+	// Inline returns the results inside the batch (inlinedResponses, one
+	// per results line) instead of as a responses file.
+	Inline bool
+	// UserMetadata is echoed in the batch's notifications.
+	UserMetadata map[string]any
+}
+
+// JobError is a job-level failure, a google.rpc.Status.
+type JobError struct {
+	// Code is the google.rpc.Code, e.g. 13 for INTERNAL.
+	Code int
+	// Message is the developer-facing message.
+	Message string
+}
+
+type batch struct {
+	id                     string
+	model, displayName     string
+	results                ResultsFile
+	inline                 bool
+	userMetadata           map[string]any
+	lines, failed          int64
+	state                  BatchState
+	created, updated, done time.Time
+	jobErr                 *JobError
+	fileID                 string          // responses file, once succeeded
+	inlined                json.RawMessage // inlinedResponses array, once succeeded
+}
+
+// CreateBatch adds a PENDING batch and returns its name ("batches/<id>").
+func (s *Server) CreateBatch(spec BatchSpec) (string, error) {
+	id, err := checkID("batch", spec.ID)
+	if err != nil {
+		return "", err
+	}
+	b := &batch{
+		id: id, model: strings.TrimPrefix(spec.Model, "models/"), displayName: spec.DisplayName,
+		results: spec.Results, inline: spec.Inline, userMetadata: spec.UserMetadata, state: BatchPending,
+	}
+	if b.model == "" {
+		b.model = DefaultModel
+	}
+	if !isToken(b.model) {
+		return "", fmt.Errorf("%w: batch model %q must match [A-Za-z0-9._-]+", ErrInvalidSpec, b.model)
+	}
+	if b.displayName == "" {
+		b.displayName = "geminisim-" + id
+	}
+	if b.results.Size == 0 {
+		b.results.Size = DefaultResultsSize
+	}
+	if b.inline && b.results.Size > MaxInlineResultsSize {
+		return "", fmt.Errorf("%w: inline results of %d bytes exceed %d", ErrInvalidSpec, b.results.Size, MaxInlineResultsSize)
+	}
+	if b.lines, b.failed, err = b.results.Lines(); err != nil {
+		return "", err
+	}
+	b.created = s.now()
+	b.updated = b.created
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.batches[id]; dup {
+		return "", fmt.Errorf("%w: batch %s already exists", ErrInvalidSpec, id)
+	}
+	s.batches[id] = b
+	return "batches/" + id, nil
+}
+
+// StartBatch moves a PENDING batch to RUNNING. Gemini sends no notification
+// for it.
+func (s *Server) StartBatch(name string) error {
+	_, err := s.moveBatch(name, BatchRunning, nil)
+	return err
+}
+
+// CompleteBatch makes the batch SUCCEEDED, publishes its results (a
+// responses file, or inlined responses) and returns the batch.succeeded
+// notification.
+func (s *Server) CompleteBatch(name string) (Notification, error) {
+	return s.moveBatch(name, BatchSucceeded, nil)
+}
+
+// FailBatch makes the batch FAILED with e and returns the batch.failed
+// notification, which carries e as error_code and error_message.
+func (s *Server) FailBatch(name string, e JobError) (Notification, error) {
+	return s.moveBatch(name, BatchFailed, &e)
+}
+
+// CancelBatch makes the batch CANCELLED and returns the batch.cancelled
+// notification.
+func (s *Server) CancelBatch(name string) (Notification, error) {
+	return s.moveBatch(name, BatchCancelled, &JobError{Code: 1, Message: "The batch was cancelled."})
+}
+
+// ExpireBatch makes the batch EXPIRED (it was not processed in time) and
+// returns the batch.expired notification.
+func (s *Server) ExpireBatch(name string) (Notification, error) {
+	return s.moveBatch(name, BatchExpired, &JobError{Code: 4, Message: "The batch expired before it was processed."})
+}
+
+// moveBatch performs a state transition. Only PENDING and RUNNING batches
+// move; RUNNING can only be entered from PENDING.
+func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notification, error) {
+	id := strings.TrimPrefix(name, "batches/")
+	var inlined json.RawMessage
+	s.mu.Lock()
+	b, ok := s.batches[id]
+	s.mu.Unlock()
+	if !ok {
+		return Notification{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
+	}
+	if to == BatchSucceeded && b.inline {
+		// Built outside the lock: it reads the whole results file.
+		var err error
+		if inlined, err = inlinedResponses(b.results); err != nil {
+			return Notification{}, err
+		}
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b.state.terminal() || (to == BatchRunning && b.state != BatchPending) {
+		return Notification{}, fmt.Errorf("%w: batch %s is %s, cannot become %s", ErrWrongState, name, b.state, to)
+	}
+	b.state, b.updated, b.jobErr = to, now, jobErr
+	if !to.terminal() {
+		return Notification{}, nil
+	}
+	b.done = now
+	data := NotificationData{ID: s.eventID("batches/", id), UserMetadata: b.userMetadata}
+	var typ string
+	switch to {
+	case BatchSucceeded:
+		typ = EventBatchSucceeded
+		if b.inline {
+			b.inlined = inlined
+		} else {
+			b.fileID = newID()
+			s.files[b.fileID] = fileEntry{content: b.results, created: now}
+			data.OutputFileURI = "files/" + b.fileID
+		}
+	case BatchFailed:
+		typ = EventBatchFailed
+		data.ErrorCode, data.ErrorMessage = jobErr.Code, jobErr.Message
+	case BatchCancelled:
+		typ = EventBatchCancelled
+	case BatchExpired:
+		typ = EventBatchExpired
+	}
+	return Notification{Type: typ, Version: notificationVersion, Timestamp: now, Data: data}, nil
+}
+
+// eventID returns the id a notification carries for a job: its resource
+// name, or the bare id under Options.BareEventIDs.
+func (s *Server) eventID(prefix, id string) string {
+	if s.bareIDs {
+		return id
+	}
+	return prefix + id
+}
+
+// inlinedResponses converts every results line into an InlinedResponse:
+// {"response":{...},"metadata":{"key":"request-1"}} or
+// {"error":{...},"metadata":{"key":...}}.
+func inlinedResponses(f ResultsFile) (json.RawMessage, error) {
+	type line struct {
+		Key      string          `json:"key"`
+		Response json.RawMessage `json:"response,omitempty"`
+		Error    json.RawMessage `json:"error,omitempty"`
+	}
+	type inlined struct {
+		Response json.RawMessage   `json:"response,omitempty"`
+		Error    json.RawMessage   `json:"error,omitempty"`
+		Metadata map[string]string `json:"metadata"`
+	}
+	var out []inlined
+	sc := bufio.NewScanner(f.NewReader())
+	sc.Buffer(nil, MaxInlineResultsSize)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("failed to parse results line: %w", err)
+		}
+		out = append(out, inlined{Response: l.Response, Error: l.Error, Metadata: map[string]string{"key": l.Key}})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read results: %w", err)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode inlined responses: %w", err)
+	}
+	return b, nil
+}
+
+// Wire shapes of GET /v1beta/batches/{id}: a google.longrunning.Operation
+// whose metadata is the GenerateContentBatch and whose response, once done,
+// is its GenerateContentBatchOutput. Proto3 JSON omits default values, so
+// zero counts and a false done are left out; int64 counts are strings.
+type (
+	batchOperation struct {
+		Name     string        `json:"name"`
+		Metadata batchMetadata `json:"metadata"`
+		Done     bool          `json:"done,omitempty"`
+		Response *batchOutput  `json:"response,omitempty"`
+		Error    *operationErr `json:"error,omitempty"`
+	}
+	batchMetadata struct {
+		Type        string       `json:"@type"`
+		Model       string       `json:"model"`
+		DisplayName string       `json:"displayName"`
+		Output      *batchOutput `json:"output,omitempty"`
+		CreateTime  string       `json:"createTime"`
+		EndTime     string       `json:"endTime,omitempty"`
+		UpdateTime  string       `json:"updateTime"`
+		BatchStats  batchStats   `json:"batchStats"`
+		State       string       `json:"state"`
+		Name        string       `json:"name"`
+	}
+	batchOutput struct {
+		Type             string           `json:"@type,omitempty"`
+		ResponsesFile    string           `json:"responsesFile,omitempty"`
+		InlinedResponses *inlinedEnvelope `json:"inlinedResponses,omitempty"`
+	}
+	inlinedEnvelope struct {
+		InlinedResponses json.RawMessage `json:"inlinedResponses"`
+	}
+	batchStats struct {
+		RequestCount           int64 `json:"requestCount,string,omitempty"`
+		SuccessfulRequestCount int64 `json:"successfulRequestCount,string,omitempty"`
+		FailedRequestCount     int64 `json:"failedRequestCount,string,omitempty"`
+		PendingRequestCount    int64 `json:"pendingRequestCount,string,omitempty"`
+	}
+	operationErr struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+)
+
+// renderBatch returns the batch's REST representation. Called with s.mu
+// held.
+func (s *Server) renderBatch(b *batch) batchOperation {
+	name := "batches/" + b.id
+	op := batchOperation{Name: name, Metadata: batchMetadata{
+		Type: batchMetadataType, Model: "models/" + b.model, DisplayName: b.displayName,
+		CreateTime: timestamp(b.created), UpdateTime: timestamp(b.updated),
+		State: b.state.Wire(s.style), Name: name,
+	}}
+	stats := batchStats{RequestCount: b.lines}
+	switch b.state {
+	case BatchSucceeded:
+		stats.SuccessfulRequestCount, stats.FailedRequestCount = b.lines-b.failed, b.failed
+		out := &batchOutput{}
+		if b.inline {
+			out.InlinedResponses = &inlinedEnvelope{InlinedResponses: b.inlined}
+		} else {
+			out.ResponsesFile = "files/" + b.fileID
+		}
+		op.Metadata.Output = out
+		resp := *out
+		resp.Type = batchOutputType
+		op.Response = &resp
+	case BatchFailed:
+		// No source says how a failed batch counts its requests; the
+		// simulator reports them all as failed.
+		stats.FailedRequestCount = b.lines
+	default:
+		// Pending, running, cancelled and expired batches have processed
+		// nothing (the Batch guide: an expired job "will not have any
+		// results").
+		stats.PendingRequestCount = b.lines
+	}
+	op.Metadata.BatchStats = stats
+	if b.state.terminal() {
+		op.Done = true
+		op.Metadata.EndTime = timestamp(b.done)
+		if b.jobErr != nil {
+			// Failed, and by the long-running operation convention
+			// cancelled (code 1) and expired (code 4, inferred), batches
+			// carry an error instead of a response.
+			op.Error = &operationErr{Code: b.jobErr.Code, Message: b.jobErr.Message}
+		}
+	}
+	return op
+}
+
+// getBatch serves GET /v1beta/batches/{id}.
+func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b, ok := s.batches[r.PathValue("id")]
+	var op batchOperation
+	if ok {
+		op = s.renderBatch(b)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeAPIError(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, op)
+}

@@ -1,0 +1,210 @@
+package geminisim
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Route names a group of endpoints, for fault injection and request counts.
+type Route string
+
+// Routes of the simulator.
+const (
+	// AnyRoute matches every route: a fault set on it applies to all
+	// requests, and Requests(AnyRoute) counts them all.
+	AnyRoute Route = "*"
+	// RouteBatches is GET /v1beta/batches/{id}.
+	RouteBatches Route = "batches.get"
+	// RouteFiles is GET /v1beta/files/{id} (metadata).
+	RouteFiles Route = "files.get"
+	// RouteDownload is both download forms of a file's bytes.
+	RouteDownload Route = "files.download"
+	// RouteInteractions is GET /v1beta/interactions/{id}.
+	RouteInteractions Route = "interactions.get"
+	// RouteOperations is the video operation, in both path forms.
+	RouteOperations Route = "operations.get"
+	// RouteJWKS is GET /.well-known/jwks.json.
+	RouteJWKS Route = "jwks"
+	// RouteUnknown counts requests for paths the simulator does not serve.
+	RouteUnknown Route = "unknown"
+)
+
+// routes lists every concrete route, in a fixed order.
+var routes = []Route{RouteBatches, RouteFiles, RouteDownload, RouteInteractions, RouteOperations, RouteJWKS, RouteUnknown}
+
+// faults holds the fault knobs and request counters of a Server.
+type faults struct {
+	counts map[Route]*atomic.Int64 // fixed key set; values updated atomically
+
+	mu       sync.Mutex
+	failures map[Route]failure // pending injected failures, by route
+	delays   map[Route]time.Duration
+	truncate truncation
+}
+
+type failure struct {
+	remaining int
+	status    int
+}
+
+type truncation struct {
+	remaining int
+	after     int64
+}
+
+func newFaults() *faults {
+	f := &faults{
+		counts:   make(map[Route]*atomic.Int64, len(routes)+1),
+		failures: make(map[Route]failure),
+		delays:   make(map[Route]time.Duration),
+	}
+	for _, r := range append([]Route{AnyRoute}, routes...) {
+		f.counts[r] = new(atomic.Int64)
+	}
+	return f
+}
+
+// validRoute reports whether r is AnyRoute or a concrete route.
+func validRoute(r Route) bool { return r == AnyRoute || slices.Contains(routes, r) }
+
+// FailNext makes the next n requests on route (any route for AnyRoute) fail
+// with the given HTTP status and Google's error JSON for it; 429 responses
+// carry Retry-After (Options.RetryAfter) and a RetryInfo detail. Failures
+// are injected after authentication, so requests with a bad key are
+// rejected, not counted against n. A route-specific failure is used before
+// an AnyRoute one. Calling FailNext again replaces the pending failures of
+// that route; n = 0 clears them.
+func (s *Server) FailNext(route Route, n int, status int) error {
+	if !validRoute(route) {
+		return fmt.Errorf("%w: unknown route %q", ErrInvalidSpec, route)
+	}
+	if n < 0 || status < 400 || status > 599 {
+		return fmt.Errorf("%w: FailNext needs n >= 0 and a 4xx or 5xx status, got n=%d status=%d", ErrInvalidSpec, n, status)
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if n == 0 {
+		delete(s.faults.failures, route)
+	} else {
+		s.faults.failures[route] = failure{remaining: n, status: status}
+	}
+	return nil
+}
+
+// SetDelay delays every response on route (all routes for AnyRoute) by d,
+// or stops delaying them for d = 0. Delays on AnyRoute and on the route add
+// up. A client that gives up early cancels the wait.
+func (s *Server) SetDelay(route Route, d time.Duration) error {
+	if !validRoute(route) || d < 0 {
+		return fmt.Errorf("%w: SetDelay needs a known route and a non-negative delay", ErrInvalidSpec)
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if d == 0 {
+		delete(s.faults.delays, route)
+	} else {
+		s.faults.delays[route] = d
+	}
+	return nil
+}
+
+// TruncateNext makes the next n downloads that send the whole file (no Range
+// header) stop after the first `after` bytes: the response declares the full
+// Content-Length, then the connection is closed, so the client sees
+// io.ErrUnexpectedEOF. A file no longer than `after` is sent whole (the
+// truncation is still used up). Range requests are never truncated, so a
+// client can resume. n = 0 clears pending truncations.
+func (s *Server) TruncateNext(n int, after int64) error {
+	if n < 0 || after < 0 {
+		return fmt.Errorf("%w: TruncateNext needs n >= 0 and after >= 0", ErrInvalidSpec)
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.truncate = truncation{remaining: n, after: after}
+	return nil
+}
+
+// ResetFaults clears every pending failure, delay and truncation. Request
+// counters are kept.
+func (s *Server) ResetFaults() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	clear(s.faults.failures)
+	clear(s.faults.delays)
+	s.faults.truncate = truncation{}
+}
+
+// Requests returns how many requests route has received (all routes for
+// AnyRoute), including rejected and failed ones. Unknown routes count 0.
+func (s *Server) Requests(route Route) int64 {
+	c, ok := s.faults.counts[route]
+	if !ok {
+		return 0
+	}
+	return c.Load()
+}
+
+// count records a request on route.
+func (f *faults) count(route Route) {
+	f.counts[AnyRoute].Add(1)
+	f.counts[route].Add(1)
+}
+
+// delay returns the total delay to apply to a request on route.
+func (f *faults) delay(route Route) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.delays[AnyRoute] + f.delays[route]
+}
+
+// takeFailure consumes one pending failure for route and returns its status,
+// or 0 if none is pending.
+func (f *faults) takeFailure(route Route) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range []Route{route, AnyRoute} {
+		fl, ok := f.failures[r]
+		if !ok {
+			continue
+		}
+		if fl.remaining--; fl.remaining == 0 {
+			delete(f.failures, r)
+		} else {
+			f.failures[r] = fl
+		}
+		return fl.status
+	}
+	return 0
+}
+
+// takeTruncation consumes one pending truncation and returns the number of
+// bytes to send, or -1 if none is pending.
+func (f *faults) takeTruncation() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.truncate.remaining == 0 {
+		return -1
+	}
+	f.truncate.remaining--
+	return f.truncate.after
+}
+
+// wait sleeps for d or until the request is cancelled; it reports whether
+// the full delay elapsed.
+func wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}

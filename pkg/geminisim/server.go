@@ -1,0 +1,317 @@
+package geminisim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultAddr is where Start listens unless Options.Addr says otherwise.
+const DefaultAddr = "127.0.0.1:0"
+
+// StateStyle selects how batch states are spelled on the wire.
+//
+// The sources disagree: the API reference's BatchState enum (and what the
+// service is reported to return) uses BATCH_STATE_*, which the Go SDK maps to
+// its JobState values; the Batch guide's REST sample compares
+// metadata.state with JOB_STATE_*. A client of the raw REST API should
+// accept both, and tests can check that it does.
+type StateStyle int
+
+const (
+	// StateStyleAPI spells states BATCH_STATE_SUCCEEDED etc. (the default).
+	StateStyleAPI StateStyle = iota
+	// StateStyleGuide spells states JOB_STATE_SUCCEEDED etc.
+	StateStyleGuide
+)
+
+// Options configures a Server.
+type Options struct {
+	// APIKey is the key that every Gemini route requires, in the
+	// x-goog-api-key header or the key query parameter. Required.
+	APIKey string
+	// BaseURL is the simulator's external URL, used in the URIs it hands
+	// out (video download links). Empty means the scheme and Host of each
+	// request, which is right for httptest and Start.
+	BaseURL string
+	// Addr is where Start listens. Empty means DefaultAddr (loopback, a free
+	// port).
+	Addr string
+	// StateStyle spells batch states; the default is StateStyleAPI.
+	StateStyle StateStyle
+	// BareEventIDs makes notifications carry bare job ids ("abc123")
+	// instead of resource names ("batches/abc123",
+	// "models/veo-3.0-generate-001/operations/abc123"). The guide's only
+	// example ("batch_123456") fits neither, so receivers must accept both.
+	// Interaction ids are bare either way.
+	BareEventIDs bool
+	// SigningKey is the first RS256 key of the JWT signer that signs
+	// per-request webhooks. Nil generates one (2048 bits). Reusing a key
+	// across tests saves the generation time.
+	SigningKey *rsa.PrivateKey
+	// RetryAfter is announced on injected 429 responses (rounded up to whole
+	// seconds). Zero means "0": retry immediately.
+	RetryAfter time.Duration
+	// Now returns the current time, for resource timestamps. Default
+	// time.Now.
+	Now func() time.Time
+}
+
+// Server is a simulated Gemini Developer API. It is an http.Handler: mount
+// it on an httptest.Server, or call Start to serve it on a loopback port.
+// All methods are safe for concurrent use.
+type Server struct {
+	apiKey     string
+	baseURL    string
+	addr       string
+	style      StateStyle
+	bareIDs    bool
+	retryAfter time.Duration
+	now        func() time.Time
+
+	mux    *http.ServeMux
+	keys   *keyring
+	faults *faults
+
+	mu           sync.Mutex
+	batches      map[string]*batch       // by bare id
+	interactions map[string]*interaction // by id
+	videos       map[string]*video       // by operation id
+	files        map[string]fileEntry    // by bare file id
+
+	srvMu   sync.Mutex
+	httpSrv *http.Server
+	url     string
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New validates opts and returns a Server with no jobs.
+func New(opts Options) (*Server, error) {
+	if opts.APIKey == "" {
+		return nil, fmt.Errorf("%w: Options.APIKey is required", ErrInvalidSpec)
+	}
+	if opts.StateStyle != StateStyleAPI && opts.StateStyle != StateStyleGuide {
+		return nil, fmt.Errorf("%w: unknown StateStyle %d", ErrInvalidSpec, opts.StateStyle)
+	}
+	if opts.RetryAfter < 0 {
+		return nil, fmt.Errorf("%w: Options.RetryAfter is negative", ErrInvalidSpec)
+	}
+	keys, err := newKeyring(opts.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		apiKey:       opts.APIKey,
+		baseURL:      strings.TrimSuffix(opts.BaseURL, "/"),
+		addr:         opts.Addr,
+		style:        opts.StateStyle,
+		bareIDs:      opts.BareEventIDs,
+		retryAfter:   opts.RetryAfter,
+		now:          opts.Now,
+		keys:         keys,
+		faults:       newFaults(),
+		batches:      make(map[string]*batch),
+		interactions: make(map[string]*interaction),
+		videos:       make(map[string]*video),
+		files:        make(map[string]fileEntry),
+	}
+	if s.addr == "" {
+		s.addr = DefaultAddr
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.mux = s.routes()
+	return s, nil
+}
+
+// routes builds the request router. Resource names contain a colon verb
+// (files/abc:download), which ServeMux wildcards cannot split, so the file
+// handlers parse the last segment themselves.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/v1beta/batches/{id}", s.handle(RouteBatches, true, s.getBatch))
+	mux.Handle("/v1beta/files/{name}", s.filesHandler())
+	mux.Handle("/download/v1beta/files/{name}", s.handle(RouteDownload, true, s.download))
+	mux.Handle("/v1beta/interactions/{id}", s.handle(RouteInteractions, true, s.getInteraction))
+	mux.Handle("/v1beta/models/{model}/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
+	mux.Handle("/v1beta/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
+	mux.Handle("/.well-known/jwks.json", s.handle(RouteJWKS, false, s.getJWKS))
+	mux.Handle("/", s.handle(RouteUnknown, false, func(w http.ResponseWriter, _ *http.Request) {
+		writeAPIError(w, http.StatusNotFound, msgNoMethod)
+	}))
+	return mux
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handle wraps a route handler with, in order: counting, the configured
+// delay, the method check, authentication and injected failures.
+func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.faults.count(route)
+		if !wait(r, s.faults.delay(route)) {
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// The simulator serves reads only; Google answers unknown
+			// method/path pairs with 404.
+			writeAPIError(w, http.StatusNotFound, msgNoMethod)
+			return
+		}
+		if auth && !s.authorize(w, r) {
+			return
+		}
+		if code := s.faults.takeFailure(route); code != 0 {
+			writeInjectedError(w, code, s.retryAfter)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// authorize checks the API key, answering as Google does: 403
+// PERMISSION_DENIED when no key is given, 400 INVALID_ARGUMENT with an
+// API_KEY_INVALID ErrorInfo when the key is wrong.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+	key := r.Header.Get("x-goog-api-key")
+	if key == "" {
+		key = r.URL.Query().Get("key")
+	}
+	switch {
+	case key == "":
+		writeAPIError(w, http.StatusForbidden, msgMissingKey)
+		return false
+	case subtle.ConstantTimeCompare([]byte(key), []byte(s.apiKey)) != 1:
+		writeAPIError(w, http.StatusBadRequest, msgInvalidKey, map[string]any{
+			"@type":    "type.googleapis.com/google.rpc.ErrorInfo",
+			"reason":   "API_KEY_INVALID",
+			"domain":   "googleapis.com",
+			"metadata": map[string]string{"service": "generativelanguage.googleapis.com"},
+		})
+		return false
+	}
+	return true
+}
+
+// Start serves the simulator on Options.Addr until Close. It returns once
+// the listener is open, so URL is usable right away.
+func (s *Server) Start() error {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.httpSrv != nil {
+		return errors.New("geminisim: server already started")
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("failed to listen on %s: %w", s.addr, err)
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.httpSrv, s.url = srv, "http://"+ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+// URL returns the base URL of a started server ("http://127.0.0.1:port"),
+// or "" when it is not started.
+func (s *Server) URL() string {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	return s.url
+}
+
+// Close stops a started server, closing open connections. It is a no-op if
+// the server was not started.
+func (s *Server) Close() error {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.httpSrv == nil {
+		return nil
+	}
+	err := s.httpSrv.Close()
+	s.httpSrv, s.url = nil, ""
+	if err != nil {
+		return fmt.Errorf("failed to close server: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops a started server gracefully, waiting for requests in
+// flight until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.srvMu.Lock()
+	srv := s.httpSrv
+	s.httpSrv, s.url = nil, ""
+	s.srvMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("failed to shut down server: %w", err)
+	}
+	return nil
+}
+
+// externalURL returns the base URL for links in responses to r.
+func (s *Server) externalURL(r *http.Request) string {
+	if s.baseURL != "" {
+		return s.baseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// newID returns a random 16-character id of lower-case letters and digits
+// (base32). Only those: the Go SDK extracts a file id from a URI with
+// ^[a-z0-9]+, so any other character would cut it short.
+func newID() string { return randomString(16) }
+
+// randomString returns n random lower-case base32 characters.
+func randomString(n int) string {
+	var sb strings.Builder
+	for sb.Len() < n {
+		sb.WriteString(strings.ToLower(rand.Text()))
+	}
+	return sb.String()[:n]
+}
+
+// checkID validates a caller-chosen id, or generates one if it is empty.
+func checkID(kind, id string) (string, error) {
+	if id == "" {
+		return newID(), nil
+	}
+	if !isToken(id) {
+		return "", fmt.Errorf("%w: %s id %q must match [A-Za-z0-9._-]+", ErrInvalidSpec, kind, id)
+	}
+	return id, nil
+}
+
+// timestamp formats t as a protobuf JSON Timestamp: UTC, with 0, 3, 6 or 9
+// fractional digits.
+func timestamp(t time.Time) string {
+	t = t.UTC()
+	ns := t.Nanosecond()
+	switch {
+	case ns == 0:
+		return t.Format("2006-01-02T15:04:05Z")
+	case ns%1e6 == 0:
+		return t.Format("2006-01-02T15:04:05.000Z")
+	case ns%1e3 == 0:
+		return t.Format("2006-01-02T15:04:05.000000Z")
+	default:
+		return t.Format("2006-01-02T15:04:05.000000000Z")
+	}
+}

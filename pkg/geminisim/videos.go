@@ -1,0 +1,168 @@
+package geminisim
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Defaults of a VideoSpec.
+const (
+	// DefaultVideoModel is the model of video operations with no Model.
+	DefaultVideoModel = "veo-3.0-generate-001"
+	// DefaultVideoSize is the size of videos whose Video has no Size.
+	DefaultVideoSize = 1 << 20
+	// publicAPIURL is the real service, used in notification URIs when the
+	// simulator knows no URL of its own.
+	publicAPIURL = "https://generativelanguage.googleapis.com"
+	// predictResponseType is the type URL of a finished video operation's
+	// response.
+	predictResponseType = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+)
+
+// VideoSpec describes a video generation (Veo) operation to create.
+type VideoSpec struct {
+	// ID is the bare operation id; empty generates one.
+	ID string
+	// Model is the Veo model, with or without "models/"; empty means
+	// DefaultVideoModel.
+	Model string
+	// Video is the generated video. A zero Size means DefaultVideoSize.
+	Video VideoFile
+	// UserMetadata is echoed in the video.generated notification.
+	UserMetadata map[string]any
+}
+
+type video struct {
+	id, model    string
+	file         VideoFile
+	userMetadata map[string]any
+	fileID       string // set once generated
+}
+
+// name returns the operation's resource name.
+func (v *video) name() string { return "models/" + v.model + "/operations/" + v.id }
+
+// CreateVideo adds a running video operation and returns its name
+// ("models/<model>/operations/<id>"), which is what
+// Operations.GetVideosOperation takes.
+func (s *Server) CreateVideo(spec VideoSpec) (string, error) {
+	id, err := checkID("operation", spec.ID)
+	if err != nil {
+		return "", err
+	}
+	v := &video{id: id, model: strings.TrimPrefix(spec.Model, "models/"), file: spec.Video, userMetadata: spec.UserMetadata}
+	if v.model == "" {
+		v.model = DefaultVideoModel
+	}
+	if !isToken(v.model) {
+		return "", fmt.Errorf("%w: video model %q must match [A-Za-z0-9._-]+", ErrInvalidSpec, v.model)
+	}
+	if v.file.Size == 0 {
+		v.file.Size = DefaultVideoSize
+	}
+	if err := v.file.Validate(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.videos[id]; dup {
+		return "", fmt.Errorf("%w: operation %s already exists", ErrInvalidSpec, id)
+	}
+	s.videos[id] = v
+	return v.name(), nil
+}
+
+// CompleteVideo finishes the operation (name or bare id): its video becomes
+// a downloadable file, and the video.generated notification is returned with
+// output_file_uri (the download URI) and file_name ("files/<id>"). The URI
+// uses Options.BaseURL, else the URL of a started server, else the real
+// service's host.
+func (s *Server) CompleteVideo(name string) (Notification, error) {
+	id := name[strings.LastIndex(name, "/")+1:]
+	base := s.publicURL()
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.videos[id]
+	if !ok || (strings.Contains(name, "/") && name != v.name()) {
+		return Notification{}, fmt.Errorf("%w: operation %s", ErrNotFound, name)
+	}
+	if v.fileID != "" {
+		return Notification{}, fmt.Errorf("%w: operation %s is already done", ErrWrongState, name)
+	}
+	v.fileID = newID()
+	s.files[v.fileID] = fileEntry{content: v.file, created: now}
+	return Notification{Type: EventVideoGenerated, Version: notificationVersion, Timestamp: now, Data: NotificationData{
+		ID:            s.eventID("models/"+v.model+"/operations/", id),
+		OutputFileURI: downloadURI(base, v.fileID),
+		FileName:      "files/" + v.fileID,
+		UserMetadata:  v.userMetadata,
+	}}, nil
+}
+
+// publicURL is the base URL for links in notifications, which are built
+// outside any request: Options.BaseURL, else the URL of a started server,
+// else the real service's.
+func (s *Server) publicURL() string {
+	if s.baseURL != "" {
+		return s.baseURL
+	}
+	if u := s.URL(); u != "" {
+		return u
+	}
+	return publicAPIURL
+}
+
+// downloadURI is the URI Gemini puts in a generated video: the Go SDK's
+// download form under base.
+func downloadURI(base, fileID string) string {
+	return base + "/v1beta/files/" + fileID + ":download?alt=media"
+}
+
+// Wire shapes of a video operation.
+type (
+	videoOperation struct {
+		Name     string         `json:"name"`
+		Done     bool           `json:"done,omitempty"`
+		Response *videoResponse `json:"response,omitempty"`
+	}
+	videoResponse struct {
+		Type                  string `json:"@type"`
+		GenerateVideoResponse struct {
+			GeneratedSamples []generatedSample `json:"generatedSamples"`
+		} `json:"generateVideoResponse"`
+	}
+	generatedSample struct {
+		Video struct {
+			URI string `json:"uri"`
+		} `json:"video"`
+	}
+)
+
+// getOperation serves GET /v1beta/models/{model}/operations/{op} and the
+// tolerated short form /v1beta/operations/{op}.
+func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	v, ok := s.videos[r.PathValue("op")]
+	var op videoOperation
+	if ok {
+		op.Name = v.name()
+		if v.fileID != "" {
+			var sample generatedSample
+			sample.Video.URI = downloadURI(s.externalURL(r), v.fileID)
+			op.Done = true
+			op.Response = &videoResponse{Type: predictResponseType}
+			op.Response.GenerateVideoResponse.GeneratedSamples = []generatedSample{sample}
+		}
+	}
+	s.mu.Unlock()
+	if m := r.PathValue("model"); ok && m != "" && m != v.model {
+		ok = false
+	}
+	if !ok {
+		writeAPIError(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, op)
+}

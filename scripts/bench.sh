@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints one line per figure: "name value unit".
+# Ratios compare two benchmarks measured side by side in the same run
+# (medians of COUNT rounds, each round running both benchmarks). Every
+# benchmark is bounded by a fixed iteration count; load goes to loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${COUNT:-5}
+DELIVERIES=${DELIVERIES:-20000}
+raw=$(mktemp); trap 'rm -f "$raw"' EXIT
+
+go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
+go test -c -o "$raw.receiver.test" ./pkg/receiver >/dev/null
+trap 'rm -f "$raw" "$raw".*.test' EXIT
+
+for _ in $(seq "$COUNT"); do
+  "$raw.signature.test" -test.run '^$' -test.benchtime 20000x \
+    -test.bench '^Benchmark(VerifyHMAC1K|ReferenceVerifyHMAC1K|VerifyHMAC64K|RawHMAC64K|VerifyJWT|RawRSAVerify)$' >>"$raw"
+done
+for _ in $(seq 3); do
+  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverEmbedded$' >>"$raw"
+done
+
+# median NAME FIELD_UNIT: the median of the value before FIELD_UNIT on the
+# lines of benchmark NAME.
+median() {
+  awk -v name="$1" -v unit="$2" '
+    $1 ~ "^Benchmark" name "(-[0-9]+)?$" { for (i = 3; i < NF; i++) if ($(i+1) == unit) print $i }
+  ' "$raw" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+hmac1k=$(median VerifyHMAC1K ns/op); ref1k=$(median ReferenceVerifyHMAC1K ns/op)
+hmac64k=$(median VerifyHMAC64K ns/op); raw64k=$(median RawHMAC64K ns/op)
+jwt=$(median VerifyJWT ns/op); rsa=$(median RawRSAVerify ns/op)
+
+echo "verify_hmac_1k $hmac1k ns/op"
+echo "verify_hmac_1k_reference $ref1k ns/op"
+echo "verify_hmac_1k_vs_reference $(ratio "$hmac1k" "$ref1k") ratio"
+echo "verify_hmac_64k $hmac64k ns/op"
+echo "verify_hmac_64k_vs_raw_hmac $(ratio "$hmac64k" "$raw64k") ratio"
+echo "verify_jwt $jwt ns/op"
+echo "verify_jwt_vs_raw_rsa $(ratio "$jwt" "$rsa") ratio"
+echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliveries/s"
+echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
+echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
