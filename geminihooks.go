@@ -7,4 +7,6 @@ package geminihooks
 import (
 	// ReceiveWebhook (HTTP).
 	_ "github.com/geminihooks/geminihooks/functions/receiver"
+	// MaterializeResults (HTTP, Pub/Sub push).
+	_ "github.com/geminihooks/geminihooks/functions/materializer"
 )

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -37,8 +38,12 @@ func TestReceiveWebhook_wiresFromEnvironment(t *testing.T) {
 	r.Header.Set("webhook-id", "msg_fn")
 	r.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	r.Header.Set("webhook-signature", signature.SignHMAC(secret, "msg_fn", now, payload))
+	h, err := build(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := httptest.NewRecorder()
-	serve(w, r)
+	h.ServeHTTP(w, r)
 
 	var got map[string]string
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || got["status"] != "accepted" {

@@ -15,4 +15,10 @@
 // malformed payload yields an [*Error] that the receiver answers with a 400.
 // Unknown event types are not errors; they are published with kind "unknown"
 // and their data kept verbatim so that nothing Gemini sends is lost.
+//
+// The package also defines the second event of the pipeline: [Results],
+// which the materializer publishes once it has stored a job's artifacts in
+// Cloud Storage ([NewResultsStored]) or given up ([NewResultsFailed]). Its
+// schema is [ResultsSchema] (schema/results-event.v1.json), and subscribers
+// read it with [DecodeResults].
 package event

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/examples from the current normalization")
+var update = flag.Bool("update", false, "rewrite testdata/examples and testdata/results-examples from the current code")
 
 // exampleCase is a realistic Gemini delivery whose normalized event is
 // committed as testdata/examples/<name>.json.

@@ -11,20 +11,27 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// compileSchema compiles the embedded schema with format assertion on, as
-// draft 2020-12 treats formats as annotations by default.
+// compileSchema compiles the embedded completion event schema with format
+// assertion on, as draft 2020-12 treats formats as annotations by default.
 func compileSchema(t testing.TB) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema()))
+	return compileSchemaDoc(t, SchemaURI, Schema())
+}
+
+// compileSchemaDoc compiles the schema document with the given $id, with
+// format assertion on.
+func compileSchemaDoc(t testing.TB, uri string, schemaDoc []byte) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaDoc))
 	if err != nil {
 		t.Fatalf("failed to parse schema: %v", err)
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	if err := c.AddResource(SchemaURI, doc); err != nil {
+	if err := c.AddResource(uri, doc); err != nil {
 		t.Fatalf("failed to add schema: %v", err)
 	}
-	sch, err := c.Compile(SchemaURI)
+	sch, err := c.Compile(uri)
 	if err != nil {
 		t.Fatalf("failed to compile schema: %v", err)
 	}

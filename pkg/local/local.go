@@ -1,16 +1,24 @@
-// Package local runs geminihooks on one machine with no cloud account: the
-// receiver on loopback, backed by in-memory idempotency and an in-process
-// Pub/Sub (pstest), or by the Firestore and Pub/Sub emulators when
-// FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set.
+// Package local runs the whole geminihooks pipeline on one machine with no
+// cloud account: the receiver on loopback; in-memory idempotency and an
+// in-process Pub/Sub (pstest), or the Firestore and Pub/Sub emulators when
+// FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set; the materializer,
+// fed by a subscription the way a push subscription feeds it; a Cloud
+// Storage stand-in whose objects are plain files under a data directory; and
+// the Gemini API simulator, unless GEMINI_API_KEY is set (then the real API).
 package local
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +33,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
+	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -43,7 +54,13 @@ type Options struct {
 	Lookuper envconfig.Lookuper
 	// Logger receives the stack's logs.
 	Logger *slog.Logger
+	// DataDir holds the stored results as plain files (default
+	// ./.geminihooks).
+	DataDir string
 }
+
+// DefaultDataDir is where results land unless Options.DataDir says otherwise.
+const DefaultDataDir = ".geminihooks"
 
 // Stack is a running local receiver.
 type Stack struct {
@@ -59,10 +76,25 @@ type Stack struct {
 	Backends string
 	// Events is the topic the receiver publishes to.
 	Events string
+	// ResultsTopic is the topic the materializer announces results on.
+	ResultsTopic string
+	// Gemini describes the Gemini API in use.
+	Gemini string
+	// Sim is the Gemini API simulator, or nil when the real API is used.
+	Sim *geminisim.Server
+	// Store holds the results; its files are under DataDir.
+	Store *blob.Dir
+	// DataDir is the absolute directory holding the results.
+	DataDir string
+	// Bucket is the bucket name the results events report.
+	Bucket string
 
-	// Received carries every event published, as the tail subscription
-	// sees it (buffered; events are dropped when nobody reads).
+	// Received carries every completion event published, as the tail
+	// subscription sees it (buffered; dropped when nobody reads).
 	Received <-chan *event.Event
+	// Results carries every results event the materializer announces
+	// (buffered; dropped when nobody reads).
+	Results <-chan *event.Results
 
 	server  *http.Server
 	closers []func() error
@@ -85,50 +117,142 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		}
 	}()
 
+	// Gemini: the simulator unless a real API key is configured.
+	overrides := map[string]string{}
+	if key, ok := lookuper.Lookup("GEMINI_API_KEY"); ok && key != "" {
+		s.Gemini = "Gemini API"
+	} else {
+		if err := s.startSimulator(overrides); err != nil {
+			return nil, err
+		}
+		if v, ok := lookuper.Lookup("WEBHOOK_JWKS_URL"); !ok || v == "" {
+			overrides["WEBHOOK_JWKS_URL"] = s.Sim.URL() + "/.well-known/jwks.json"
+		}
+	}
 	secret, generated, err := devSecret(lookuper)
 	if err != nil {
 		return nil, err
 	}
 	s.Secret, s.Generated = secret, generated
-	cfg, err := receiver.LoadConfig(ctx, envconfig.MultiLookuper(
-		envconfig.MapLookuper(map[string]string{"WEBHOOK_SIGNING_SECRETS": secret}), lookuper))
+	overrides["WEBHOOK_SIGNING_SECRETS"] = secret
+	if v, ok := lookuper.Lookup("RESULTS_BUCKET"); !ok || v == "" {
+		overrides["RESULTS_BUCKET"] = "geminihooks-local"
+	}
+	env := envconfig.MultiLookuper(envconfig.MapLookuper(overrides), lookuper)
+	rcfg, err := receiver.LoadConfig(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ProjectID == "" {
-		cfg.ProjectID = DefaultProject
+	mcfg, err := materializer.LoadConfig(ctx, env)
+	if err != nil {
+		return nil, err
 	}
+	if rcfg.ProjectID == "" {
+		rcfg.ProjectID = DefaultProject
+	}
+	project := rcfg.ProjectID
 
-	secrets, err := cfg.Secrets()
+	ledger, ledgerName, err := s.ledger(ctx, lookuper, rcfg)
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := receiver.NewVerifier(cfg, signature.StaticSecrets(secrets), opts.Logger)
-	if err != nil {
-		return nil, err
-	}
-	ledger, ledgerName, err := s.ledger(ctx, lookuper, cfg)
-	if err != nil {
-		return nil, err
-	}
-	ps, psName, err := s.pubsub(ctx, lookuper, cfg.ProjectID)
+	ps, psName, err := s.pubsub(ctx, lookuper, project)
 	if err != nil {
 		return nil, err
 	}
 	s.Backends = ledgerName + ", " + psName
-	topic := "projects/" + cfg.ProjectID + "/topics/" + cfg.EventsTopic
-	tailSub := "projects/" + cfg.ProjectID + "/subscriptions/" + cfg.EventsTopic + "-local-tail"
-	if err := s.tail(ctx, ps, topic, tailSub, opts.Logger); err != nil {
+	s.Events = fullName(project, "topics", rcfg.EventsTopic)
+	s.ResultsTopic = fullName(project, "topics", mcfg.ResultsTopic)
+	for _, topic := range []string{s.Events, s.ResultsTopic} {
+		if _, err := ps.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil && status.Code(err) != codes.AlreadyExists {
+			return nil, fmt.Errorf("failed to create topic %s: %w", topic, err)
+		}
+	}
+
+	// Results: plain files under the data directory.
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	if s.DataDir, err = filepath.Abs(dataDir); err != nil {
 		return nil, err
 	}
-	pub, err := publish.NewPubSub(ps, topic, receiver.PublishOptions(cfg))
+	if s.Store, err = blob.NewDir(s.DataDir); err != nil {
+		return nil, err
+	}
+	s.Bucket = mcfg.ResultsBucket
+
+	// The materializer, fed by the events topic like a push subscription.
+	fetcher, err := materializer.NewFetcher(ctx, mcfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	resultsPub, err := publish.NewPubSub(ps, s.ResultsTopic, publish.Options{Ordering: mcfg.Ordering})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { resultsPub.Stop(); return nil })
+	mat, err := materializer.New(fetcher, s.Store, resultsPub, opts.Logger, materializer.Options{Bucket: mcfg.ResultsBucket, Prefix: mcfg.ResultsPrefix})
+	if err != nil {
+		return nil, err
+	}
+	push, err := materializer.NewHandler(mat, opts.Logger, project)
+	if err != nil {
+		return nil, err
+	}
+
+	// Subscriptions: what a downstream team, the materializer's push
+	// subscription and a results consumer would each see.
+	received := make(chan *event.Event, 64)
+	results := make(chan *event.Results, 64)
+	s.Received, s.Results = received, results
+	if err := s.subscribe(ctx, ps, s.Events, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
+		ev, err := event.Decode(m.Data)
+		if err != nil {
+			opts.Logger.WarnContext(ctx, "undecodable event on the events topic", slog.String("error", err.Error()))
+			return true
+		}
+		opts.Logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
+			slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
+		offer(received, ev)
+		return true
+	}, func() { close(received) }); err != nil {
+		return nil, err
+	}
+	if err := s.subscribe(ctx, ps, s.Events, "materializer", func(ctx context.Context, m *pubsub.Message) bool {
+		return deliverPush(ctx, push, m)
+	}, nil); err != nil {
+		return nil, err
+	}
+	if err := s.subscribe(ctx, ps, s.ResultsTopic, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
+		r, err := event.DecodeResults(m.Data)
+		if err != nil {
+			opts.Logger.WarnContext(ctx, "undecodable event on the results topic", slog.String("error", err.Error()))
+			return true
+		}
+		opts.Logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
+			slog.String("folder", r.Data.Prefix))
+		offer(results, r)
+		return true
+	}, func() { close(results) }); err != nil {
+		return nil, err
+	}
+
+	// The receiver.
+	secrets, err := rcfg.Secrets()
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := receiver.NewVerifier(rcfg, signature.StaticSecrets(secrets), opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := publish.NewPubSub(ps, s.Events, receiver.PublishOptions(rcfg))
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() error { pub.Stop(); return nil })
-	s.Events = topic
-
-	h, err := receiver.New(verifier, ledger, pub, opts.Logger, receiver.HandlerOptions(cfg))
+	h, err := receiver.New(verifier, ledger, pub, opts.Logger, receiver.HandlerOptions(rcfg))
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +268,29 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		}
 	})
 	return s, nil
+}
+
+// startSimulator starts the Gemini API simulator on loopback and points the
+// materializer at it.
+func (s *Stack) startSimulator(overrides map[string]string) error {
+	key, err := signature.GenerateSecret() // any unguessable string will do
+	if err != nil {
+		return err
+	}
+	key = "sim-" + strings.TrimPrefix(key, signature.SecretPrefix)
+	sim, err := geminisim.New(geminisim.Options{APIKey: key})
+	if err != nil {
+		return err
+	}
+	if err := sim.Start(); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, sim.Close)
+	s.Sim = sim
+	s.Gemini = "Gemini API simulator at " + sim.URL()
+	overrides["GEMINI_API_KEY"] = key
+	overrides["GEMINI_BASE_URL"] = sim.URL()
+	return nil
 }
 
 // Close stops the server and releases every backend.
@@ -220,41 +367,88 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 	return c, "in-process Pub/Sub", nil
 }
 
-// tail creates the events topic and a subscription that logs every event,
-// the way a downstream subscriber would see it.
-func (s *Stack) tail(ctx context.Context, c *pubsub.Client, topic, subName string, logger *slog.Logger) error {
-	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil && status.Code(err) != codes.AlreadyExists {
-		return fmt.Errorf("failed to create topic %s: %w", topic, err)
-	}
+// subscribe creates subscription <topic id>-<suffix> and hands every
+// message to handle, acking it when handle returns true. done runs when
+// receiving stops.
+func (s *Stack) subscribe(ctx context.Context, c *pubsub.Client, topic, suffix string, handle func(context.Context, *pubsub.Message) bool, done func()) error {
+	project, id := splitName(topic)
+	name := fullName(project, "subscriptions", id+"-"+suffix)
 	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-		Name: subName, Topic: topic, EnableMessageOrdering: true,
+		Name: name, Topic: topic, EnableMessageOrdering: true, AckDeadlineSeconds: 600,
 	}); err != nil && status.Code(err) != codes.AlreadyExists {
-		return fmt.Errorf("failed to create subscription %s: %w", subName, err)
+		return fmt.Errorf("failed to create subscription %s: %w", name, err)
 	}
-	received := make(chan *event.Event, 64)
-	s.Received = received
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.closers = append(s.closers, func() error { cancel(); return nil })
 	s.wg.Go(func() {
-		defer close(received)
-		err := c.Subscriber(subName).Receive(rctx, func(ctx context.Context, m *pubsub.Message) {
-			m.Ack()
-			ev, err := event.Decode(m.Data)
-			if err != nil {
-				logger.WarnContext(ctx, "undecodable event on the events topic", slog.String("error", err.Error()))
+		if done != nil {
+			defer done()
+		}
+		err := c.Subscriber(name).Receive(rctx, func(ctx context.Context, m *pubsub.Message) {
+			if handle(ctx, m) {
+				m.Ack()
 				return
 			}
-			logger.InfoContext(ctx, "event published",
-				slog.String("id", ev.ID), slog.String("type", ev.Type), slog.String("subject", ev.Subject),
-				slog.String("state", string(ev.Data.State)), slog.Any("attributes", m.Attributes))
+			// Pub/Sub's retry policy waits before redelivering; so do we.
 			select {
-			case received <- ev:
-			default:
+			case <-time.After(time.Second):
+			case <-ctx.Done():
 			}
+			m.Nack()
 		})
 		if err != nil && rctx.Err() == nil {
-			logger.Error("event tail stopped", slog.String("error", err.Error()))
+			slog.Default().Error("subscription stopped", slog.String("subscription", name), slog.String("error", err.Error()))
 		}
 	})
 	return nil
+}
+
+// deliverPush hands m to the materializer as a push subscription would: a
+// POST of the push envelope, acked when the answer is 2xx.
+func deliverPush(ctx context.Context, h http.Handler, m *pubsub.Message) bool {
+	// Like a push request, the work outlives the subscriber's shutdown for a
+	// while, so stopping the stack does not cut a write short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+	defer cancel()
+	env := materializer.PushEnvelope{
+		Message: materializer.PushMessage{Data: m.Data, Attributes: m.Attributes, MessageID: m.ID,
+			PublishTime: m.PublishTime, OrderingKey: m.OrderingKey},
+	}
+	if m.DeliveryAttempt != nil {
+		env.DeliveryAttempt = *m.DeliveryAttempt
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return false
+	}
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code >= 200 && rec.Code < 300
+}
+
+// pushTimeout bounds one push delivery, like a push subscription's ack
+// deadline.
+const pushTimeout = 2 * time.Minute
+
+// offer sends v unless the channel is full: nobody may be reading.
+func offer[T any](ch chan<- T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+func fullName(project, collection, id string) string {
+	if strings.HasPrefix(id, "projects/") {
+		return id
+	}
+	return "projects/" + project + "/" + collection + "/" + id
+}
+
+// splitName splits projects/P/topics/T into P and T.
+func splitName(name string) (project, id string) {
+	parts := strings.Split(name, "/")
+	return parts[1], parts[len(parts)-1]
 }

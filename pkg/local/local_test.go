@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 	"github.com/geminihooks/geminihooks/pkg/testenv"
@@ -43,6 +44,7 @@ func TestStack_deliveryReachesEventsTopic(t *testing.T) {
 			env := tc.env(t)
 			stack, err := Start(context.Background(), Options{
 				Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(env), Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo),
+				DataDir: t.TempDir(),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -85,6 +87,16 @@ func TestStack_deliveryReachesEventsTopic(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatal("no event reached the events topic")
 			}
+			// The simulator knows no such batch: the materializer records
+			// and announces the failure instead of retrying forever.
+			select {
+			case r := <-stack.Results:
+				if r.Type != event.ResultsTypeFailed || r.Subject != "batches/local-1" || r.Data.Error == nil || !r.Data.Error.Permanent {
+					t.Errorf("results event %+v; want a permanent results.failed for batches/local-1", r)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no results event")
+			}
 		})
 	}
 }
@@ -92,4 +104,51 @@ func TestStack_deliveryReachesEventsTopic(t *testing.T) {
 func envOr(name string) string {
 	v, _ := envconfig.OsLookuper().Lookup(name)
 	return v
+}
+
+func TestStack_demo(t *testing.T) {
+	t.Parallel()
+	stack, err := Start(context.Background(), Options{
+		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
+		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close() })
+	var out bytes.Buffer
+	results, err := stack.Demo(context.Background(), &out)
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	want := map[string]string{
+		"batch (results file)": "results.stored", "batch (inlined)": "results.stored", "deep research": "results.stored",
+		"video": "results.stored", "batch (failed)": "results.failed",
+	}
+	if len(results) != len(want) {
+		t.Fatalf("demo ran %d jobs, want %d", len(results), len(want))
+	}
+	for _, r := range results {
+		if want[r.Job] != r.Event || r.Folder == "" || r.Latency <= 0 {
+			t.Errorf("%s: event %q folder %q latency %s; want %s", r.Job, r.Event, r.Folder, r.Latency, want[r.Job])
+		}
+	}
+}
+
+func TestStack_demoNeedsSimulator(t *testing.T) {
+	t.Parallel()
+	stack, err := Start(context.Background(), Options{
+		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{"GEMINI_API_KEY": "real-key"}),
+		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close() })
+	if stack.Sim != nil || stack.Gemini != "Gemini API" {
+		t.Errorf("with GEMINI_API_KEY set the stack uses %q", stack.Gemini)
+	}
+	if _, err := stack.Demo(context.Background(), &bytes.Buffer{}); err == nil {
+		t.Error("Demo against the real API succeeded; want an error")
+	}
 }

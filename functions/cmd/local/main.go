@@ -1,16 +1,21 @@
-// Command local runs geminihooks on this machine with no cloud account: the
-// receiver on http://127.0.0.1:$PORT/ (default 8080) backed by in-memory
-// idempotency and an in-process Pub/Sub, or by the Firestore and Pub/Sub
-// emulators when FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set.
+// Command local runs the whole geminihooks pipeline on this machine with no
+// cloud account: the receiver on http://127.0.0.1:$PORT/ (default 8080),
+// in-memory idempotency and an in-process Pub/Sub (or the emulators when
+// FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set), the materializer,
+// results as plain files under --data, and the Gemini API simulator unless
+// GEMINI_API_KEY is set.
 //
-//	go run ./functions/cmd/local
+//	go run ./functions/cmd/local          # serve until Ctrl-C
+//	go run ./functions/cmd/local --demo   # drive five jobs end to end, then exit
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -37,6 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		port = "8080"
 	}
 	addr := fs.String("addr", net.JoinHostPort("127.0.0.1", port), "listen address (default from PORT)")
+	data := fs.String("data", local.DefaultDataDir, "directory receiving the results as plain files")
+	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video and a failed batch\nthrough the simulator, check their artifacts, print where they landed, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,18 +53,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := logging.New(stderr, level)
 
-	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger})
+	if *demo && os.Getenv("LOG_LEVEL") == "" {
+		// The demo's table is the output; keep the logs to problems.
+		logger = logging.New(stderr, slog.LevelWarn)
+	}
+	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "geminihooks receiver listening on %s\n", stack.URL)
 	fmt.Fprintf(stdout, "  backends:       %s\n", stack.Backends)
+	fmt.Fprintf(stdout, "  gemini:         %s\n", stack.Gemini)
 	fmt.Fprintf(stdout, "  events topic:   %s\n", stack.Events)
+	fmt.Fprintf(stdout, "  results topic:  %s\n", stack.ResultsTopic)
+	fmt.Fprintf(stdout, "  results:        %s (bucket %q as plain files)\n", stack.DataDir, stack.Bucket)
 	if stack.Generated {
 		// A throwaway secret for this run only; printing it is the point.
 		fmt.Fprintf(stdout, "  signing secret: %s  (generated for this run; set WEBHOOK_SIGNING_SECRETS to choose one)\n", stack.Secret)
 	} else {
 		fmt.Fprintf(stdout, "  signing secret: from WEBHOOK_SIGNING_SECRETS\n")
+	}
+	if *demo {
+		fmt.Fprintln(stdout)
+		_, err := stack.Demo(ctx, stdout)
+		return errors.Join(err, stack.Close())
 	}
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	<-ctx.Done()

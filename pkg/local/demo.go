@@ -1,0 +1,318 @@
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/pkg/materializer"
+)
+
+// DemoTimeout bounds the whole demo.
+const DemoTimeout = 2 * time.Minute
+
+// demoJob is one scenario of the demo: a job the simulator completes, the
+// signature scheme its webhook uses, and what must land in the bucket.
+type demoJob struct {
+	name   string
+	scheme string // "hmac" or "jwt"
+	// run creates and completes the job, returning its notification.
+	run func(sim *geminisim.Server) (geminisim.Notification, error)
+	// check verifies the job's folder on disk.
+	check func(dir string, r *event.Results) error
+}
+
+// DemoResult is what the demo saw for one job.
+type DemoResult struct {
+	Job, Scheme, Resource string
+	// Event is the results event's type (results.stored / results.failed).
+	Event string
+	// Folder is where the job's files are on disk.
+	Folder string
+	// Latency runs from the job's completion to its announced artifacts.
+	Latency time.Duration
+	Err     error
+}
+
+// Demo drives five jobs through the simulator to completion (a batch with a
+// results file, a batch with inlined results, a Deep Research interaction,
+// a video and a failed batch), delivers their webhooks signed with both
+// schemes, waits for the artifacts, checks them, and prints where each
+// landed and how long it took. It fails if any artifact is missing or wrong.
+func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
+	if s.Sim == nil {
+		return nil, errors.New("the demo drives the Gemini API simulator; unset GEMINI_API_KEY to use it")
+	}
+	ctx, cancel := context.WithTimeout(ctx, DemoTimeout)
+	defer cancel()
+	retry := geminisim.RetryPolicy{MaxAttempts: 8, InitialBackoff: 200 * time.Millisecond, Multiplier: 2, MaxBackoff: 5 * time.Second}
+	hmac, err := geminisim.NewSender(geminisim.SenderOptions{Secrets: []string{s.Secret}, Retry: retry})
+	if err != nil {
+		return nil, err
+	}
+	jwt, err := geminisim.NewSender(geminisim.SenderOptions{Signer: s.Sim, Retry: retry})
+	if err != nil {
+		return nil, err
+	}
+	senders := map[string]*geminisim.Sender{"hmac": hmac, "jwt": jwt}
+
+	jobs := demoJobs()
+	results := make([]DemoResult, len(jobs))
+	waiters := map[string]chan *event.Results{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	// Route results events to the job waiting for them.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case r, ok := <-s.Results:
+				if !ok {
+					return
+				}
+				mu.Lock()
+				ch := waiters[r.Subject]
+				mu.Unlock()
+				if ch != nil {
+					offer(ch, r)
+				}
+			}
+		}
+	}()
+	for i, j := range jobs {
+		res := &results[i]
+		res.Job, res.Scheme = j.name, j.scheme
+		n, err := j.run(s.Sim)
+		completed := time.Now()
+		if err != nil {
+			res.Err = err
+			continue
+		}
+		res.Resource = resourceOf(n)
+		ch := make(chan *event.Results, 1)
+		mu.Lock()
+		waiters[res.Resource] = ch
+		mu.Unlock()
+		wg.Go(func() {
+			if _, err := senders[j.scheme].Send(ctx, geminisim.Delivery{URL: s.URL, Notification: n}); err != nil {
+				res.Err = fmt.Errorf("webhook not delivered: %w", err)
+				return
+			}
+			select {
+			case r := <-ch:
+				res.Latency = time.Since(completed)
+				res.Event = strings.TrimPrefix(r.Type, "dev.geminihooks.")
+				res.Folder = filepath.Join(s.DataDir, filepath.FromSlash(strings.TrimPrefix(r.Data.Prefix, "gs://"+s.Bucket+"/")))
+				res.Err = j.check(res.Folder, r)
+			case <-ctx.Done():
+				res.Err = fmt.Errorf("no results event for %s: %w", res.Resource, ctx.Err())
+			}
+		})
+	}
+	wg.Wait()
+
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tWEBHOOK\tRESULT\tCOMPLETE→ARTIFACT\tWHERE")
+	var errs []error
+	for _, r := range results {
+		verdict := r.Event
+		if r.Err != nil {
+			verdict = "FAILED: " + r.Err.Error()
+			errs = append(errs, fmt.Errorf("%s: %w", r.Job, r.Err))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Job, r.Scheme, verdict, r.Latency.Round(time.Millisecond), r.Folder)
+	}
+	if err := tw.Flush(); err != nil {
+		return results, err
+	}
+	return results, errors.Join(errs...)
+}
+
+func resourceOf(n geminisim.Notification) string {
+	body, _ := json.Marshal(n)
+	parsed, err := event.Parse(body)
+	if err != nil {
+		return ""
+	}
+	return parsed.Resource()
+}
+
+func demoJobs() []demoJob {
+	resultsFile := geminisim.ResultsFile{Size: 4 << 20, FailureRatio: 0.02, Seed: 1}
+	video := geminisim.VideoFile{Size: 2 << 20, Seed: 2}
+	return []demoJob{
+		{
+			name: "batch (results file)", scheme: "hmac",
+			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+				name, err := sim.CreateBatch(geminisim.BatchSpec{DisplayName: "nightly-eval", Results: resultsFile})
+				if err != nil {
+					return geminisim.Notification{}, err
+				}
+				return sim.CompleteBatch(name)
+			},
+			check: func(dir string, r *event.Results) error {
+				if err := wantStored(r); err != nil {
+					return err
+				}
+				return sameContent(filepath.Join(dir, materializer.ResultsName), resultsFile)
+			},
+		},
+		{
+			name: "batch (inlined)", scheme: "jwt",
+			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+				name, err := sim.CreateBatch(geminisim.BatchSpec{Inline: true, Results: geminisim.ResultsFile{Size: 8 << 10, Seed: 3}})
+				if err != nil {
+					return geminisim.Notification{}, err
+				}
+				return sim.CompleteBatch(name)
+			},
+			check: func(dir string, r *event.Results) error {
+				if err := wantStored(r); err != nil {
+					return err
+				}
+				return jsonLines(filepath.Join(dir, materializer.ResultsName), r.Data.Counts.Requests)
+			},
+		},
+		{
+			name: "deep research", scheme: "hmac",
+			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+				id, err := sim.CreateInteraction(geminisim.InteractionSpec{Input: "Summarize webhook delivery guarantees."})
+				if err != nil {
+					return geminisim.Notification{}, err
+				}
+				return sim.CompleteInteraction(id)
+			},
+			check: func(dir string, r *event.Results) error {
+				if err := wantStored(r); err != nil {
+					return err
+				}
+				report, err := os.ReadFile(filepath.Join(dir, materializer.ReportName))
+				if err != nil {
+					return err
+				}
+				if !bytes.Contains(report, []byte("](http")) {
+					return errors.New("report.md has no citation links")
+				}
+				for _, name := range []string{materializer.CitationsName, materializer.InteractionName} {
+					if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !json.Valid(b) {
+						return fmt.Errorf("%s is missing or not JSON: %v", name, err)
+					}
+				}
+				return nil
+			},
+		},
+		{
+			name: "video", scheme: "jwt",
+			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+				name, err := sim.CreateVideo(geminisim.VideoSpec{Video: video})
+				if err != nil {
+					return geminisim.Notification{}, err
+				}
+				return sim.CompleteVideo(name)
+			},
+			check: func(dir string, r *event.Results) error {
+				if err := wantStored(r); err != nil {
+					return err
+				}
+				return sameContent(filepath.Join(dir, "video-1.mp4"), video)
+			},
+		},
+		{
+			name: "batch (failed)", scheme: "hmac",
+			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+				name, err := sim.CreateBatch(geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 4 << 10}})
+				if err != nil {
+					return geminisim.Notification{}, err
+				}
+				return sim.FailBatch(name, geminisim.JobError{Code: 3, Message: "request 17 is not valid JSON"})
+			},
+			check: func(dir string, r *event.Results) error {
+				if r.Type != event.ResultsTypeFailed || r.Data.Error == nil {
+					return fmt.Errorf("got %s, want results.failed with the error", r.Type)
+				}
+				var m materializer.Manifest
+				b, err := os.ReadFile(filepath.Join(dir, materializer.ManifestName))
+				if err != nil {
+					return err
+				}
+				if err := json.Unmarshal(b, &m); err != nil || m.Error == nil {
+					return fmt.Errorf("manifest.json does not record the error: %v", err)
+				}
+				return nil
+			},
+		},
+	}
+}
+
+func wantStored(r *event.Results) error {
+	if r.Type != event.ResultsTypeStored {
+		msg := ""
+		if r.Data.Error != nil {
+			msg = ": " + r.Data.Error.Message
+		}
+		return fmt.Errorf("got %s%s, want results.stored", r.Type, msg)
+	}
+	return nil
+}
+
+// sameContent checks that the file holds exactly the simulator's content.
+func sameContent(path string, c geminisim.Content) error {
+	want, err := geminisim.DigestOf(c)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != want.Size || got != hex.EncodeToString(want.SHA256[:]) {
+		return fmt.Errorf("%s holds %d bytes (sha256 %s); want %d bytes (sha256 %x)", filepath.Base(path), n, got, want.Size, want.SHA256)
+	}
+	return nil
+}
+
+// jsonLines checks that every line of the file is JSON and counts them.
+func jsonLines(path string, want int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	var n int64
+	for sc.Scan() {
+		if !json.Valid(sc.Bytes()) {
+			return fmt.Errorf("line %d of %s is not JSON", n+1, filepath.Base(path))
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("%s has %d lines, want %d", filepath.Base(path), n, want)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package materializer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/logging"
+)
+
+// Config is the materializer's configuration, read from the environment.
+// Every field is documented in the README's configuration table.
+type Config struct {
+	// ProjectID is the Google Cloud project of the results topic.
+	ProjectID string `env:"GOOGLE_CLOUD_PROJECT"`
+	// GeminiAPIKey authenticates calls to the Gemini API. Deployed, it is
+	// injected from Secret Manager.
+	GeminiAPIKey string `env:"GEMINI_API_KEY"`
+	// GeminiBaseURL is the only host the materializer contacts for jobs.
+	GeminiBaseURL string `env:"GEMINI_BASE_URL, default=https://generativelanguage.googleapis.com"`
+	// ResultsBucket is the Cloud Storage bucket receiving the results.
+	ResultsBucket string `env:"RESULTS_BUCKET"`
+	// ResultsPrefix is the folder under which results are written.
+	ResultsPrefix string `env:"RESULTS_PREFIX, default=gemini"`
+	// ResultsTopic is the Pub/Sub topic (id or full name) announcing them.
+	ResultsTopic string `env:"RESULTS_TOPIC, default=geminihooks-results"`
+	// UploadChunkSize is the resumable upload's chunk, the bulk of the
+	// memory a copy needs.
+	UploadChunkSize int `env:"UPLOAD_CHUNK_SIZE, default=8388608"`
+	// FetchTimeout bounds one metadata call to the Gemini API.
+	FetchTimeout time.Duration `env:"GEMINI_FETCH_TIMEOUT, default=30s"`
+	// Ordering publishes results events with the job as ordering key.
+	Ordering bool `env:"PUBSUB_ORDERING, default=true"`
+	// LogLevel is debug, info, notice, warning or error.
+	LogLevel string `env:"LOG_LEVEL, default=info"`
+}
+
+// LoadConfig reads and validates the configuration.
+func LoadConfig(ctx context.Context, lookuper envconfig.Lookuper) (*Config, error) {
+	var cfg Config
+	if err := config.Load(ctx, lookuper, &cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if strings.TrimSpace(c.GeminiAPIKey) == "" {
+		add("GEMINI_API_KEY must be set")
+	}
+	if u, err := url.Parse(c.GeminiBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		add("GEMINI_BASE_URL must be an absolute http(s) URL, got %q", c.GeminiBaseURL)
+	}
+	if c.ResultsBucket == "" || strings.ContainsAny(c.ResultsBucket, "/ ") {
+		add("RESULTS_BUCKET must be a bucket name, got %q", c.ResultsBucket)
+	}
+	if strings.Contains(c.ResultsPrefix, "..") {
+		add("RESULTS_PREFIX must not contain '..', got %q", c.ResultsPrefix)
+	}
+	if strings.TrimSpace(c.ResultsTopic) == "" {
+		add("RESULTS_TOPIC must not be empty")
+	}
+	if c.UploadChunkSize < 256<<10 || c.UploadChunkSize%(256<<10) != 0 {
+		add("UPLOAD_CHUNK_SIZE must be a positive multiple of 262144, got %d", c.UploadChunkSize)
+	}
+	if c.FetchTimeout <= 0 {
+		add("GEMINI_FETCH_TIMEOUT must be positive, got %s", c.FetchTimeout)
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue implements slog.LogValuer, redacting the API key.
+func (c *Config) LogValue() slog.Value {
+	key := "(none)"
+	if c.GeminiAPIKey != "" {
+		key = "(redacted)"
+	}
+	return slog.GroupValue(
+		slog.String("project", c.ProjectID),
+		slog.String("gemini_api_key", key),
+		slog.String("gemini_base_url", c.GeminiBaseURL),
+		slog.String("results_bucket", c.ResultsBucket),
+		slog.String("results_prefix", c.ResultsPrefix),
+		slog.String("results_topic", c.ResultsTopic),
+		slog.Int("upload_chunk_size", c.UploadChunkSize),
+	)
+}

@@ -1,0 +1,518 @@
+// Package materializer turns a completion event into durable results: it
+// re-fetches the finished job through the Gemini API by its strictly
+// validated id (the event's pointers are never trusted), streams the job's
+// output into Cloud Storage with write-once semantics, writes a manifest and
+// announces where everything landed on the results topic.
+//
+// Layout, under <prefix>/<kind>/<id>/:
+//
+//	batch        results.jsonl, manifest.json
+//	interaction  report.md, citations.json, interaction.json, manifest.json
+//	video        video-1.mp4 …, manifest.json
+//
+// A job that ended without output (failed, cancelled, expired, requires
+// action) gets manifest.json alone, with the error. Each object is created
+// once: a redelivered event finds them present and rewrites nothing. The
+// object _announced.json, written last, holds the results event that was
+// published, so a redelivery announces nothing twice.
+package materializer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
+	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/report"
+)
+
+// Fetcher reads finished jobs from the Gemini API.
+type Fetcher interface {
+	GetBatch(ctx context.Context, name string) (*gemini.Batch, error)
+	GetInteraction(ctx context.Context, id string) (*gemini.Interaction, error)
+	GetVideoOperation(ctx context.Context, name string) (*gemini.VideoOperation, error)
+	Download(ctx context.Context, ref string) (*gemini.Download, error)
+}
+
+// Store holds the results, write-once.
+type Store interface {
+	Create(ctx context.Context, name, contentType string, r io.Reader) (blob.Object, error)
+	Stat(ctx context.Context, name string) (blob.Object, error)
+}
+
+// Publisher announces results on the results topic.
+type Publisher interface {
+	Publish(ctx context.Context, m publish.Message) (string, error)
+}
+
+var (
+	_ Fetcher   = (*gemini.Client)(nil)
+	_ Store     = (*blob.GCS)(nil)
+	_ Store     = (*blob.Dir)(nil)
+	_ Store     = (*blob.Memory)(nil)
+	_ Publisher = (*publish.PubSub)(nil)
+	_ Publisher = (*publish.Memory)(nil)
+)
+
+// Object names inside a job's folder.
+const (
+	ManifestName    = "manifest.json"
+	ResultsName     = "results.jsonl"
+	ReportName      = "report.md"
+	CitationsName   = "citations.json"
+	InteractionName = "interaction.json"
+	// announcedName holds the results event once it was published, so a
+	// redelivered completion event announces nothing twice.
+	announcedName = "_announced.json"
+)
+
+// ErrNotFinished means the API does not report the job as finished yet:
+// webhooks are not ordered, so the event can overtake the job's state. It
+// is transient; the redelivery finds the job done.
+var ErrNotFinished = errors.New("job is not finished yet")
+
+// Options configures a Materializer.
+type Options struct {
+	// Bucket is the results bucket's name, for the event.
+	Bucket string
+	// Prefix is the folder under which all results live (default "gemini").
+	Prefix string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Materializer stores finished jobs' results.
+type Materializer struct {
+	fetch  Fetcher
+	store  Store
+	pub    Publisher
+	logger *slog.Logger
+	opts   Options
+}
+
+// New returns a Materializer; every dependency is required.
+func New(f Fetcher, s Store, p Publisher, logger *slog.Logger, opts Options) (*Materializer, error) {
+	switch {
+	case f == nil:
+		return nil, errors.New("materializer: missing fetcher")
+	case s == nil:
+		return nil, errors.New("materializer: missing store")
+	case p == nil:
+		return nil, errors.New("materializer: missing publisher")
+	case logger == nil:
+		return nil, errors.New("materializer: missing logger")
+	case opts.Bucket == "":
+		return nil, errors.New("materializer: missing bucket name")
+	}
+	opts.Prefix = strings.Trim(opts.Prefix, "/")
+	if opts.Prefix == "" {
+		opts.Prefix = "gemini"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Materializer{fetch: f, store: s, pub: p, logger: logger, opts: opts}, nil
+}
+
+// Outcome says what Materialize did.
+type Outcome string
+
+// Outcomes of Materialize.
+const (
+	Stored    Outcome = "stored"    // results stored and announced
+	Failed    Outcome = "failed"    // permanent failure recorded and announced
+	Redundant Outcome = "redundant" // already stored and announced earlier
+	NotAJob   Outcome = "not_a_job" // event names no job we can fetch
+)
+
+// Result is what one Materialize call did.
+type Result struct {
+	Outcome Outcome
+	// Folder is gs://bucket/prefix/kind/id/ (empty for NotAJob).
+	Folder string
+	// Event is the results event published (nil unless Stored or Failed).
+	Event *event.Results
+}
+
+// Materialize stores the results of the job ev names. A non-nil error is
+// transient (the Gemini API, Cloud Storage or Pub/Sub failed, or the job is
+// not finished yet): the caller must have the event redelivered. Permanent
+// failures are not errors: they are recorded in a failure manifest,
+// announced, and reported as Outcome Failed.
+func (m *Materializer) Materialize(ctx context.Context, ev *event.Event) (*Result, error) {
+	started := m.opts.Now()
+	job, err := m.locate(ev)
+	if err != nil {
+		if job == nil {
+			return &Result{Outcome: NotAJob}, nil
+		}
+		return m.fail(ctx, ev, job, started, permanent("invalid_id", err))
+	}
+	if _, err := m.store.Stat(ctx, job.path(announcedName)); err == nil {
+		return &Result{Outcome: Redundant, Folder: m.folder(job)}, nil
+	} else if !errors.Is(err, blob.ErrNotExist) {
+		return nil, fmt.Errorf("failed to check %s: %w", job.path(announcedName), err)
+	}
+
+	var st *stored
+	switch job.kind {
+	case event.KindBatch:
+		st, err = m.batch(ctx, job)
+	case event.KindInteraction:
+		st, err = m.interaction(ctx, job)
+	case event.KindVideo:
+		st, err = m.video(ctx, job)
+	}
+	if err != nil {
+		if perr := classify(err); perr != nil {
+			return m.fail(ctx, ev, job, started, perr)
+		}
+		return nil, err
+	}
+	return m.finish(ctx, ev, job, st, started)
+}
+
+// job is the validated identity of the job an event names.
+type job struct {
+	kind     event.Kind
+	resource string // API name: batches/x, interactions/x, models/m/operations/x
+	id       string // folder name
+	prefix   string // <prefix>/<kind>/<id>/
+}
+
+func (j *job) path(name string) string { return j.prefix + name }
+
+// locate validates the event's resource. It returns (nil, err) for events
+// that name no fetchable job, and (job, err) for an invalid id, whose failure
+// is recorded under a folder named after the id's hash.
+func (m *Materializer) locate(ev *event.Event) (*job, error) {
+	j := &job{kind: ev.Data.Kind}
+	var err error
+	switch ev.Data.Kind {
+	case event.KindBatch:
+		j.resource, err = gemini.BatchName(ev.Data.Resource)
+	case event.KindInteraction:
+		var id string
+		id, err = gemini.InteractionID(ev.Data.Resource)
+		j.resource = "interactions/" + id
+	case event.KindVideo:
+		j.resource, err = gemini.OperationName(ev.Data.Resource)
+	default:
+		return nil, fmt.Errorf("event kind %q names no job", ev.Data.Kind)
+	}
+	if err != nil {
+		sum := sha256.Sum256([]byte(ev.Data.Resource))
+		j.id = "invalid-" + hex.EncodeToString(sum[:8])
+	} else {
+		j.id = j.resource[strings.LastIndexByte(j.resource, '/')+1:]
+	}
+	j.prefix = m.opts.Prefix + "/" + string(j.kind) + "/" + j.id + "/"
+	return j, err
+}
+
+func (m *Materializer) folder(j *job) string {
+	return "gs://" + m.opts.Bucket + "/" + j.prefix
+}
+
+// stored is what a kind's handler produced.
+type stored struct {
+	state       event.State
+	objects     []blob.Object
+	counts      *event.RequestCounts
+	failure     *event.Failure // the job ended without results
+	completedAt time.Time
+}
+
+func (m *Materializer) batch(ctx context.Context, j *job) (*stored, error) {
+	b, err := m.fetch.GetBatch(ctx, j.resource)
+	if err != nil {
+		return nil, err
+	}
+	st := &stored{state: event.State(strings.ToLower(b.State)), completedAt: b.EndTime,
+		counts: &event.RequestCounts{Requests: b.Stats.Requests, Succeeded: b.Stats.Succeeded, Failed: b.Stats.Failed}}
+	switch b.State {
+	case gemini.BatchSucceeded, gemini.BatchPartiallySucceeded:
+	case gemini.BatchFailed, gemini.BatchCancelled, gemini.BatchExpired:
+		st.failure = jobFailure(b.Error, "batch_"+string(st.state), "the batch ended "+string(st.state)+" without results")
+		return st, nil
+	default:
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotFinished, j.resource, b.State)
+	}
+	var obj blob.Object
+	if b.ResponsesFile != "" {
+		obj, err = m.copy(ctx, j.path(ResultsName), "application/jsonl", b.ResponsesFile)
+	} else {
+		// Inlined responses get the results file's line format.
+		var buf bytes.Buffer
+		for _, line := range b.Inlined {
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+		obj, err = m.create(ctx, j.path(ResultsName), "application/jsonl", &buf)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.objects = append(st.objects, obj)
+	return st, nil
+}
+
+func (m *Materializer) interaction(ctx context.Context, j *job) (*stored, error) {
+	in, err := m.fetch.GetInteraction(ctx, strings.TrimPrefix(j.resource, "interactions/"))
+	if err != nil {
+		return nil, err
+	}
+	st := &stored{state: event.State(in.Status)}
+	st.completedAt, _ = time.Parse(time.RFC3339Nano, in.Updated)
+	switch in.Status {
+	case gemini.InteractionCompleted:
+	case gemini.InteractionFailed, gemini.InteractionCancelled, gemini.InteractionIncomplete,
+		gemini.InteractionRequiresAction, gemini.InteractionBudgetExceeded:
+		st.failure = interactionFailure(in)
+		return st, nil
+	default:
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotFinished, j.resource, in.Status)
+	}
+	rep, err := report.Render(in.Raw)
+	if err != nil {
+		return nil, permanent("unreadable_interaction", err)
+	}
+	citations, err := rep.CitationsJSON()
+	if err != nil {
+		return nil, permanent("unreadable_interaction", err)
+	}
+	for _, o := range []struct {
+		name, contentType string
+		data              []byte
+	}{
+		{ReportName, "text/markdown; charset=utf-8", rep.Markdown},
+		{CitationsName, "application/json", citations},
+		{InteractionName, "application/json", in.Raw},
+	} {
+		obj, err := m.create(ctx, j.path(o.name), o.contentType, bytes.NewReader(o.data))
+		if err != nil {
+			return nil, err
+		}
+		st.objects = append(st.objects, obj)
+	}
+	return st, nil
+}
+
+func (m *Materializer) video(ctx context.Context, j *job) (*stored, error) {
+	op, err := m.fetch.GetVideoOperation(ctx, j.resource)
+	if err != nil {
+		return nil, err
+	}
+	if !op.Done {
+		return nil, fmt.Errorf("%w: %s is still running", ErrNotFinished, j.resource)
+	}
+	st := &stored{state: event.StateGenerated}
+	switch {
+	case op.Error != nil:
+		st.state = event.StateFailed
+		st.failure = jobFailure(op.Error, "video_failed", "video generation failed")
+		return st, nil
+	case len(op.Videos) == 0:
+		st.state = event.StateFailed
+		st.failure = &event.Failure{Code: "video_filtered", Permanent: true,
+			Message: fmt.Sprintf("no video was returned (%d filtered: %s)", op.Filtered, strings.Join(op.FilteredReasons, "; "))}
+		return st, nil
+	}
+	for i, uri := range op.Videos {
+		obj, err := m.copy(ctx, j.path("video-"+strconv.Itoa(i+1)+".mp4"), "video/mp4", uri)
+		if err != nil {
+			return nil, err
+		}
+		st.objects = append(st.objects, obj)
+	}
+	return st, nil
+}
+
+// copy streams a Gemini download into a new object, unless it exists.
+func (m *Materializer) copy(ctx context.Context, name, contentType, ref string) (blob.Object, error) {
+	if obj, err := m.store.Stat(ctx, name); err == nil {
+		return obj, nil // stored by an earlier attempt: do not download again
+	} else if !errors.Is(err, blob.ErrNotExist) {
+		return blob.Object{}, fmt.Errorf("failed to check %s: %w", name, err)
+	}
+	dl, err := m.fetch.Download(ctx, ref)
+	if err != nil {
+		return blob.Object{}, err
+	}
+	defer dl.Body.Close()
+	return m.create(ctx, name, contentType, dl.Body)
+}
+
+func (m *Materializer) create(ctx context.Context, name, contentType string, r io.Reader) (blob.Object, error) {
+	obj, err := m.store.Create(ctx, name, contentType, r)
+	if err != nil {
+		return blob.Object{}, fmt.Errorf("failed to store %s: %w", name, err)
+	}
+	return obj, nil
+}
+
+// Manifest is manifest.json: what is stored for a job, or why nothing is.
+type Manifest struct {
+	SchemaVersion string               `json:"schema_version"`
+	Kind          event.Kind           `json:"kind"`
+	Resource      string               `json:"resource"`
+	State         event.State          `json:"state"`
+	SourceEventID string               `json:"source_event_id"`
+	Objects       []event.StoredObject `json:"objects"`
+	Counts        *event.RequestCounts `json:"counts,omitempty"`
+	Bytes         int64                `json:"bytes"`
+	Error         *event.Failure       `json:"error,omitempty"`
+	Timings       event.Timings        `json:"timings"`
+}
+
+// finish writes the manifest, publishes the results event and records that
+// it did.
+func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *stored, started time.Time) (*Result, error) {
+	finished := m.opts.Now()
+	man := Manifest{
+		SchemaVersion: "1", Kind: j.kind, Resource: j.resource, State: st.state, SourceEventID: ev.ID,
+		Objects: []event.StoredObject{}, Counts: st.counts, Error: st.failure,
+		Timings: event.Timings{EventReceivedAt: ev.Data.Delivery.ReceivedAt, StartedAt: started, DurationMS: finished.Sub(started).Milliseconds()},
+	}
+	if !st.completedAt.IsZero() {
+		man.Timings.JobCompletedAt = &st.completedAt
+	}
+	if st.failure == nil {
+		man.Timings.StoredAt = &finished
+	}
+	for _, o := range st.objects {
+		man.Objects = append(man.Objects, storedObject(m.opts.Bucket, o))
+		man.Bytes += o.Size
+	}
+	data, err := json.MarshalIndent(man, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode manifest: %w", err)
+	}
+	mobj, err := m.create(ctx, j.path(ManifestName), "application/json", bytes.NewReader(append(data, '\n')))
+	if err != nil {
+		return nil, err
+	}
+
+	spec := event.ResultsSpec{
+		State: st.state, Bucket: m.opts.Bucket, ObjectPrefix: j.prefix,
+		Objects: append(man.Objects, storedObject(m.opts.Bucket, mobj)), Counts: st.counts,
+		JobCompletedAt: st.completedAt, StartedAt: started, FinishedAt: finished,
+	}
+	var res *event.Results
+	if st.failure == nil {
+		res, err = event.NewResultsStored(ev, spec)
+	} else {
+		res, err = event.NewResultsFailed(ev, spec, *st.failure)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to build results event: %w", err)
+	}
+	payload, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode results event: %w", err)
+	}
+	if _, err := m.pub.Publish(ctx, publish.Message{Data: payload, Attributes: res.Attributes(), OrderingKey: res.OrderingKey()}); err != nil {
+		return nil, fmt.Errorf("failed to publish results event: %w", err)
+	}
+	if _, err := m.create(ctx, j.path(announcedName), "application/json", bytes.NewReader(payload)); err != nil {
+		// A redelivery announces again, with the same event id, which
+		// subscribers de-duplicate.
+		m.logger.WarnContext(ctx, "results announced but not recorded as announced", slog.String("error", err.Error()))
+	}
+	outcome := Stored
+	if st.failure != nil {
+		outcome = Failed
+	}
+	return &Result{Outcome: outcome, Folder: m.folder(j), Event: res}, nil
+}
+
+// fail records a permanent failure to materialize (an unknown job, an
+// invalid id, a 4xx from the API) in a failure manifest and announces it.
+func (m *Materializer) fail(ctx context.Context, ev *event.Event, j *job, started time.Time, perr *permanentError) (*Result, error) {
+	m.logger.WarnContext(ctx, "job cannot be materialized", slog.String("resource", ev.Data.Resource),
+		slog.String("code", perr.code), slog.String("error", perr.Error()))
+	st := &stored{state: "unavailable", failure: &event.Failure{Code: perr.code, Message: perr.Error(), Permanent: true}}
+	return m.finish(ctx, ev, j, st, started)
+}
+
+func storedObject(bucket string, o blob.Object) event.StoredObject {
+	so := event.StoredObject{
+		Name: o.Name, URI: "gs://" + bucket + "/" + o.Name, Size: o.Size,
+		CRC32C: event.EncodeCRC32C(o.CRC32C), SHA256: o.SHA256, ContentType: o.ContentType,
+	}
+	if len(o.MD5) > 0 {
+		so.MD5 = base64.StdEncoding.EncodeToString(o.MD5)
+	}
+	return so
+}
+
+func jobFailure(e *gemini.JobError, code, fallback string) *event.Failure {
+	f := &event.Failure{Code: code, Message: fallback, Permanent: true}
+	if e != nil && e.Message != "" {
+		f.Message = e.Message
+	}
+	if e != nil && e.Code != 0 {
+		f.Code = code + "_" + strconv.Itoa(e.Code)
+	}
+	return f
+}
+
+func interactionFailure(in *gemini.Interaction) *event.Failure {
+	f := &event.Failure{Code: "interaction_" + in.Status, Message: "the interaction ended " + in.Status + " without a report", Permanent: true}
+	for _, e := range in.Errors {
+		if e.Message != "" {
+			f.Message = e.Message
+			break
+		}
+	}
+	return f
+}
+
+// permanentError is a failure retrying cannot fix.
+type permanentError struct {
+	code string
+	err  error
+}
+
+func permanent(code string, err error) *permanentError { return &permanentError{code: code, err: err} }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }
+
+// classify splits a failure into transient (returned) and permanent.
+func classify(err error) *permanentError {
+	var perr *permanentError
+	if errors.As(err, &perr) {
+		return perr
+	}
+	if gemini.IsTransient(err) || errors.Is(err, ErrNotFinished) {
+		return nil
+	}
+	var aerr *gemini.APIError
+	switch {
+	case errors.As(err, &aerr):
+		code := "gemini_" + strconv.Itoa(aerr.Status)
+		if aerr.Code != "" {
+			code = "gemini_" + strings.ToLower(aerr.Code)
+		}
+		return permanent(code, err)
+	case errors.Is(err, gemini.ErrInvalidID):
+		return permanent("invalid_id", err)
+	}
+	// Anything else (storage, unexpected) is retried: redelivery is cheap
+	// and the dead-letter topic bounds it.
+	return nil
+}
