@@ -29,6 +29,10 @@
 // optional, unsigned headers. Callers should act on Delivery.Claims, not on
 // the body, for such deliveries.
 //
+// Verifier.Explain runs the same checks as Verify and reports how it got to
+// its verdict (the secret labels tried, the clock skew, the JWT header and
+// claims), for operators diagnosing rejected deliveries.
+//
 // The package also holds the signing side (SignHMAC, JWTSigner), used by tests,
 // the local Gemini simulator and the operator CLI.
 package signature

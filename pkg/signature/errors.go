@@ -97,58 +97,58 @@ func wrapError(sentinel *Error, msg string, err error) *Error {
 // Sentinels, one per failure code. Compare with errors.Is; read the details
 // of an actual failure with errors.As into a *Error.
 var (
-	// ErrMissingID: the webhook-id header is absent on an HMAC delivery.
+	// ErrMissingID means the webhook-id header is absent on an HMAC delivery.
 	ErrMissingID = &Error{Code: "missing_webhook_id", Kind: KindMalformed, Message: "webhook-id header is missing"}
-	// ErrMissingTimestamp: the webhook-timestamp header is absent on an HMAC delivery.
+	// ErrMissingTimestamp means the webhook-timestamp header is absent on an HMAC delivery.
 	ErrMissingTimestamp = &Error{Code: "missing_webhook_timestamp", Kind: KindMalformed, Message: "webhook-timestamp header is missing"}
-	// ErrMissingSignature: the webhook-signature header is absent or blank.
+	// ErrMissingSignature means the webhook-signature header is absent or blank.
 	ErrMissingSignature = &Error{Code: "missing_webhook_signature", Kind: KindMalformed, Message: "webhook-signature header is missing"}
-	// ErrIDTooLong: webhook-id (or the jti standing in for it) exceeds Options.MaxIDLength bytes.
+	// ErrIDTooLong means webhook-id (or the jti standing in for it) exceeds Options.MaxIDLength bytes.
 	ErrIDTooLong = &Error{Code: "webhook_id_too_long", Kind: KindMalformed, Message: "webhook-id is too long"}
-	// ErrInvalidID: webhook-id is blank, not UTF-8, or holds control or other non-printable characters.
+	// ErrInvalidID means webhook-id is blank, not UTF-8, or holds control or other non-printable characters.
 	ErrInvalidID = &Error{Code: "invalid_webhook_id", Kind: KindMalformed, Message: "webhook-id is not printable UTF-8"}
-	// ErrInvalidTimestamp: webhook-timestamp is not a base-10 integer of seconds.
+	// ErrInvalidTimestamp means webhook-timestamp is not a base-10 integer of seconds.
 	ErrInvalidTimestamp = &Error{Code: "invalid_timestamp", Kind: KindMalformed, Message: "webhook-timestamp is not an integer number of seconds"}
-	// ErrTimestampTooOld: webhook-timestamp is further in the past than Options.Tolerance.
+	// ErrTimestampTooOld means webhook-timestamp is further in the past than Options.Tolerance.
 	ErrTimestampTooOld = &Error{Code: "timestamp_too_old", Kind: KindUnauthorized, Message: "webhook-timestamp is outside the tolerance (too old)"}
-	// ErrTimestampTooNew: webhook-timestamp is further in the future than Options.Tolerance.
+	// ErrTimestampTooNew means webhook-timestamp is further in the future than Options.Tolerance.
 	ErrTimestampTooNew = &Error{Code: "timestamp_too_new", Kind: KindUnauthorized, Message: "webhook-timestamp is outside the tolerance (too new)"}
-	// ErrMalformedSignature: a v1 entry is not standard base64 of exactly 32 bytes.
+	// ErrMalformedSignature means a v1 entry is not standard base64 of exactly 32 bytes.
 	ErrMalformedSignature = &Error{Code: "malformed_signature", Kind: KindMalformed, Message: "a v1 signature is malformed"}
-	// ErrUnsupportedScheme: webhook-signature holds neither a v1 entry nor a compact JWS.
+	// ErrUnsupportedScheme means webhook-signature holds neither a v1 entry nor a compact JWS.
 	ErrUnsupportedScheme = &Error{Code: "unsupported_signature_scheme", Kind: KindMalformed, Message: "webhook-signature holds neither a v1 signature nor a JWT"}
-	// ErrNoSigningSecrets: an HMAC delivery arrived but no secret is configured.
+	// ErrNoSigningSecrets means an HMAC delivery arrived but no secret is configured.
 	ErrNoSigningSecrets = &Error{Code: "no_signing_secrets", Kind: KindUnauthorized, Message: "no signing secret is configured"}
-	// ErrSignatureMismatch: no v1 signature matched any configured secret.
+	// ErrSignatureMismatch means no v1 signature matched any configured secret.
 	ErrSignatureMismatch = &Error{Code: "signature_mismatch", Kind: KindUnauthorized, Message: "no signature matched"}
-	// ErrNoSigningKeys: a JWT delivery arrived but no KeySource is configured.
+	// ErrNoSigningKeys means a JWT delivery arrived but no KeySource is configured.
 	ErrNoSigningKeys = &Error{Code: "no_signing_keys", Kind: KindUnauthorized, Message: "no key source is configured for JWT deliveries"}
-	// ErrMalformedJWT: the JWT is not a well-formed compact JWS with a JSON header and claims.
+	// ErrMalformedJWT means the JWT is not a well-formed compact JWS with a JSON header and claims.
 	ErrMalformedJWT = &Error{Code: "malformed_jwt", Kind: KindMalformed, Message: "the JWT is malformed"}
-	// ErrJWTUnsupportedAlgorithm: the JWT's alg is anything but RS256.
+	// ErrJWTUnsupportedAlgorithm means the JWT's alg is anything but RS256.
 	ErrJWTUnsupportedAlgorithm = &Error{Code: "jwt_unsupported_algorithm", Kind: KindUnauthorized, Message: "the JWT algorithm is not RS256"}
-	// ErrJWTMissingKeyID: the JWT header has no kid.
+	// ErrJWTMissingKeyID means the JWT header has no kid.
 	ErrJWTMissingKeyID = &Error{Code: "jwt_missing_kid", Kind: KindUnauthorized, Message: "the JWT header has no kid"}
-	// ErrJWTUnknownKeyID: the KeySource does not know the JWT's kid.
+	// ErrJWTUnknownKeyID means the KeySource does not know the JWT's kid.
 	ErrJWTUnknownKeyID = &Error{Code: "jwt_unknown_kid", Kind: KindUnauthorized, Message: "the JWT kid is unknown"}
-	// ErrJWTUnusableKey: the key named by kid cannot verify RS256 (not RSA, too small, or marked for another use).
+	// ErrJWTUnusableKey means the key named by kid cannot verify RS256 (not RSA, too small, or marked for another use).
 	ErrJWTUnusableKey = &Error{Code: "jwt_unusable_key", Kind: KindUnauthorized, Message: "the key named by the JWT kid cannot verify RS256"}
-	// ErrJWTInvalidSignature: the JWT signature does not verify with the key.
+	// ErrJWTInvalidSignature means the JWT signature does not verify with the key.
 	ErrJWTInvalidSignature = &Error{Code: "jwt_invalid_signature", Kind: KindUnauthorized, Message: "the JWT signature is invalid"}
-	// ErrJWTMissingExpiration: the JWT has no exp claim; tokens without an expiry are refused.
+	// ErrJWTMissingExpiration means the JWT has no exp claim; tokens without an expiry are refused.
 	ErrJWTMissingExpiration = &Error{Code: "jwt_missing_exp", Kind: KindUnauthorized, Message: "the JWT has no exp claim"}
-	// ErrJWTExpired: the JWT's exp is in the past (beyond Options.Leeway).
+	// ErrJWTExpired means the JWT's exp is in the past (beyond Options.Leeway).
 	ErrJWTExpired = &Error{Code: "jwt_expired", Kind: KindUnauthorized, Message: "the JWT has expired"}
-	// ErrJWTNotYetValid: the JWT's nbf is in the future (beyond Options.Leeway).
+	// ErrJWTNotYetValid means the JWT's nbf is in the future (beyond Options.Leeway).
 	ErrJWTNotYetValid = &Error{Code: "jwt_not_yet_valid", Kind: KindUnauthorized, Message: "the JWT is not valid yet"}
-	// ErrJWTIssuedInFuture: the JWT's iat is in the future (beyond Options.Leeway).
+	// ErrJWTIssuedInFuture means the JWT's iat is in the future (beyond Options.Leeway).
 	ErrJWTIssuedInFuture = &Error{Code: "jwt_issued_in_future", Kind: KindUnauthorized, Message: "the JWT was issued in the future"}
-	// ErrJWTInvalidAudience: Options.Audience is set and the JWT's aud does not contain it.
+	// ErrJWTInvalidAudience means Options.Audience is set and the JWT's aud does not contain it.
 	ErrJWTInvalidAudience = &Error{Code: "jwt_invalid_audience", Kind: KindUnauthorized, Message: "the JWT audience does not match"}
-	// ErrJWTInvalidIssuer: Options.Issuer is set and the JWT's iss differs.
+	// ErrJWTInvalidIssuer means Options.Issuer is set and the JWT's iss differs.
 	ErrJWTInvalidIssuer = &Error{Code: "jwt_invalid_issuer", Kind: KindUnauthorized, Message: "the JWT issuer does not match"}
-	// ErrKeysUnavailable: the KeySource failed (e.g. the JWKS could not be fetched).
+	// ErrKeysUnavailable means the KeySource failed (e.g. the JWKS could not be fetched).
 	ErrKeysUnavailable = &Error{Code: "keys_unavailable", Kind: KindUnavailable, Message: "verification keys are unavailable"}
-	// ErrSecretsUnavailable: the SecretSource failed (e.g. Secret Manager is down).
+	// ErrSecretsUnavailable means the SecretSource failed (e.g. Secret Manager is down).
 	ErrSecretsUnavailable = &Error{Code: "secrets_unavailable", Kind: KindUnavailable, Message: "signing secrets are unavailable"}
 )

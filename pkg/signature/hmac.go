@@ -71,8 +71,8 @@ func parseSignatures(values []string, sigs *[maxSignatures][sha256.Size]byte) (n
 
 // verifyHMAC verifies a Standard Webhooks v1 delivery.
 func (v *Verifier) verifyHMAC(ctx context.Context, h http.Header, sigValues []string, body []byte, rep *Report) (*Delivery, *Error) {
-	sc := v.scratch.Get().(*hmacScratch)
-	defer v.scratch.Put(sc)
+	sc := v.hmacScratch.Get().(*hmacScratch)
+	defer v.hmacScratch.Put(sc)
 
 	n, other, perr := parseSignatures(sigValues, &sc.sigs)
 	if rep != nil {
@@ -95,7 +95,7 @@ func (v *Verifier) verifyHMAC(ctx context.Context, h http.Header, sigValues []st
 	if id == "" {
 		return nil, newError(ErrMissingID, "webhook-id header is missing or empty; HMAC deliveries must carry one")
 	}
-	if err := v.checkID(id); err != nil {
+	if err := v.checkID(HeaderID, id); err != nil {
 		return nil, err
 	}
 	rawTS := headerValue(h, canonicalTimestamp)

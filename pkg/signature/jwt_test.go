@@ -34,7 +34,9 @@ import (
 // keySourceFunc adapts a function to signature.KeySource.
 type keySourceFunc func(ctx context.Context, kid string) (jwk.Key, error)
 
-func (f keySourceFunc) LookupKey(ctx context.Context, kid string) (jwk.Key, error) { return f(ctx, kid) }
+func (f keySourceFunc) LookupKey(ctx context.Context, kid string) (jwk.Key, error) {
+	return f(ctx, kid)
+}
 
 // mutableKeys is a KeySource whose keys can change between calls, like a
 // JWKS after a rotation.
@@ -99,9 +101,10 @@ func TestVerifyJWT_accepts(t *testing.T) {
 		name   string
 		claims map[string]any
 		header http.Header // webhook-id / webhook-timestamp; signature is added
-		opts   signature.Options
-		wantID string
-		wantTS time.Time
+		// unchecked leaves Audience and Issuer unset.
+		unchecked bool
+		wantID    string
+		wantTS    time.Time
 	}{
 		{
 			name:   "id_and_timestamp_headers",
@@ -157,19 +160,19 @@ func TestVerifyJWT_accepts(t *testing.T) {
 			wantTS: testNow.Add(-10 * time.Second),
 		},
 		{
-			name:   "audience_and_issuer_unchecked_when_unset",
-			claims: withClaims(func(c map[string]any) { c["aud"] = "someone-else"; c["iss"] = "someone" }),
-			header: http.Header{},
-			opts:   signature.Options{Audience: "-", Issuer: "-"}, // replaced below
-			wantID: "evt_1",
-			wantTS: testNow.Add(-10 * time.Second),
+			name:      "audience_and_issuer_unchecked_when_unset",
+			claims:    withClaims(func(c map[string]any) { c["aud"] = "someone-else"; c["iss"] = "someone" }),
+			header:    http.Header{},
+			unchecked: true,
+			wantID:    "evt_1",
+			wantTS:    testNow.Add(-10 * time.Second),
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			opts := signature.Options{Audience: testAudience, Issuer: testIssuer}
-			if tc.opts.Audience == "-" {
+			if tc.unchecked {
 				opts = signature.Options{}
 			}
 			v := jwtVerifier(t, opts)
@@ -268,6 +271,8 @@ func TestVerifyJWT_rejects(t *testing.T) {
 		{name: "header_kid_not_string", token: craftJWT(t, map[string]any{"alg": "RS256", "kid": 1}, goodClaims(), rs256), want: signature.ErrMalformedJWT},
 		{name: "header_kid_too_long", token: craftJWT(t, map[string]any{"alg": "RS256", "kid": strings.Repeat("k", 300)}, goodClaims(), rs256), want: signature.ErrMalformedJWT},
 		{name: "header_crit", token: craftJWT(t, map[string]any{"alg": "RS256", "kid": "k1", "crit": []string{"b64"}, "b64": false}, goodClaims(), rs256), want: signature.ErrMalformedJWT},
+		{name: "signature_padded", token: good + "==", want: signature.ErrMalformedJWT},
+		{name: "payload_not_base64url", token: seg[0] + ".a,b." + seg[2], want: signature.ErrJWTInvalidSignature},
 		{name: "signature_not_base64", token: seg[0] + "." + seg[1] + ".a", want: signature.ErrMalformedJWT},
 		{name: "claims_not_json", token: craftRawJWT(t, hdr("RS256"), "not json", rs256), want: signature.ErrMalformedJWT},
 		{name: "claims_json_string", token: craftRawJWT(t, hdr("RS256"), `"claims"`, rs256), want: signature.ErrMalformedJWT},

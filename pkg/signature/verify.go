@@ -101,10 +101,11 @@ type Verifier struct {
 	maxIDLength int
 	now         func() time.Time
 
-	macs    boundedMap[*sync.Pool] // by secret key bytes
-	rsaKeys boundedMap[rsaKey]     // by kid
-	headers boundedMap[string]     // kid by verified JOSE header segment
-	scratch sync.Pool              // *hmacScratch
+	macs        boundedMap[*sync.Pool] // by secret key bytes
+	rsaKeys     boundedMap[rsaKey]     // by kid
+	headers     boundedMap[string]     // kid by verified JOSE header segment
+	hmacScratch sync.Pool              // *hmacScratch
+	jwtScratch  sync.Pool              // *jwtScratch
 }
 
 // NewVerifier validates opts, applies defaults and returns a Verifier.
@@ -114,13 +115,13 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		errs = append(errs, errors.New("neither Secrets nor Keys is set, so no delivery could ever verify"))
 	}
 	if opts.Tolerance < 0 {
-		errs = append(errs, fmt.Errorf("Tolerance must not be negative, got %s", opts.Tolerance))
+		errs = append(errs, fmt.Errorf("negative Tolerance %s", opts.Tolerance))
 	}
 	if opts.Leeway < 0 {
-		errs = append(errs, fmt.Errorf("Leeway must not be negative, got %s", opts.Leeway))
+		errs = append(errs, fmt.Errorf("negative Leeway %s", opts.Leeway))
 	}
 	if opts.MaxIDLength < 0 {
-		errs = append(errs, fmt.Errorf("MaxIDLength must not be negative, got %d", opts.MaxIDLength))
+		errs = append(errs, fmt.Errorf("negative MaxIDLength %d", opts.MaxIDLength))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("failed to create verifier: %w", err)
@@ -151,7 +152,8 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.scratch.New = func() any { return new(hmacScratch) }
+	v.hmacScratch.New = func() any { return new(hmacScratch) }
+	v.jwtScratch.New = func() any { return new(jwtScratch) }
 	return v, nil
 }
 
@@ -229,6 +231,7 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte, rep *
 	if blank(sigs) {
 		return nil, newError(ErrMissingSignature, "webhook-signature header is missing or empty")
 	}
+	// A JWT is one token; several header lines can only be a v1 list.
 	if len(sigs) == 1 {
 		if tok := strings.TrimSpace(sigs[0]); looksLikeJWS(tok) {
 			if rep != nil {
@@ -249,33 +252,34 @@ func blank(values []string) bool {
 	return true
 }
 
-// checkID validates a webhook-id (or jti) value.
-func (v *Verifier) checkID(id string) *Error {
+// checkID validates a webhook id; name says where it came from
+// ("webhook-id" or "jti") for the message.
+func (v *Verifier) checkID(name, id string) *Error {
 	if len(id) > v.maxIDLength {
-		return newError(ErrIDTooLong, fmt.Sprintf("webhook-id is %d bytes; at most %d are allowed", len(id), v.maxIDLength))
+		return newError(ErrIDTooLong, fmt.Sprintf("%s is %d bytes; at most %d are allowed", name, len(id), v.maxIDLength))
 	}
 	if strings.TrimSpace(id) == "" {
-		return newError(ErrInvalidID, "webhook-id is blank")
+		return newError(ErrInvalidID, name+" is blank")
 	}
 	for i := 0; i < len(id); {
 		c := id[i]
 		if c < utf8.RuneSelf {
 			// ASCII fast path: printable is 0x20 through 0x7e.
 			if c < 0x20 || c == 0x7f {
-				return newError(ErrInvalidID, fmt.Sprintf("webhook-id has a control character at byte %d", i))
+				return newError(ErrInvalidID, fmt.Sprintf("%s has a control character at byte %d", name, i))
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(id[i:])
 		if r == utf8.RuneError && size == 1 {
-			return newError(ErrInvalidID, fmt.Sprintf("webhook-id is not valid UTF-8 at byte %d", i))
+			return newError(ErrInvalidID, fmt.Sprintf("%s is not valid UTF-8 at byte %d", name, i))
 		}
 		// IsPrint rejects C1 controls, format characters such as bidi
 		// overrides and zero-width spaces, and unusual spaces: none belongs
 		// in an id that ends up in logs and document names.
 		if !unicode.IsPrint(r) {
-			return newError(ErrInvalidID, fmt.Sprintf("webhook-id has non-printable character %U at byte %d", r, i))
+			return newError(ErrInvalidID, fmt.Sprintf("%s has non-printable character %U at byte %d", name, r, i))
 		}
 		i += size
 	}

@@ -1,0 +1,235 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"cloud.google.com/go/storage"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"google.golang.org/api/option"
+
+	"github.com/geminihooks/geminihooks/pkg/blob"
+)
+
+const testBucket = "geminihooks-test-results"
+
+// fakeGCS is an in-process fake-gcs-server with one bucket.
+type fakeGCS struct {
+	server *fakestorage.Server
+}
+
+func startFakeGCS(t *testing.T) *fakeGCS {
+	t.Helper()
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatalf("starting fake-gcs-server: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: testBucket})
+	return &fakeGCS{server: srv}
+}
+
+// client returns a storage client that talks to the fake through transport
+// (http.DefaultTransport when nil), configured the way a deployment points
+// the client at an emulator. Reads use the JSON API because the fake serves
+// XML API reads only on its public host name.
+func (f *fakeGCS) client(t *testing.T, transport http.RoundTripper) *storage.Client {
+	t.Helper()
+	opts := []option.ClientOption{
+		option.WithEndpoint(f.server.URL() + "/storage/v1/"),
+		option.WithoutAuthentication(),
+		storage.WithJSONReads(),
+	}
+	if transport != nil {
+		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: transport}))
+	}
+	c, err := storage.NewClient(t.Context(), opts...)
+	if err != nil {
+		t.Fatalf("storage.NewClient: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (f *fakeGCS) store(t *testing.T, transport http.RoundTripper) *blob.GCS {
+	t.Helper()
+	g, err := blob.NewGCS(f.client(t, transport), testBucket, blob.GCSOptions{ChunkSize: testChunkSize})
+	if err != nil {
+		t.Fatalf("NewGCS: %v", err)
+	}
+	return g
+}
+
+func newFakeGCS(t *testing.T) blob.Store {
+	return startFakeGCS(t).store(t, nil)
+}
+
+func TestNewGCSValidates(t *testing.T) {
+	t.Parallel()
+	client, err := storage.NewClient(t.Context(), option.WithoutAuthentication(), option.WithEndpoint("http://127.0.0.1:1/storage/v1/"))
+	if err != nil {
+		t.Fatalf("storage.NewClient: %v", err)
+	}
+	defer client.Close()
+	tests := []struct {
+		name    string
+		client  *storage.Client
+		bucket  string
+		opts    blob.GCSOptions
+		wantErr bool
+	}{
+		{name: "defaults", client: client, bucket: "results"},
+		{name: "dotted_bucket", client: client, bucket: "results.example.com"},
+		{name: "aligned_chunk", client: client, bucket: "results", opts: blob.GCSOptions{ChunkSize: 512 << 10}},
+		{name: "nil_client", bucket: "results", wantErr: true},
+		{name: "empty_bucket", client: client, wantErr: true},
+		{name: "uppercase_bucket", client: client, bucket: "Results", wantErr: true},
+		{name: "bucket_with_slash", client: client, bucket: "results/x", wantErr: true},
+		{name: "short_bucket", client: client, bucket: "ab", wantErr: true},
+		{name: "negative_chunk", client: client, bucket: "results", opts: blob.GCSOptions{ChunkSize: -1}, wantErr: true},
+		{name: "unaligned_chunk", client: client, bucket: "results", opts: blob.GCSOptions{ChunkSize: 100 << 10}, wantErr: true},
+		{name: "negative_deadline", client: client, bucket: "results", opts: blob.GCSOptions{ChunkRetryDeadline: -1}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g, err := blob.NewGCS(tc.client, tc.bucket, tc.opts)
+			if gotErr := err != nil; gotErr != tc.wantErr {
+				t.Fatalf("NewGCS error = %v, want error: %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && g == nil {
+				t.Fatal("NewGCS returned nil without an error")
+			}
+		})
+	}
+}
+
+func TestGCSRecordsSHA256Metadata(t *testing.T) {
+	t.Parallel()
+	fake := startFakeGCS(t)
+	g := fake.store(t, nil)
+	data := randomBytes(50, 2*testChunkSize+5)
+	created, err := g.Create(t.Context(), "results/r.bin", "", bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if want := "gs://" + testBucket + "/results/r.bin"; created.URI != want {
+		t.Errorf("URI = %q, want %q", created.URI, want)
+	}
+	attrs, err := fake.client(t, nil).Bucket(testBucket).Object("results/r.bin").Attrs(t.Context())
+	if err != nil {
+		t.Fatalf("Attrs: %v", err)
+	}
+	if got, want := attrs.Metadata[blob.MetadataSHA256], expected("", "", data).SHA256; got != want {
+		t.Errorf("metadata %s = %q, want %q", blob.MetadataSHA256, got, want)
+	}
+}
+
+// TestGCSObjectWrittenElsewhere covers objects this package did not write:
+// they carry no SHA-256, and Create must still not touch them.
+func TestGCSObjectWrittenElsewhere(t *testing.T) {
+	t.Parallel()
+	fake := startFakeGCS(t)
+	data := []byte("written by another tool")
+	fake.server.CreateObject(fakestorage.Object{
+		ObjectAttrs: fakestorage.ObjectAttrs{BucketName: testBucket, Name: "other/x.txt", ContentType: "text/plain"},
+		Content:     data,
+	})
+	g := fake.store(t, nil)
+	src := &countingReader{r: strings.NewReader("replacement")}
+	got, err := g.Create(t.Context(), "other/x.txt", "text/plain", src)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	want := expected("other/x.txt", "text/plain", data)
+	want.SHA256 = ""
+	if got.Created || got.Size != want.Size || got.CRC32C != want.CRC32C || !bytes.Equal(got.MD5, want.MD5) || got.SHA256 != "" {
+		t.Errorf("Create = %+v, want the existing object %+v, not created", got, want)
+	}
+	if n := src.n.Load(); n != 0 {
+		t.Errorf("Create read %d bytes of its source", n)
+	}
+}
+
+// corruptingTransport rewrites the object resource that completes an
+// upload, as a faulty service or proxy might.
+type corruptingTransport struct {
+	field string
+	value any
+}
+
+func (c corruptingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || !strings.HasPrefix(req.URL.Path, "/upload/") || resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("X-Http-Status-Code-Override") == "308" {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, err
+	}
+	obj[c.field] = c.value
+	body, err = json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+func TestGCSChecksumMismatchDeletesObject(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		field string
+		value any
+	}{
+		{"wrong_md5", "md5Hash", base64.StdEncoding.EncodeToString(make([]byte, 16))},
+		{"wrong_crc32c", "crc32c", base64.StdEncoding.EncodeToString([]byte{1, 2, 3, 4})},
+		{"wrong_size", "size", "1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := startFakeGCS(t)
+			corrupt := fake.store(t, corruptingTransport{field: tc.field, value: tc.value})
+			for _, size := range []int{100, 3 * testChunkSize} { // single request and resumable
+				data := randomBytes(60, size)
+				_, err := corrupt.Create(t.Context(), "m/x.bin", "", bytes.NewReader(data))
+				if !errors.Is(err, blob.ErrChecksumMismatch) {
+					t.Fatalf("Create(%d bytes) error = %v, want ErrChecksumMismatch", size, err)
+				}
+				assertNotExist(t, fake.store(t, nil), "m/x.bin")
+			}
+		})
+	}
+}
+
+func TestGCSStatErrorIsNotNotExist(t *testing.T) {
+	t.Parallel()
+	fake := startFakeGCS(t)
+	client := fake.client(t, nil)
+	g, err := blob.NewGCS(client, "no-such-bucket", blob.GCSOptions{})
+	if err != nil {
+		t.Fatalf("NewGCS: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := g.Stat(ctx, "x"); err == nil || errors.Is(err, blob.ErrNotExist) {
+		t.Errorf("Stat with a cancelled context error = %v, want a non-ErrNotExist error", err)
+	}
+}

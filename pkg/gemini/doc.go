@@ -1,0 +1,27 @@
+// Package gemini is the client that geminihooks uses to re-fetch finished
+// jobs from the Gemini Developer API and to stream their results.
+//
+// A webhook only says that a job changed; its pointers are never trusted.
+// The materializer names the job, and this package fetches the truth:
+//
+//   - [Client.GetBatch]: a batch job, with its state, request counts and
+//     results (a responses file, or inlined responses already converted
+//     to JSONL lines);
+//   - [Client.GetInteraction]: an Interactions API resource (a Deep Research
+//     run), parsed for the report renderer and kept verbatim in
+//     [Interaction.Raw];
+//   - [Client.GetVideoOperation]: a Veo video generation operation and the
+//     download URIs of its videos;
+//   - [Client.Download]: a file's bytes as a stream that survives truncated
+//     responses by resuming with HTTP Range requests.
+//
+// Identifiers coming from webhooks are validated strictly ([BatchName],
+// [InteractionID], [OperationName], [FileName]) before any request is made,
+// and only the configured base URL is ever contacted: download URIs and
+// redirects that point elsewhere are refused.
+//
+// Errors are classified for the caller, which acknowledges permanent
+// failures and retries transient ones: see [IsTransient] and [APIError].
+// The API key is sent in the x-goog-api-key header only, and never appears
+// in an error.
+package gemini
