@@ -8,10 +8,14 @@ cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-5}
 DELIVERIES=${DELIVERIES:-20000}
+MATERIALIZE_BYTES=${MATERIALIZE_BYTES:-2147483648}   # 2 GiB
+ARTIFACT_JOBS=${ARTIFACT_JOBS:-50}
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
 go test -c -o "$raw.receiver.test" ./pkg/receiver >/dev/null
+go test -c -o "$raw.materializer.test" ./pkg/materializer >/dev/null
+go test -c -o "$raw.local.test" ./pkg/local >/dev/null
 trap 'rm -f "$raw" "$raw".*.test' EXIT
 
 for _ in $(seq "$COUNT"); do
@@ -21,6 +25,11 @@ done
 for _ in $(seq 3); do
   "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverEmbedded$' >>"$raw"
 done
+# The materializer copies MATERIALIZE_BYTES in a child process (peak RSS is
+# that process's), then a bare io.Copy does the same over the same path.
+GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^$' -test.benchtime 1x \
+  -test.bench '^BenchmarkMaterializeLargeBatch$' >>"$raw"
+"$raw.local.test" -test.run '^$' -test.benchtime "${ARTIFACT_JOBS}x" -test.bench '^BenchmarkCompleteToArtifact$' >>"$raw"
 
 # median NAME FIELD_UNIT: the median of the value before FIELD_UNIT on the
 # lines of benchmark NAME.
@@ -45,3 +54,9 @@ echo "verify_jwt_vs_raw_rsa $(ratio "$jwt" "$rsa") ratio"
 echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliveries/s"
 echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
 echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
+echo "materialize_2g_peak_rss_mib $(median MaterializeLargeBatch peak_rss_MiB) MiB"
+echo "materialize_throughput $(median MaterializeLargeBatch MiB/s) MiB/s"
+echo "iocopy_throughput $(median MaterializeLargeBatch iocopy_MiB/s) MiB/s"
+echo "materialize_vs_iocopy $(median MaterializeLargeBatch vs_iocopy) ratio"
+echo "complete_to_artifact_p50_ms $(median CompleteToArtifact p50_ms) ms"
+echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"

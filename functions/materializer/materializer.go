@@ -5,15 +5,7 @@
 package materializer
 
 import (
-	"context"
-	"log/slog"
-	"net/http"
-	"os"
-
-	"github.com/sethvargo/go-envconfig"
-
 	"github.com/geminihooks/geminihooks/pkg/entrypoint"
-	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
 
@@ -21,19 +13,6 @@ import (
 // Cloud Functions' FUNCTION_TARGET must match it.
 const EntryPoint = "MaterializeResults"
 
-func init() { entrypoint.Register(EntryPoint, build) }
+var build = entrypoint.FromEnv(materializer.LoadConfig, materializer.Build)
 
-func build(ctx context.Context) (http.Handler, error) {
-	cfg, err := materializer.LoadConfig(ctx, envconfig.OsLookuper())
-	if err != nil {
-		return nil, err
-	}
-	level, _ := logging.ParseLevel(cfg.LogLevel) // validated by LoadConfig
-	logger := logging.New(os.Stdout, level)
-	h, _, err := materializer.Build(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	logger.InfoContext(ctx, "materializer ready", slog.Any("config", cfg))
-	return h, nil
-}
+func init() { entrypoint.Register(EntryPoint, build) }

@@ -4,15 +4,7 @@
 package receiver
 
 import (
-	"context"
-	"log/slog"
-	"net/http"
-	"os"
-
-	"github.com/sethvargo/go-envconfig"
-
 	"github.com/geminihooks/geminihooks/pkg/entrypoint"
-	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 )
 
@@ -20,19 +12,6 @@ import (
 // Cloud Functions' FUNCTION_TARGET must match it.
 const EntryPoint = "ReceiveWebhook"
 
-func init() { entrypoint.Register(EntryPoint, build) }
+var build = entrypoint.FromEnv(receiver.LoadConfig, receiver.Build)
 
-func build(ctx context.Context) (http.Handler, error) {
-	cfg, err := receiver.LoadConfig(ctx, envconfig.OsLookuper())
-	if err != nil {
-		return nil, err
-	}
-	level, _ := logging.ParseLevel(cfg.LogLevel) // validated by LoadConfig
-	logger := logging.New(os.Stdout, level)
-	h, _, err := receiver.Build(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	logger.InfoContext(ctx, "receiver ready", slog.Any("config", cfg))
-	return h, nil
-}
+func init() { entrypoint.Register(EntryPoint, build) }

@@ -10,6 +10,9 @@ import (
 	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/geminihooks/geminihooks/pkg/logging"
 )
 
 // BuildFunc builds a function's handler from its configuration.
@@ -48,5 +51,34 @@ func Serve(handler func() (http.Handler, error)) http.HandlerFunc {
 			return
 		}
 		h.ServeHTTP(w, r)
+	}
+}
+
+// Config is what a function's configuration offers its entry point.
+type Config interface {
+	slog.LogValuer
+	// Level is the configured log level.
+	Level() slog.Level
+}
+
+// FromEnv returns a BuildFunc that loads the configuration from the
+// environment, builds a JSON logger at its level on stdout and builds the
+// handler with build, logging the (redacted) configuration once ready.
+func FromEnv[C Config, H http.Handler](
+	load func(context.Context, envconfig.Lookuper) (C, error),
+	build func(context.Context, C, *slog.Logger) (H, func() error, error),
+) BuildFunc {
+	return func(ctx context.Context) (http.Handler, error) {
+		cfg, err := load(ctx, envconfig.OsLookuper())
+		if err != nil {
+			return nil, err
+		}
+		logger := logging.New(os.Stdout, cfg.Level())
+		h, _, err := build(ctx, cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		logger.InfoContext(ctx, "function ready", slog.Any("config", cfg))
+		return h, nil
 	}
 }

@@ -106,7 +106,7 @@ type downloadBody struct {
 // and ETag; later calls check that the server resumes the same content at
 // the right place.
 func (d *downloadBody) open() error {
-	first := d.body == nil && d.offset == 0 && d.resumes == 0
+	first := d.offset == 0 && d.resumes == 0
 	ctx, cancel := context.WithCancelCause(d.ctx)
 	req, err := d.c.newRequest(ctx, d.url)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/geminisim"
 )
@@ -103,14 +105,29 @@ func TestDownload_resumesTruncated(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envConfig{})
+			var mu sync.Mutex
+			var ranges []string
+			e := newEnv(t, envConfig{wrap: handlerFunc(func(next http.Handler, w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				ranges = append(ranges, r.Header.Get("Range"))
+				mu.Unlock()
+				next.ServeHTTP(w, r)
+			})})
 			name := addResults(t, e.sim, size)
 			if err := e.sim.TruncateNext(1, tc.after); err != nil {
 				t.Fatal(err)
 			}
 			downloadAll(t, e, name, name)
-			if got := e.sim.Requests(geminisim.RouteDownload); got != 2 {
-				t.Errorf("download requests = %d, want 2 (one truncated, one resumed)", got)
+			// The resumption asks for the rest only (nothing is left to
+			// ask for when no byte arrived).
+			want := []string{"", "bytes=" + strconv.FormatInt(tc.after, 10) + "-"}
+			if tc.after == 0 {
+				want[1] = ""
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(want, ranges); diff != "" {
+				t.Errorf("Range headers (-want +got):\n%s", diff)
 			}
 		})
 	}

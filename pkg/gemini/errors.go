@@ -74,7 +74,8 @@ func (e *APIError) Transient() bool {
 }
 
 // IsTransient reports whether err is worth retrying later: rate limits,
-// server errors, timeouts, connection failures and interrupted downloads.
+// server errors, timeouts and cancellations, connection failures and
+// interrupted downloads.
 // Everything else (4xx answers, invalid identifiers, refused URLs,
 // unexpected response shapes, unknown errors) is permanent.
 func IsTransient(err error) bool {

@@ -85,7 +85,10 @@ var jobs = []job{
 			}
 			return name
 		},
-		get: func(ctx context.Context, c *gemini.Client, ref string) error { _, err := c.GetBatch(ctx, ref); return err },
+		get: func(ctx context.Context, c *gemini.Client, ref string) error {
+			_, err := c.GetBatch(ctx, ref)
+			return err
+		},
 	},
 	{
 		name: "interaction", route: geminisim.RouteInteractions,
@@ -97,7 +100,10 @@ var jobs = []job{
 			}
 			return id
 		},
-		get: func(ctx context.Context, c *gemini.Client, ref string) error { _, err := c.GetInteraction(ctx, ref); return err },
+		get: func(ctx context.Context, c *gemini.Client, ref string) error {
+			_, err := c.GetInteraction(ctx, ref)
+			return err
+		},
 	},
 	{
 		name: "video", route: geminisim.RouteOperations,
@@ -254,16 +260,16 @@ func TestGet_timeout(t *testing.T) {
 
 func TestGet_contextDeadlineStopsRetries(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{client: gemini.Options{Retry: gemini.RetryPolicy{Attempts: 10, Base: time.Second, Max: time.Second}}})
+	e := newEnv(t, envConfig{client: gemini.Options{Retry: gemini.RetryPolicy{Attempts: 10, Base: 10 * time.Second, Max: 10 * time.Second}}})
 	name := jobs[0].create(t, e.sim)
 	if err := e.sim.FailNext(geminisim.RouteBatches, 100, 503); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := e.client.GetBatch(ctx, name)
-	if elapsed := time.Since(start); elapsed > 150*time.Millisecond {
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Errorf("took %v: waited for a retry that could not happen before the deadline", elapsed)
 	}
 	wantAPIError(t, err, 503, "UNAVAILABLE")

@@ -145,11 +145,14 @@ type Annotation struct {
 
 // InteractionError is an entry of Interaction.Errors.
 type InteractionError struct {
-	Code    string `json:"code,omitempty"`
+	// Code names the failure, e.g. "resource_exhausted".
+	Code string `json:"code,omitempty"`
+	// Message is the developer-facing message.
 	Message string `json:"message,omitempty"`
 }
 
-// Usage counts an interaction's tokens.
+// Usage counts an interaction's tokens, in total and by kind; the API's
+// per-modality breakdowns are left in Interaction.Raw.
 type Usage struct {
 	TotalInputTokens   int64 `json:"total_input_tokens,omitempty"`
 	TotalOutputTokens  int64 `json:"total_output_tokens,omitempty"`

@@ -82,6 +82,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Level returns the configured log level (validated by Validate).
+func (c *Config) Level() slog.Level {
+	level, _ := logging.ParseLevel(c.LogLevel)
+	return level
+}
+
 // LogValue implements slog.LogValuer, redacting the API key.
 func (c *Config) LogValue() slog.Value {
 	key := "(none)"

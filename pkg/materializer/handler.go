@@ -51,8 +51,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPushBytes))
-	if err != nil {
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 		writeJSON(w, http.StatusRequestEntityTooLarge, errBody("body_too_large", "push request exceeds "+strconv.Itoa(maxPushBytes)+" bytes"))
+		return
+	}
+	if err != nil {
+		logger.WarnContext(ctx, "push request unreadable", slog.String("code", "unreadable_body"), slog.String("error", err.Error()))
+		writeJSON(w, http.StatusBadRequest, errBody("unreadable_body", "the request body could not be read"))
 		return
 	}
 	env, err := DecodePush(r, body)

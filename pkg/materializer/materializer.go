@@ -143,7 +143,8 @@ type Result struct {
 	Outcome Outcome
 	// Folder is gs://bucket/prefix/kind/id/ (empty for NotAJob).
 	Folder string
-	// Event is the results event published (nil unless Stored or Failed).
+	// Event is the results event published: nil unless Stored or Failed,
+	// and nil for a failure that could not be announced.
 	Event *event.Results
 }
 
@@ -151,20 +152,24 @@ type Result struct {
 // transient (the Gemini API, Cloud Storage or Pub/Sub failed, or the job is
 // not finished yet): the caller must have the event redelivered. Permanent
 // failures are not errors: they are recorded in a failure manifest,
-// announced, and reported as Outcome Failed.
+// announced, and reported as Outcome Failed. A completion event that no
+// results event can describe (its resource is not a normalized name) is
+// only logged: Outcome Failed with a nil Event.
 func (m *Materializer) Materialize(ctx context.Context, ev *event.Event) (*Result, error) {
 	started := m.opts.Now()
 	job, err := m.locate(ev)
-	if err != nil {
-		if job == nil {
-			return &Result{Outcome: NotAJob}, nil
-		}
-		return m.fail(ctx, ev, job, started, permanent("invalid_id", err))
+	if job == nil {
+		return &Result{Outcome: NotAJob}, nil
 	}
-	if _, err := m.store.Stat(ctx, job.path(announcedName)); err == nil {
+	// Checked before anything else, an invalid id included, so that a
+	// redelivered event announces nothing twice.
+	if _, serr := m.store.Stat(ctx, job.path(announcedName)); serr == nil {
 		return &Result{Outcome: Redundant, Folder: m.folder(job)}, nil
-	} else if !errors.Is(err, blob.ErrNotExist) {
-		return nil, fmt.Errorf("failed to check %s: %w", job.path(announcedName), err)
+	} else if !errors.Is(serr, blob.ErrNotExist) {
+		return nil, fmt.Errorf("failed to check %s: %w", job.path(announcedName), serr)
+	}
+	if err != nil {
+		return m.fail(ctx, ev, job, started, permanent("invalid_id", err))
 	}
 
 	var st *stored
@@ -191,6 +196,9 @@ type job struct {
 	resource string // API name: batches/x, interactions/x, models/m/operations/x
 	id       string // folder name
 	prefix   string // <prefix>/<kind>/<id>/
+	// invalid marks an id the API would refuse; its folder is named after
+	// the id's hash instead of the id.
+	invalid bool
 }
 
 func (j *job) path(name string) string { return j.prefix + name }
@@ -214,8 +222,11 @@ func (m *Materializer) locate(ev *event.Event) (*job, error) {
 		return nil, fmt.Errorf("event kind %q names no job", ev.Data.Kind)
 	}
 	if err != nil {
+		// The failure manifest records the resource as the event named it.
+		j.resource = ev.Data.Resource
 		sum := sha256.Sum256([]byte(ev.Data.Resource))
 		j.id = "invalid-" + hex.EncodeToString(sum[:8])
+		j.invalid = true
 	} else {
 		j.id = j.resource[strings.LastIndexByte(j.resource, '/')+1:]
 	}
@@ -381,6 +392,9 @@ type Manifest struct {
 // finish writes the manifest, publishes the results event and records that
 // it did.
 func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *stored, started time.Time) (*Result, error) {
+	if err := checksummed(st.objects...); err != nil {
+		return nil, err
+	}
 	finished := m.opts.Now()
 	man := Manifest{
 		SchemaVersion: "1", Kind: j.kind, Resource: j.resource, State: st.state, SourceEventID: ev.ID,
@@ -405,17 +419,35 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 	if err != nil {
 		return nil, err
 	}
+	if err := checksummed(mobj); err != nil {
+		return nil, err
+	}
 
 	spec := event.ResultsSpec{
 		State: st.state, Bucket: m.opts.Bucket, ObjectPrefix: j.prefix,
 		Objects: append(man.Objects, storedObject(m.opts.Bucket, mobj)), Counts: st.counts,
 		JobCompletedAt: st.completedAt, StartedAt: started, FinishedAt: finished,
 	}
+	if j.invalid {
+		// A results event may only point at the folder named after the
+		// job's id, which an invalid id does not get: the failure is
+		// announced without a location, and the manifest is found through
+		// the log.
+		spec.Bucket, spec.ObjectPrefix, spec.Objects = "", "", nil
+	}
 	var res *event.Results
 	if st.failure == nil {
 		res, err = event.NewResultsStored(ev, spec)
 	} else {
 		res, err = event.NewResultsFailed(ev, spec, *st.failure)
+	}
+	if errors.Is(err, event.ErrInvalidResults) {
+		// The completion event cannot be announced at all (its resource is
+		// not a normalized name, say), and a redelivery would fail the
+		// same way: acknowledge it rather than retry it forever.
+		m.logger.ErrorContext(ctx, "results cannot be announced; the event is acknowledged",
+			slog.String("resource", ev.Data.Resource), slog.String("folder", m.folder(j)), slog.String("error", err.Error()))
+		return &Result{Outcome: Failed, Folder: m.folder(j)}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to build results event: %w", err)
@@ -446,6 +478,23 @@ func (m *Materializer) fail(ctx context.Context, ev *event.Event, j *job, starte
 		slog.String("code", perr.code), slog.String("error", perr.Error()))
 	st := &stored{state: "unavailable", failure: &event.Failure{Code: perr.code, Message: perr.Error(), Permanent: true}}
 	return m.finish(ctx, ev, j, st, started)
+}
+
+// errNoSHA256 marks a stored object whose SHA-256 is not recorded (yet).
+var errNoSHA256 = errors.New("its SHA-256 is not recorded yet")
+
+// checksummed reports, as a transient error, an object whose SHA-256 the
+// store does not know. Cloud Storage records it as metadata just after an
+// upload commits, so a concurrent materialization can see the object
+// without it; announcing or recording it then would publish an object no
+// consumer can verify.
+func checksummed(objs ...blob.Object) error {
+	for _, o := range objs {
+		if o.SHA256 == "" {
+			return fmt.Errorf("failed to announce %s: %w", o.Name, errNoSHA256)
+		}
+	}
+	return nil
 }
 
 func storedObject(bucket string, o blob.Object) event.StoredObject {

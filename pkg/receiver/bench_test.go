@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -35,7 +34,7 @@ import (
 // deliveries/s and the 50th/99th percentile latency seen by the senders.
 // Run with a fixed count, e.g. -benchtime=20000x.
 func BenchmarkReceiverEmbedded(b *testing.B) {
-	const workers = 32
+	const workers = 16
 	ctx := context.Background()
 	srv := pstest.NewServer()
 	b.Cleanup(func() { srv.Close() })
@@ -52,7 +51,7 @@ func BenchmarkReceiverEmbedded(b *testing.B) {
 	if _, err := client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil {
 		b.Fatal(err)
 	}
-	pub, err := publish.NewPubSub(client, topic, publish.Options{Ordering: os.Getenv("BENCH_ORDER") == "1", DelayThreshold: mustDur(os.Getenv("BENCH_DELAY"))})
+	pub, err := publish.NewPubSub(client, topic, publish.Options{Ordering: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,5 +133,3 @@ func BenchmarkReceiverEmbedded(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50_ms")
 	b.ReportMetric(pct(0.99), "p99_ms")
 }
-
-func mustDur(s string) time.Duration { d, _ := time.ParseDuration(s); return d }

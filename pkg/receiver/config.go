@@ -149,6 +149,12 @@ func (c *Config) Secrets() ([]signature.Secret, error) {
 	return signature.ParseSecretList("WEBHOOK_SIGNING_SECRETS", c.SigningSecrets)
 }
 
+// Level returns the configured log level (validated by Validate).
+func (c *Config) Level() slog.Level {
+	level, _ := logging.ParseLevel(c.LogLevel)
+	return level
+}
+
 // LogValue implements slog.LogValuer, redacting the signing secrets.
 func (c *Config) LogValue() slog.Value {
 	secrets := "(none)"

@@ -49,8 +49,8 @@ var base64URLAlphabet = func() (t [256]bool) {
 
 // looksLikeJWS reports whether s has the shape of a compact JWS: three
 // segments joined by dots, with a non-empty base64url header and no spaces.
-// The other two segments are checked when they are decoded; scanning them
-// here would cost as much as hashing them. The signature may be empty
+// The other two segments are checked when they are decoded, so scanning
+// them here would only repeat that work. The signature may be empty
 // ("alg":"none" tokens), so that such tokens are reported as an unsupported
 // algorithm rather than an unknown scheme.
 func looksLikeJWS(s string) bool {

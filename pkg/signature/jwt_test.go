@@ -160,6 +160,16 @@ func TestVerifyJWT_accepts(t *testing.T) {
 			wantTS: testNow.Add(-10 * time.Second),
 		},
 		{
+			name: "absurd_times_clamped",
+			claims: withClaims(func(c map[string]any) {
+				c["exp"] = 1e300
+				c["nbf"] = -1e300
+			}),
+			header: http.Header{},
+			wantID: "evt_1",
+			wantTS: testNow.Add(-10 * time.Second),
+		},
+		{
 			name:      "audience_and_issuer_unchecked_when_unset",
 			claims:    withClaims(func(c map[string]any) { c["aud"] = "someone-else"; c["iss"] = "someone" }),
 			header:    http.Header{},

@@ -46,7 +46,7 @@ func TestJWTSigner_tokenShape(t *testing.T) {
 	}
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	got := map[string]any{"alg": hdr.Algorithm().String(), "kid": hdr.KeyID(), "typ": hdr.Type()}
-	want := map[string]any{"alg": "RS256", "kid": "k1", "typ": "JWT"}
+	want := map[string]any{"alg": "RS256", "kid": k.signer.KeyID(), "typ": "JWT"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("header (-want +got):\n%s", diff)
 	}
