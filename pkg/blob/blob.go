@@ -79,8 +79,11 @@ type Store interface {
 	// Create streams r into a new object called name. When the object
 	// already exists it is not rewritten: Create returns the existing
 	// object's attributes with Created false and a nil error, without
-	// reading r. On any error no object appears under name (except that an
-	// object committed by a concurrent Create may).
+	// reading r. Create never leaves a partial object under name: after an
+	// error the name is either free or holds a complete object (written by a
+	// concurrent Create, or by this one when the failure came after the
+	// commit, for example while recording metadata). Create does not use r
+	// after it returns and does not close it.
 	Create(ctx context.Context, name, contentType string, r io.Reader) (Object, error)
 	// Stat returns the object's attributes, or an error wrapping ErrNotExist.
 	Stat(ctx context.Context, name string) (Object, error)

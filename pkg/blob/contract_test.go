@@ -387,24 +387,39 @@ func testChecksums(t *testing.T, s blob.Store) {
 }
 
 func testInterruptedReader(t *testing.T, s blob.Store) {
-	const name = "batches/b-3/output.jsonl"
-	data := randomBytes(30, 5<<20)
-	// Fails after 3 MiB: twelve chunks have been sent to GCS by then.
-	_, err := s.Create(t.Context(), name, "application/jsonl", failingReader{r: bytes.NewReader(data[:3<<20])})
-	if !errors.Is(err, errSource) {
-		t.Fatalf("Create with a failing source: error = %v, want errSource", err)
+	tests := []struct {
+		name     string
+		failFrom int // bytes delivered before the source fails
+	}{
+		// Fails before the first chunk is full: GCS has not even started
+		// its session.
+		{"within_first_chunk", 100},
+		// Fails after 3 MiB: twelve chunks have been committed to the
+		// GCS session by then.
+		{"after_many_chunks", 3 << 20},
 	}
-	assertNotExist(t, s, name)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			name := "interrupted/" + tc.name
+			data := randomBytes(uint64(30+i), 5<<20)
+			_, err := s.Create(t.Context(), name, "application/jsonl", failingReader{r: bytes.NewReader(data[:tc.failFrom])})
+			if !errors.Is(err, errSource) {
+				t.Fatalf("Create with a failing source: error = %v, want errSource", err)
+			}
+			assertNotExist(t, s, name)
 
-	got, err := s.Create(t.Context(), name, "application/jsonl", bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("retry Create: %v", err)
-	}
-	if !got.Created || got.Size != int64(len(data)) {
-		t.Errorf("retry Create = Created %v, Size %d; want true, %d", got.Created, got.Size, len(data))
-	}
-	if got := readAll(t, s, name); !bytes.Equal(got, data) {
-		t.Error("content after the retry differs")
+			got, err := s.Create(t.Context(), name, "application/jsonl", bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("retry Create: %v", err)
+			}
+			if !got.Created || got.Size != int64(len(data)) {
+				t.Errorf("retry Create = Created %v, Size %d; want true, %d", got.Created, got.Size, len(data))
+			}
+			if got := readAll(t, s, name); !bytes.Equal(got, data) {
+				t.Error("content after the retry differs")
+			}
+		})
 	}
 }
 

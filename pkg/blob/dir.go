@@ -26,15 +26,18 @@ import (
 // appearing under the final name. All paths are resolved through [os.Root],
 // so neither names nor symbolic links inside the root can reach outside it.
 //
-// Checksums and the content type are cached in a hidden sidecar file,
-// <dir>/.<base>.meta.json, written after the link. Stat trusts the sidecar
-// only when its recorded size and modification time match the file; when the
-// sidecar is missing (a crash, or a concurrent Create that has linked but not
-// yet renamed it) or stale, Stat recomputes the checksums by reading the file
-// and reports [DefaultContentType].
+// Checksums and the content type are kept in a hidden sidecar file,
+// <dir>/.<base>.meta.json, written beside the temporary file and renamed
+// into place right after the link, so that Stat need not read the object.
+// Stat trusts the sidecar only when its recorded size and modification time
+// match the file; when the sidecar is missing (a crash, or a concurrent
+// Create that has linked but not yet renamed it) or stale, Stat recomputes
+// the checksums by reading the file and reports [DefaultContentType].
 //
 // A name cannot be both an object and a prefix of another ("a" and "a/b"), a
-// limitation of files that Cloud Storage does not share.
+// limitation of files that Cloud Storage does not share. A crash during
+// Create can leave hidden ".<base>.<random>.tmp" files behind; they are never
+// seen as objects and may be deleted.
 type Dir struct {
 	root string // absolute
 }

@@ -125,8 +125,8 @@ func (g *GCS) Create(ctx context.Context, name, contentType string, r io.Reader)
 
 func (g *GCS) upload(ctx context.Context, name, contentType string, r io.Reader) (Object, error) {
 	// The writer's own context: cancelling it is the only way to abandon the
-	// upload without committing what was sent. Deferred cancellation after a
-	// successful Close is a no-op.
+	// upload without committing what was sent. Cancelling after a successful
+	// Close is a no-op.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	handle := g.bucket.Object(name)
@@ -137,9 +137,11 @@ func (g *GCS) upload(ctx context.Context, name, contentType string, r io.Reader)
 
 	d := newDigest()
 	if err := stream(ctx, w, r, d); err != nil {
-		return Object{}, err // the deferred cancel abandons the session
+		cancel() // abandon the session; Close would commit the partial content
+		return Object{}, err
 	}
 	if err := ctx.Err(); err != nil {
+		cancel()
 		return Object{}, fmt.Errorf("upload aborted: %w", err)
 	}
 	if err := w.Close(); err != nil {

@@ -28,6 +28,9 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 		return errors.Join(errs...)
 	}
 	fail := func(err error) (*Handler, func() error, error) { return nil, nil, errors.Join(err, closeAll()) }
+	if cfg.ProjectID == "" {
+		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
+	}
 
 	fetcher, err := NewFetcher(ctx, cfg, nil)
 	if err != nil {

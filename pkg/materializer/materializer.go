@@ -475,7 +475,7 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 // invalid id, a 4xx from the API) in a failure manifest and announces it.
 func (m *Materializer) fail(ctx context.Context, ev *event.Event, j *job, started time.Time, perr *permanentError) (*Result, error) {
 	m.logger.WarnContext(ctx, "job cannot be materialized", slog.String("resource", ev.Data.Resource),
-		slog.String("code", perr.code), slog.String("error", perr.Error()))
+		slog.String("folder", m.folder(j)), slog.String("code", perr.code), slog.String("error", perr.Error()))
 	st := &stored{state: "unavailable", failure: &event.Failure{Code: perr.code, Message: perr.Error(), Permanent: true}}
 	return m.finish(ctx, ev, j, st, started)
 }

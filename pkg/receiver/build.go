@@ -34,6 +34,9 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	fail := func(err error) (*Handler, func() error, error) {
 		return nil, nil, errors.Join(err, closeAll())
 	}
+	if cfg.ProjectID == "" {
+		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
+	}
 
 	var sm *secretmanager.Client
 	if cfg.SigningSecretName != "" {
