@@ -5,8 +5,12 @@
 package geminihooks
 
 import (
-	// ReceiveWebhook (HTTP).
-	_ "github.com/geminihooks/geminihooks/functions/receiver"
+	// The buildpack serves FUNCTION_TARGET from the functions-framework
+	// registry only when the root package imports this package itself.
+	_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
 	// MaterializeResults (HTTP, Pub/Sub push).
 	_ "github.com/geminihooks/geminihooks/functions/materializer"
+	// ReceiveWebhook (HTTP).
+	_ "github.com/geminihooks/geminihooks/functions/receiver"
 )

@@ -1,0 +1,69 @@
+output "webhook_url" {
+  description = "URL to register as the Gemini API webhook endpoint (the receiver)."
+  value       = google_cloudfunctions2_function.receiver.service_config[0].uri
+}
+
+output "receiver_function" {
+  description = "Full name of the receiver function (ReceiveWebhook)."
+  value       = google_cloudfunctions2_function.receiver.id
+}
+
+output "materializer_function" {
+  description = "Full name of the materializer function (MaterializeResults)."
+  value       = google_cloudfunctions2_function.materializer.id
+}
+
+output "events_topic" {
+  description = "Pub/Sub topic receiving one CloudEvent per delivery; downstream teams subscribe here."
+  value       = google_pubsub_topic.events.id
+}
+
+output "results_topic" {
+  description = "Pub/Sub topic announcing materialized results."
+  value       = google_pubsub_topic.results.id
+}
+
+output "dead_letter_topic" {
+  description = "Pub/Sub topic receiving events the materializer could not process."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "materializer_subscription" {
+  description = "Push subscription feeding the events topic to the materializer."
+  value       = google_pubsub_subscription.materializer.id
+}
+
+output "dead_letter_subscription" {
+  description = "Subscription holding dead-lettered events for inspection and replay."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "results_bucket" {
+  description = "Cloud Storage bucket holding the materialized results."
+  value       = google_storage_bucket.results.name
+}
+
+output "source_bucket" {
+  description = "Cloud Storage bucket holding the uploaded function source archives."
+  value       = google_storage_bucket.source.name
+}
+
+output "webhook_signing_secret" {
+  description = "Secret Manager secret whose enabled versions are the accepted webhook signing secrets (whsec_...)."
+  value       = google_secret_manager_secret.webhook_signing.id
+}
+
+output "gemini_api_key_secret" {
+  description = "Secret Manager secret holding the Gemini API key the materializer uses."
+  value       = google_secret_manager_secret.gemini_api_key.id
+}
+
+output "service_accounts" {
+  description = "Service accounts by role: the two functions, the push identity and the build identity."
+  value = {
+    receiver     = google_service_account.receiver.email
+    materializer = google_service_account.materializer.email
+    push         = google_service_account.push.email
+    build        = google_service_account.build.email
+  }
+}
