@@ -13,7 +13,11 @@
 //   - GET /v1beta/models/{model}/operations/{op} (and /v1beta/operations/{op}):
 //     a Veo video generation operation;
 //   - GET /.well-known/jwks.json: the public keys that sign per-request
-//     webhooks.
+//     webhooks;
+//   - the WebhookService: POST and GET /v1beta/webhooks, GET, PATCH and
+//     DELETE /v1beta/webhooks/{id}, POST /v1beta/webhooks/{id}:ping (which
+//     delivers a signed ping to the webhook) and
+//     /v1beta/webhooks/{id}:rotateSigningSecret.
 //
 // Jobs live in memory. Tests create them (CreateBatch, CreateInteraction,
 // CreateVideo), move them along (StartBatch, CompleteBatch, FailInteraction,

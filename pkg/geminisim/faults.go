@@ -29,12 +29,14 @@ const (
 	RouteOperations Route = "operations.get"
 	// RouteJWKS is GET /.well-known/jwks.json.
 	RouteJWKS Route = "jwks"
+	// RouteWebhooks is every method of /v1beta/webhooks (the WebhookService).
+	RouteWebhooks Route = "webhooks"
 	// RouteUnknown counts requests for paths the simulator does not serve.
 	RouteUnknown Route = "unknown"
 )
 
 // routes lists every concrete route, in a fixed order.
-var routes = []Route{RouteBatches, RouteFiles, RouteDownload, RouteInteractions, RouteOperations, RouteJWKS, RouteUnknown}
+var routes = []Route{RouteBatches, RouteFiles, RouteDownload, RouteInteractions, RouteOperations, RouteJWKS, RouteWebhooks, RouteUnknown}
 
 // faults holds the fault knobs and request counters of a Server.
 type faults struct {

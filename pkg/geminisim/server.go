@@ -87,6 +87,8 @@ type Server struct {
 	videos       map[string]*video       // by operation id
 	files        map[string]fileEntry    // by bare file id
 
+	webhooks webhookStore // the WebhookService's webhooks; own lock
+
 	srvMu   sync.Mutex
 	httpSrv *http.Server
 	url     string
@@ -146,6 +148,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("/v1beta/models/{model}/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
 	mux.Handle("/v1beta/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
 	mux.Handle("/.well-known/jwks.json", s.handle(RouteJWKS, false, s.getJWKS))
+	s.webhookRoutes(mux)
 	mux.Handle("/", s.handle(RouteUnknown, false, func(w http.ResponseWriter, _ *http.Request) {
 		writeAPIError(w, http.StatusNotFound, msgNoMethod)
 	}))
@@ -164,7 +167,7 @@ func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			// The simulator serves reads only; Google answers unknown
+			// The routes behind handle serve reads only; Google answers unknown
 			// method/path pairs with 404.
 			writeAPIError(w, http.StatusNotFound, msgNoMethod)
 			return

@@ -1,0 +1,271 @@
+// Package cli is the geminihooks command-line tool: it sends signed test
+// webhooks, generates keys, verifies captured deliveries, manages Gemini
+// webhooks, redrives dead letters, tails the topics and finds a job's results.
+//
+// Each subcommand lives in its own file and registers itself from init() with
+// Register; Main dispatches to it. Commands take everything they touch from
+// Env (output streams, environment, HTTP client), so tests run them in-process
+// exactly as the binary does.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Exit codes returned by Main.
+const (
+	ExitOK       = 0 // success
+	ExitFailure  = 1 // the operation ran and failed (delivery rejected, verification failed, …)
+	ExitUsage    = 2 // bad command line
+	ExitNotFound = 3 // the thing asked for does not exist
+)
+
+// Env is what a command may touch outside its arguments. Main builds it from
+// the process; tests build it from buffers and a map.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader
+	Lookup         func(key string) (string, bool) // environment (os.LookupEnv in main; a map in tests)
+	HTTPClient     *http.Client                    // nil = default
+}
+
+// Getenv returns the environment variable key, or "" when unset.
+func (e *Env) Getenv(key string) string {
+	if e == nil || e.Lookup == nil {
+		return ""
+	}
+	v, _ := e.Lookup(key)
+	return v
+}
+
+// HTTP returns the HTTP client commands use: Env.HTTPClient or http.DefaultClient.
+func (e *Env) HTTP() *http.Client {
+	if e != nil && e.HTTPClient != nil {
+		return e.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+// Command is one subcommand of the tool.
+type Command struct {
+	Name  string // "send"
+	Usage string // "send <event-type> --url URL [flags]"
+	Short string // one line for the command list
+	Long  string // help text with examples
+	Run   func(ctx context.Context, env *Env, args []string) error
+}
+
+// ExitError is returned by a command to choose Main's exit code. Err is
+// printed unless it is nil (the command already said what went wrong).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ErrUsage marks a bad command line; Main exits with ExitUsage for any error
+// wrapping it.
+var ErrUsage = errors.New("usage error")
+
+// ErrNotFound marks a missing resource; Main exits with ExitNotFound for any
+// error wrapping it.
+var ErrNotFound = errors.New("not found")
+
+// usageErrorf returns an error wrapping ErrUsage.
+func usageErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
+}
+
+// registry holds the commands registered from init(). It is the one
+// package-level variable: init-time registration is how command files plug in.
+var registry = struct {
+	sync.Mutex
+	cmds map[string]*Command
+}{cmds: map[string]*Command{}}
+
+// Register adds c to the tool. It is called from init() in each command file
+// and panics on an invalid or duplicate command, a programming error.
+func Register(c *Command) {
+	if c == nil || c.Name == "" || c.Run == nil {
+		panic("cli: Register needs a command with a Name and a Run")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.cmds[c.Name]; dup {
+		panic("cli: command registered twice: " + c.Name)
+	}
+	registry.cmds[c.Name] = c
+}
+
+// lookup returns the registered command name, or nil.
+func lookup(name string) *Command {
+	registry.Lock()
+	defer registry.Unlock()
+	return registry.cmds[name]
+}
+
+// commands returns the registered commands sorted by name.
+func commands() []*Command {
+	registry.Lock()
+	defer registry.Unlock()
+	out := make([]*Command, 0, len(registry.cmds))
+	for _, c := range registry.cmds {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Main runs the command named by args[0] and returns the process exit code:
+// 0 ok, 1 failure, 2 usage error, 3 not found.
+func Main(ctx context.Context, env *Env, args []string) int {
+	e := Env{}
+	if env != nil {
+		e = *env
+	}
+	if e.Stdout == nil {
+		e.Stdout = io.Discard
+	}
+	if e.Stderr == nil {
+		e.Stderr = io.Discard
+	}
+	env = &e
+	if len(args) == 0 {
+		printTopUsage(env.Stderr)
+		return ExitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if name == "help" && len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				printCommandHelp(env.Stdout, c)
+				return ExitOK
+			}
+			fmt.Fprintf(env.Stderr, "geminihooks: unknown command %q\n\n", args[1])
+			printTopUsage(env.Stderr)
+			return ExitUsage
+		}
+		printTopUsage(env.Stdout)
+		return ExitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(env.Stderr, "geminihooks: unknown command %q\n\n", name)
+		printTopUsage(env.Stderr)
+		return ExitUsage
+	}
+	err := c.Run(ctx, env, args[1:])
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		// The FlagSet's usage function already printed the help.
+		return ExitOK
+	}
+	code := ExitFailure
+	var ee *ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.Code
+		if ee.Err == nil {
+			return code
+		}
+	case errors.Is(err, ErrUsage):
+		code = ExitUsage
+	case errors.Is(err, ErrNotFound):
+		code = ExitNotFound
+	}
+	fmt.Fprintf(env.Stderr, "geminihooks %s: %v\n", c.Name, err)
+	if code == ExitUsage {
+		fmt.Fprintf(env.Stderr, "usage: geminihooks %s\nRun 'geminihooks %s --help' for details.\n", c.Usage, c.Name)
+	}
+	return code
+}
+
+func printTopUsage(w io.Writer) {
+	fmt.Fprint(w, "geminihooks: operate Gemini API webhooks on Google Cloud.\n\nUsage:\n  geminihooks <command> [flags]\n\nCommands:\n")
+	cmds := commands()
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Short)
+	}
+	fmt.Fprint(w, "\nRun 'geminihooks <command> --help' for a command's flags and examples.\n",
+		"Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found.\n")
+}
+
+func printCommandHelp(w io.Writer, c *Command) {
+	fmt.Fprintf(w, "usage: geminihooks %s\n\n%s\n", c.Usage, c.Short)
+	if c.Long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(c.Long, "\n"))
+	}
+}
+
+// newFlagSet returns a silent FlagSet for c, to be parsed with parseFlags.
+func newFlagSet(env *Env, c *Command) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	// parseFlags prints the help itself on --help, and Main a short pointer
+	// to it after a parse error, so the FlagSet prints nothing.
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args with fs, printing the full help on --help (then
+// returning flag.ErrHelp) and wrapping other errors in ErrUsage. Flags and
+// positional arguments may be interleaved: "send batch.succeeded --url U"
+// works as well as "send --url U batch.succeeded".
+func parseFlags(env *Env, c *Command, fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		fs.SetOutput(io.Discard)
+		err := fs.Parse(args)
+		fs.SetOutput(env.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			printCommandHelp(env.Stdout, c)
+			hasFlags := false
+			fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+			if !hasFlags {
+				fmt.Fprintln(env.Stdout, "\nFlags: none")
+				return nil, flag.ErrHelp
+			}
+			fmt.Fprintln(env.Stdout, "\nFlags:")
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(env.Stderr)
+			return nil, flag.ErrHelp
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			// After the terminator everything is positional.
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}

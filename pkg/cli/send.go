@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/pkg/signature"
+)
+
+// eventPing is the type send gives a ping. Gemini does not document the
+// type of its ping event; the receiver acknowledges this one (and an empty
+// body) without publishing.
+const eventPing = "ping"
+
+// jwtLifetime is exp - iat of the JWTs send signs, the five-minute window
+// Gemini's guide recommends for replays (the simulator uses the same).
+const jwtLifetime = 5 * time.Minute
+
+// sendEventTypes lists the events send can build, in catalog order.
+var sendEventTypes = []string{
+	geminisim.EventBatchSucceeded, geminisim.EventBatchFailed, geminisim.EventBatchExpired, geminisim.EventBatchCancelled,
+	geminisim.EventInteractionCompleted, geminisim.EventInteractionFailed, geminisim.EventInteractionCancelled,
+	geminisim.EventInteractionRequiresAction, geminisim.EventVideoGenerated, eventPing,
+}
+
+func init() {
+	Register(&Command{
+		Name:  "send",
+		Usage: "send <event-type> --url URL [flags]",
+		Short: "send a realistic, correctly signed Gemini webhook to an endpoint",
+		Long: `Builds the payload Gemini sends for <event-type>, signs it as a project-level
+webhook (Standard Webhooks HMAC) or a per-request webhook (RS256 JWT), POSTs it
+to --url and prints the answer. Exits 1 when the endpoint answers non-2xx.
+
+Event types: batch.succeeded, batch.failed, batch.expired, batch.cancelled,
+interaction.completed, interaction.failed, interaction.cancelled,
+interaction.requires_action, video.generated, and ping. Each payload has the
+shape Gemini documents (the simulator's): batches and videos carry resource
+names, interactions bare ids, results pointers and errors where Gemini puts
+them, and --user-metadata under data.user_metadata.
+
+HMAC: every secret from --secret (repeatable, or comma-separated) or else
+WEBHOOK_SIGNING_SECRETS signs, so several secrets give several signatures,
+as during a rotation. JWT (--jwt): signed with the private key in --key (as
+written by 'geminihooks keys rsa'); its kid is the key's JWK thumbprint,
+the same kid its JWKS publishes.
+
+Examples:
+  # Fire a batch.succeeded at the local runner (go run ./functions/cmd/local).
+  geminihooks send batch.succeeded --url http://127.0.0.1:8080/ --secret whsec_...
+
+  # Test de-duplication: the second send answers "duplicate".
+  geminihooks send interaction.completed --url $URL --id msg_dedupe_1
+  geminihooks send interaction.completed --url $URL --id msg_dedupe_1
+
+  # A replayed (stale) delivery must be refused with 401.
+  geminihooks send batch.failed --url $URL --timestamp-offset -10m
+
+  # Per-request webhook signed with a local key served as a JWKS.
+  geminihooks keys rsa --out ./keys
+  geminihooks keys serve-jwks --key ./keys/private.pem --addr 127.0.0.1:8090 &
+  WEBHOOK_JWKS_URL=http://127.0.0.1:8090/.well-known/jwks.json go run ./functions/cmd/local &
+  geminihooks send video.generated --url http://127.0.0.1:8080/ --jwt --key ./keys/private.pem \
+      --user-metadata tenant=acme --user-metadata job_group=nightly
+
+  # Send your own body (a captured payload) and read the answer from a script.
+  geminihooks send batch.succeeded --url $URL --payload body.json --json | jq .status`,
+		Run: runSend,
+	})
+}
+
+// sendResult is send's --json output.
+type sendResult struct {
+	URL        string          `json:"url"`
+	EventType  string          `json:"event_type"`
+	WebhookID  string          `json:"webhook_id"`
+	Scheme     string          `json:"scheme"`
+	KeyID      string          `json:"kid,omitempty"`
+	Signatures int             `json:"signatures"`
+	Timestamp  int64           `json:"timestamp"`
+	Status     int             `json:"status"`
+	Body       json.RawMessage `json:"body,omitempty"`
+	BodyText   string          `json:"body_text,omitempty"`
+	DurationMS float64         `json:"duration_ms"`
+}
+
+// sendOptions are send's flags.
+type sendOptions struct {
+	url, keyFile, audience, issuer, id, resource, payload string
+	secrets, metadata                                     stringList
+	jwt, json                                             bool
+	offset, timeout                                       time.Duration
+}
+
+func runSend(ctx context.Context, env *Env, args []string) error {
+	c := lookup("send")
+	fs := newFlagSet(env, c)
+	var o sendOptions
+	fs.StringVar(&o.url, "url", "", "endpoint to POST to (required)")
+	fs.Var(&o.secrets, "secret", "signing secret `whsec_…` (repeatable or comma-separated; default $WEBHOOK_SIGNING_SECRETS)")
+	fs.BoolVar(&o.jwt, "jwt", false, "sign as a per-request webhook (RS256 JWT) instead of HMAC")
+	fs.StringVar(&o.keyFile, "key", "", "private key `FILE` for --jwt, as written by 'keys rsa'")
+	fs.StringVar(&o.audience, "audience", "", "JWT aud claim (default: the --url)")
+	fs.StringVar(&o.issuer, "issuer", geminisim.DefaultIssuer, "JWT iss claim")
+	fs.StringVar(&o.id, "id", "", "webhook-id to send (default: a new msg_… id); repeat one to test de-duplication")
+	fs.DurationVar(&o.offset, "timestamp-offset", 0, "shift webhook-timestamp (and the JWT times) by `DURATION`, e.g. -10m for a stale delivery")
+	fs.StringVar(&o.resource, "resource", "", "job `ID` in data.id (default: a new one of the event's kind)")
+	fs.Var(&o.metadata, "user-metadata", "user_metadata entry `key=value` (repeatable)")
+	fs.StringVar(&o.payload, "payload", "", "send the body in `FILE` ('-' for stdin) instead of building one")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on the request")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("want exactly one event type, got %d arguments", len(pos))
+	}
+	eventType := pos[0]
+	if o.url == "" {
+		return usageErrorf("--url is required")
+	}
+	if o.payload == "" && !slices.Contains(sendEventTypes, eventType) {
+		return usageErrorf("unknown event type %q; one of %s", eventType, strings.Join(sendEventTypes, ", "))
+	}
+	if o.payload != "" && (o.resource != "" || len(o.metadata) > 0) {
+		return usageErrorf("--resource and --user-metadata shape a built payload; edit the --payload file instead")
+	}
+
+	req, res, err := newSendRequest(ctx, env, eventType, o)
+	if err != nil {
+		return err
+	}
+	client := *env.HTTP()
+	client.Timeout = o.timeout
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("failed to POST %s: %w", o.url, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("failed to read the answer of %s: %w", o.url, err)
+	}
+	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	res.Status = resp.StatusCode
+	if answer = bytes.TrimSpace(answer); len(answer) > 0 && json.Valid(answer) {
+		res.Body = answer
+	} else {
+		res.BodyText = string(answer)
+	}
+
+	if o.json {
+		if err := writeJSON(env.Stdout, res); err != nil {
+			return err
+		}
+	} else {
+		detail := fmt.Sprintf("%d signature(s)", res.Signatures)
+		if res.KeyID != "" {
+			detail = "kid " + res.KeyID
+		}
+		fmt.Fprintf(env.Stdout, "POST %s  %s  webhook-id %s  %s, %s\n", o.url, eventType, res.WebhookID, res.Scheme, detail)
+		fmt.Fprintf(env.Stdout, "%s  %.1fms\n", resp.Status, res.DurationMS)
+		if len(answer) > 0 {
+			fmt.Fprintf(env.Stdout, "%s\n", answer)
+		}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("the endpoint answered %s", resp.Status)}
+	}
+	return nil
+}
+
+// newSendRequest builds the signed POST of one delivery and the result
+// fields known before it is sent.
+func newSendRequest(ctx context.Context, env *Env, eventType string, o sendOptions) (*http.Request, sendResult, error) {
+	var body []byte
+	if o.payload != "" {
+		b, err := readInput(env, o.payload)
+		if err != nil {
+			return nil, sendResult{}, err
+		}
+		body = b
+	} else {
+		metadata, err := parseMetadata(o.metadata)
+		if err != nil {
+			return nil, sendResult{}, err
+		}
+		if body, err = json.Marshal(buildNotification(eventType, o.resource, metadata, time.Now())); err != nil {
+			return nil, sendResult{}, fmt.Errorf("failed to encode the notification: %w", err)
+		}
+	}
+	webhookID := o.id
+	if webhookID == "" {
+		webhookID = "msg_" + randomID(27)
+	}
+	ts := time.Now().Add(o.offset)
+	res := sendResult{URL: o.url, EventType: eventType, WebhookID: webhookID, Timestamp: ts.Unix()}
+
+	var sig string
+	if o.jwt {
+		if o.keyFile == "" {
+			return nil, res, usageErrorf("--jwt needs --key FILE (create one with 'geminihooks keys rsa')")
+		}
+		signer, err := loadSigner(o.keyFile)
+		if err != nil {
+			return nil, res, err
+		}
+		aud := o.audience
+		if aud == "" {
+			aud = o.url
+		}
+		if sig, err = signer.Sign(jwtClaims(body, o.issuer, aud, webhookID, ts)); err != nil {
+			return nil, res, err
+		}
+		res.Scheme, res.KeyID, res.Signatures = string(signature.SchemeJWT), signer.KeyID(), 1
+	} else {
+		secrets, err := signingSecrets(env, o.secrets)
+		if err != nil {
+			return nil, res, err
+		}
+		sigs := make([]string, len(secrets))
+		for i, s := range secrets {
+			sigs[i] = signature.SignHMAC(s, webhookID, ts, body)
+		}
+		sig = strings.Join(sigs, " ")
+		res.Scheme, res.Signatures = string(signature.SchemeHMAC), len(sigs)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, res, usageErrorf("invalid --url: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "geminihooks-cli")
+	req.Header.Set(signature.HeaderID, webhookID)
+	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set(signature.HeaderSignature, sig)
+	return req, res, nil
+}
+
+// buildNotification returns the notification Gemini sends for eventType,
+// shaped as the simulator shapes it (which follows the documented examples):
+// batches and videos carry resource names, interactions bare ids, results
+// pointers and errors where Gemini puts them.
+func buildNotification(eventType, resource string, metadata map[string]any, now time.Time) geminisim.Notification {
+	n := geminisim.Notification{Type: eventType, Version: "v1", Timestamp: now.UTC().Truncate(time.Second)}
+	if eventType == eventPing {
+		return n
+	}
+	kind, _, _ := strings.Cut(eventType, ".")
+	id := resource
+	switch kind {
+	case "batch":
+		if id == "" {
+			id = "batches/" + randomID(16)
+		}
+	case "interaction":
+		if id == "" {
+			id = randomID(16)
+		}
+	case "video":
+		if id == "" {
+			id = "models/" + geminisim.DefaultVideoModel + "/operations/" + randomID(16)
+		}
+	}
+	n.Data = geminisim.NotificationData{ID: id, UserMetadata: metadata}
+	switch eventType {
+	case geminisim.EventBatchSucceeded:
+		n.Data.OutputFileURI = "files/" + randomID(16)
+	case geminisim.EventBatchFailed:
+		// A google.rpc.Code number, as the simulator sends for batches.
+		n.Data.ErrorCode, n.Data.ErrorMessage = 13, "Internal error encountered while processing the batch."
+	case geminisim.EventInteractionFailed:
+		n.Data.ErrorCode, n.Data.ErrorMessage = "RESOURCE_EXHAUSTED", "Quota exceeded for deep research requests."
+	case geminisim.EventVideoGenerated:
+		file := randomID(16)
+		n.Data.OutputFileURI = "https://generativelanguage.googleapis.com/v1beta/files/" + file + ":download?alt=media"
+		n.Data.FileName = "files/" + file
+	}
+	return n
+}
+
+// jwtClaims returns the claims of a per-request webhook JWT: the event
+// (body, when it is a JSON object, as the guide decodes the token into the
+// event) plus iss, aud, jti, iat and exp.
+func jwtClaims(body []byte, issuer, audience, id string, ts time.Time) map[string]any {
+	claims := map[string]any{}
+	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
+		claims = map[string]any{}
+	}
+	claims["iss"], claims["aud"], claims["jti"] = issuer, audience, id
+	claims["iat"], claims["exp"] = ts, ts.Add(jwtLifetime)
+	return claims
+}
+
+// signingSecrets parses the --secret values, or WEBHOOK_SIGNING_SECRETS when
+// there are none. Errors name the flag or variable, never the value.
+func signingSecrets(env *Env, flagValues []string) ([]signature.Secret, error) {
+	name, list := "--secret", strings.Join(flagValues, ",")
+	if len(flagValues) == 0 {
+		name, list = envSigningSecrets, env.Getenv(envSigningSecrets)
+	}
+	secrets, err := signature.ParseSecretList(name, list)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if len(secrets) == 0 {
+		return nil, usageErrorf("no signing secret: pass --secret or set %s (or use --jwt)", envSigningSecrets)
+	}
+	return secrets, nil
+}
+
+// parseMetadata turns key=value pairs into user_metadata.
+func parseMetadata(pairs []string) (map[string]any, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]any, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, usageErrorf("--user-metadata wants key=value, got %q", p)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// readInput reads a file, or standard input for "-".
+func readInput(env *Env, path string) ([]byte, error) {
+	if path == "-" {
+		if env.Stdin == nil {
+			return nil, usageErrorf("no standard input")
+		}
+		b, err := io.ReadAll(env.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read standard input: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, usageErrorf("%v", err)
+		}
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// randomID returns n random lower-case base32 characters, the shape of the
+// ids Gemini hands out.
+func randomID(n int) string {
+	var sb strings.Builder
+	for sb.Len() < n {
+		sb.WriteString(strings.ToLower(rand.Text()))
+	}
+	return sb.String()[:n]
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+var _ flag.Value = (*stringList)(nil)
+
+func (l *stringList) String() string { return "" } // never echo values: they may be secrets
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}

@@ -1,0 +1,314 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/materializer"
+)
+
+// maxManifestBytes bounds the manifest read; real ones are a few KiB.
+const maxManifestBytes = 4 << 20
+
+func init() {
+	Register(&Command{
+		Name:  "status",
+		Usage: "status <job> [--bucket B | --data DIR] [flags]",
+		Short: "find a job's manifest in the results bucket and print where its artifacts are",
+		Long: `Reads <prefix>/<kind>/<id>/manifest.json, which the materializer writes for
+every job it handled, and prints the job's state, its error if any, and every
+object with its size and URI, checking that each object is really there.
+Exits 3 when there is no manifest (the job was never materialized, or not
+yet, or the id/kind is wrong).
+
+<job> is a resource name (batches/ID, interactions/ID,
+models/MODEL/operations/ID, operations/ID) or a bare id, for which every kind
+is tried unless --kind is given.
+
+The bucket is --bucket, else RESULTS_BUCKET; the prefix --prefix, else
+RESULTS_PREFIX, else "gemini". --data DIR reads a local results directory
+instead (the local runner's --data, default ./.geminihooks). Set
+STORAGE_EMULATOR_HOST to use a Cloud Storage emulator.
+
+Examples:
+  geminihooks status batches/pt76o66fwz6cl54e --bucket my-results
+  geminihooks status 5u3533dgl2l2b7nk --data .geminihooks
+  geminihooks status models/veo-3.0-generate-001/operations/d3fz --json | jq -r '.manifest.objects[].uri'`,
+		Run: runStatus,
+	})
+}
+
+// statusObject is one artifact as status reports it.
+type statusObject struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	URI      string `json:"uri"`
+	Location string `json:"location,omitempty"` // where it is on disk, for --data
+	Present  bool   `json:"present"`
+}
+
+// statusResult is status's --json output.
+type statusResult struct {
+	Job         string                 `json:"job"`
+	Kind        event.Kind             `json:"kind"`
+	ManifestURI string                 `json:"manifest_uri"`
+	Manifest    *materializer.Manifest `json:"manifest"`
+	Objects     []statusObject         `json:"objects"`
+}
+
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	c := lookup("status")
+	fs := newFlagSet(env, c)
+	bucket := fs.String("bucket", "", "results `BUCKET` (default $RESULTS_BUCKET)")
+	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else \"gemini\")")
+	data := fs.String("data", "", "read a local results `DIR` instead of Cloud Storage")
+	kindFlag := fs.String("kind", "", "job kind for a bare id: batch, interaction or video")
+	asJSON := fs.Bool("json", false, "print the manifest and objects as JSON")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("want exactly one job, got %d arguments", len(pos))
+	}
+	candidates, err := jobFolders(pos[0], event.Kind(*kindFlag))
+	if err != nil {
+		return err
+	}
+	pfx := *prefix
+	if pfx == "" {
+		pfx = env.Getenv(envResultsPrefix)
+	}
+	if pfx = strings.Trim(pfx, "/"); pfx == "" {
+		pfx = "gemini"
+	}
+
+	var store blob.Store
+	var where string
+	if *data != "" {
+		d, err := blob.NewDir(*data)
+		if err != nil {
+			return fmt.Errorf("failed to open %s: %w", *data, err)
+		}
+		store, where = d, d.Root()
+	} else {
+		b := *bucket
+		if b == "" {
+			b = env.Getenv(envResultsBucket)
+		}
+		if b == "" {
+			return usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", envResultsBucket)
+		}
+		client, err := newStorageClient(ctx, env)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		g, err := blob.NewGCS(client, b, blob.GCSOptions{})
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		store, where = g, "gs://"+b
+	}
+
+	var (
+		manifest *materializer.Manifest
+		found    jobFolder
+		tried    []string
+	)
+	for _, cand := range candidates {
+		name := pfx + "/" + string(cand.kind) + "/" + cand.id + "/" + materializer.ManifestName
+		tried = append(tried, name)
+		m, err := readManifest(ctx, store, name)
+		if errors.Is(err, blob.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		manifest, found = m, cand
+		break
+	}
+	if manifest == nil {
+		return fmt.Errorf("%w: no manifest in %s at %s: the job was not materialized (yet), or the id or --kind is wrong",
+			ErrNotFound, where, strings.Join(tried, ", "))
+	}
+	manifestName := pfx + "/" + string(found.kind) + "/" + found.id + "/" + materializer.ManifestName
+
+	res := statusResult{Job: pos[0], Kind: found.kind, Manifest: manifest, Objects: []statusObject{}}
+	names := make([]string, 0, len(manifest.Objects)+1)
+	sizes := map[string]event.StoredObject{}
+	for _, o := range manifest.Objects {
+		names = append(names, o.Name)
+		sizes[o.Name] = o
+	}
+	if _, listed := sizes[manifestName]; !listed {
+		names = append(names, manifestName)
+	}
+	for _, name := range names {
+		so := statusObject{Name: name, URI: sizes[name].URI, Size: sizes[name].Size}
+		obj, err := store.Stat(ctx, name)
+		switch {
+		case err == nil:
+			// Report where the object was found: the bucket read (which
+			// may be a copy of the one the manifest names), or the file.
+			so.Present = true
+			if *data != "" {
+				so.Location = obj.URI
+			}
+			if *data == "" || so.URI == "" {
+				so.URI = obj.URI
+			}
+			if _, listed := sizes[name]; !listed {
+				so.Size = obj.Size
+			}
+		case errors.Is(err, blob.ErrNotExist):
+		default:
+			return fmt.Errorf("failed to look up %s: %w", name, err)
+		}
+		if name == manifestName {
+			res.ManifestURI = so.URI
+		}
+		res.Objects = append(res.Objects, so)
+	}
+
+	if *asJSON {
+		if err := writeJSON(env.Stdout, res); err != nil {
+			return err
+		}
+	} else {
+		printStatus(env.Stdout, res)
+	}
+	for _, o := range res.Objects {
+		if !o.Present {
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s is listed in the manifest but missing from %s", o.Name, where)}
+		}
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, res statusResult) {
+	m := res.Manifest
+	tw := newTable(w)
+	tw.row("job", m.Resource)
+	tw.row("kind", string(m.Kind))
+	tw.row("state", string(m.State))
+	if m.Counts != nil {
+		tw.row("requests", fmt.Sprintf("%d (%d succeeded, %d failed)", m.Counts.Requests, m.Counts.Succeeded, m.Counts.Failed))
+	}
+	if m.Error != nil {
+		kind := "transient, gave up"
+		if m.Error.Permanent {
+			kind = "permanent"
+		}
+		tw.row("error", fmt.Sprintf("%s: %s (%s)", m.Error.Code, m.Error.Message, kind))
+	}
+	tw.row("event", m.SourceEventID)
+	tw.row("manifest", strings.TrimPrefix(res.ManifestURI, "file://"))
+	if t := m.Timings; !t.StartedAt.IsZero() {
+		s := "received " + t.EventReceivedAt.UTC().Format(time.RFC3339)
+		if t.JobCompletedAt != nil {
+			s = "completed " + t.JobCompletedAt.UTC().Format(time.RFC3339) + ", " + s
+		}
+		if t.StoredAt != nil {
+			s += ", stored " + t.StoredAt.UTC().Format(time.RFC3339)
+		}
+		tw.row("timings", fmt.Sprintf("%s (materialized in %dms)", s, t.DurationMS))
+	}
+	tw.row("bytes", humanBytes(m.Bytes))
+	tw.flush()
+
+	fmt.Fprintln(w)
+	ot := newTable(w)
+	ot.row("OBJECT", "SIZE", "URI")
+	for _, o := range res.Objects {
+		// A local directory's files are shown as paths, ready to open.
+		uri := o.URI
+		if o.Location != "" {
+			uri = strings.TrimPrefix(o.Location, "file://")
+		}
+		if !o.Present {
+			uri += "  MISSING"
+		}
+		name := o.Name
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			name = name[i+1:]
+		}
+		ot.row(name, humanBytes(o.Size), uri)
+	}
+	ot.flush()
+}
+
+// readManifest reads and decodes one manifest.
+func readManifest(ctx context.Context, store blob.Store, name string) (*materializer.Manifest, error) {
+	r, err := store.Open(ctx, name)
+	if err != nil {
+		if errors.Is(err, blob.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("failed to read %s: %w", name, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxManifestBytes))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", name, err)
+	}
+	var m materializer.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("failed to decode %s: %w", name, err)
+	}
+	return &m, nil
+}
+
+// jobFolder is one place a job's results may be.
+type jobFolder struct {
+	kind event.Kind
+	id   string
+}
+
+// jobFolders returns where the job named by ref may be stored: one folder
+// for a resource name or a given kind, one per kind for a bare id.
+func jobFolders(ref string, kind event.Kind) ([]jobFolder, error) {
+	ref = strings.Trim(strings.TrimSpace(ref), "/")
+	if ref == "" {
+		return nil, usageErrorf("empty job")
+	}
+	switch kind {
+	case "", event.KindBatch, event.KindInteraction, event.KindVideo:
+	default:
+		return nil, usageErrorf("--kind must be batch, interaction or video, got %q", kind)
+	}
+	segs := strings.Split(ref, "/")
+	id := segs[len(segs)-1]
+	inferred := event.Kind("")
+	switch {
+	case len(segs) == 2 && segs[0] == "batches":
+		inferred = event.KindBatch
+	case len(segs) == 2 && segs[0] == "interactions":
+		inferred = event.KindInteraction
+	case len(segs) >= 2 && segs[len(segs)-2] == "operations":
+		inferred = event.KindVideo
+	case len(segs) > 1:
+		return nil, usageErrorf("cannot tell the kind of %q: want batches/ID, interactions/ID, models/M/operations/ID or a bare id", ref)
+	}
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, `\`) {
+		return nil, usageErrorf("invalid job id in %q", ref)
+	}
+	if inferred != "" && kind != "" && inferred != kind {
+		return nil, usageErrorf("%q is a %s, not a %s", ref, inferred, kind)
+	}
+	if kind == "" {
+		kind = inferred
+	}
+	if kind != "" {
+		return []jobFolder{{kind, id}}, nil
+	}
+	return []jobFolder{{event.KindBatch, id}, {event.KindInteraction, id}, {event.KindVideo, id}}, nil
+}

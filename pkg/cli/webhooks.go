@@ -1,0 +1,954 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions"
+	"google.golang.org/genai/interactions/models/operations"
+	"google.golang.org/genai/interactions/models/webhooks"
+	"google.golang.org/genai/interactions/retry"
+
+	"github.com/geminihooks/geminihooks/pkg/secret"
+)
+
+// Environment variables of the Gemini API, the materializer's.
+const (
+	envGeminiAPIKey  = "GEMINI_API_KEY"
+	envGeminiBaseURL = "GEMINI_BASE_URL"
+)
+
+// Gemini API defaults.
+const (
+	geminiDefaultBaseURL = "https://generativelanguage.googleapis.com"
+	geminiAPIVersion     = "v1beta"
+	geminiTimeout        = 30 * time.Second
+)
+
+// Revocation behaviours of a rotation, as the API spells them.
+const (
+	revokeAfter24h    = string(webhooks.RevocationBehaviorRevokePreviousSecretsAfterH24)
+	revokeImmediately = string(webhooks.RevocationBehaviorRevokePreviousSecretsImmediately)
+)
+
+// secretGracePeriod is how long the previous secrets keep signing after a
+// rotation with revoke_previous_secrets_after_h24.
+const secretGracePeriod = 24 * time.Hour
+
+// webhookEvents are the events a webhook can subscribe to: the guide's
+// catalog (the API reference's enum lacks the two cancelled ones).
+var webhookEvents = []string{
+	"batch.succeeded", "batch.failed", "batch.cancelled", "batch.expired",
+	"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action",
+	"video.generated",
+}
+
+// secretNamePattern matches projects/PROJECT/secrets/SECRET, as the
+// receiver's WEBHOOK_SIGNING_SECRET does.
+var secretNamePattern = regexp.MustCompile(`^projects/[^/]+/secrets/[A-Za-z0-9_-]+$`)
+
+// noRetries is for the calls that must not be repeated blindly: a retried
+// create can register a second webhook whose secret nobody sees, and a
+// retried rotation issues a secret that is never stored.
+var noRetries = operations.WithRetries(retry.Config{Strategy: "none"})
+
+func init() {
+	Register(newWebhooksCommand())
+}
+
+// webhooksSub is one subcommand of "webhooks".
+type webhooksSub struct {
+	cmd *Command
+	run func(ctx context.Context, env *Env, c *Command, args []string) error
+}
+
+// webhooksSubs returns the subcommands of "webhooks", in help order.
+func webhooksSubs() []webhooksSub {
+	return []webhooksSub{
+		{cmd: &Command{
+			Name:  "webhooks create",
+			Usage: "webhooks create --uri URL --events EVENT[,EVENT…] --secret-name projects/P/secrets/S [--name NAME] [--print-secret] [--json]",
+			Short: "register a project-level webhook and store its signing secret in Secret Manager",
+			Long: `Registers a webhook with the Gemini API and adds the signing secret Gemini
+returns, shown this one time only, as a new version of the Secret Manager
+secret the receiver reads (--secret-name, default $WEBHOOK_SIGNING_SECRET).
+The secret is never printed unless --print-secret is given, and then it is
+the only thing on standard output.
+
+If the secret cannot be stored, the webhook exists but its secret is lost:
+the command says so loudly and tells you how to rotate it.
+
+Events: ` + strings.Join(webhookEvents, ", ") + `.
+
+Examples:
+  geminihooks webhooks create --uri https://REGION-PROJECT.cloudfunctions.net/ReceiveWebhook \
+      --events batch.succeeded,batch.failed,interaction.completed,video.generated \
+      --name prod --secret-name projects/my-project/secrets/gemini-webhook-signing
+
+  # Local runs: keep the secret in a file instead of Secret Manager.
+  geminihooks webhooks create --uri https://my-tunnel.example/ --events batch.succeeded \
+      --print-secret > signing-secret.txt`,
+		}, run: runWebhooksCreate},
+		{cmd: &Command{
+			Name:  "webhooks list",
+			Usage: "webhooks list [--page-size N] [--json]",
+			Short: "list the project's webhooks",
+			Long: `Lists every webhook, following the API's pages.
+
+Examples:
+  geminihooks webhooks list
+  geminihooks webhooks list --json | jq -r '.webhooks[] | select(.state != "enabled") | .id'`,
+		}, run: runWebhooksList},
+		{cmd: &Command{
+			Name:  "webhooks get",
+			Usage: "webhooks get ID [--json]",
+			Short: "show a webhook, its state and its signing secrets (truncated)",
+			Long: `Shows one webhook. Signing secrets appear truncated, as the API lists
+them, with the time each previous secret stops signing.
+
+Examples:
+  geminihooks webhooks get 8f2kq3mz7ylb5x1c
+  geminihooks webhooks get 8f2kq3mz7ylb5x1c --json | jq -r .state`,
+		}, run: runWebhooksGet},
+		{cmd: &Command{
+			Name:  "webhooks update",
+			Usage: "webhooks update ID [--uri URL] [--events EVENT[,EVENT…]] [--state enabled|disabled] [--name NAME] [--json]",
+			Short: "change a webhook's URI, events, state or name",
+			Long: `Changes exactly the fields given (the request's update_mask names them).
+--state enabled re-enables a webhook that Gemini disabled after repeated
+failed deliveries (state disabled_due_to_failed_deliveries): fix the endpoint
+first, check it with 'webhooks ping', then re-enable.
+
+Examples:
+  geminihooks webhooks update 8f2kq3mz7ylb5x1c --state enabled
+  geminihooks webhooks update 8f2kq3mz7ylb5x1c --events batch.succeeded,batch.failed
+  geminihooks webhooks update 8f2kq3mz7ylb5x1c --uri https://new.example/hook --name prod-eu`,
+		}, run: runWebhooksUpdate},
+		{cmd: &Command{
+			Name:  "webhooks delete",
+			Usage: "webhooks delete ID",
+			Short: "delete a webhook",
+			Long: `Deletes a webhook: Gemini stops delivering to it. The Secret Manager
+versions holding its secrets are left alone.
+
+Examples:
+  geminihooks webhooks delete 8f2kq3mz7ylb5x1c`,
+		}, run: runWebhooksDelete},
+		{cmd: &Command{
+			Name:  "webhooks ping",
+			Usage: "webhooks ping ID",
+			Short: "ask Gemini to send a signed ping to the webhook",
+			Long: `Asks Gemini to deliver a ping to the webhook's URI, signed like every
+delivery. The receiver verifies it and answers 200 "ignored" without
+publishing anything; a failing signature shows up in its logs.
+
+Examples:
+  geminihooks webhooks ping 8f2kq3mz7ylb5x1c`,
+		}, run: runWebhooksPing},
+		{cmd: &Command{
+			Name:  "webhooks rotate",
+			Usage: "webhooks rotate ID --secret-name projects/P/secrets/S [--revoke-immediately] [--print-secret] [--json]",
+			Short: "rotate a webhook's signing secret with zero downtime",
+			Long: `Asks Gemini for a new signing secret and adds it as a new version of the
+Secret Manager secret the receiver reads (--secret-name, default
+$WEBHOOK_SIGNING_SECRET). It is never printed unless --print-secret is given.
+
+By default (revoke_previous_secrets_after_h24) Gemini signs every delivery
+with both the new and the previous secret for 24 hours, so deliveries keep
+verifying while the receiver picks up the new version (it re-reads the
+secret every 5 minutes, and at once when no signature matches). After the 24
+hours you may disable the previous version; the command prints its name.
+
+--revoke-immediately stops signing with the previous secret at once:
+deliveries signed with it that are in flight fail verification, and Gemini
+has to retry them.
+
+Examples:
+  geminihooks webhooks rotate 8f2kq3mz7ylb5x1c --secret-name projects/my-project/secrets/gemini-webhook-signing
+
+  # The secret leaked: revoke it now.
+  geminihooks webhooks rotate 8f2kq3mz7ylb5x1c --revoke-immediately \
+      --secret-name projects/my-project/secrets/gemini-webhook-signing`,
+		}, run: runWebhooksRotate},
+	}
+}
+
+// newWebhooksCommand returns the "webhooks" command, which dispatches to
+// its subcommands.
+func newWebhooksCommand() *Command {
+	subs := webhooksSubs()
+	var sb strings.Builder
+	sb.WriteString("Manages the project's Gemini webhooks through the Gemini API (GEMINI_API_KEY,\n" +
+		"GEMINI_BASE_URL), and their signing secrets in Secret Manager.\n\nSubcommands:\n")
+	for _, s := range subs {
+		fmt.Fprintf(&sb, "  %-17s%s\n", strings.TrimPrefix(s.cmd.Name, "webhooks ")+" ", s.cmd.Short)
+	}
+	sb.WriteString("\nRun 'geminihooks webhooks <subcommand> --help' for its flags and examples.\n\n" +
+		"Examples:\n" +
+		"  geminihooks webhooks create --uri https://example.com/hook --events batch.succeeded \\\n" +
+		"      --secret-name projects/my-project/secrets/gemini-webhook-signing\n" +
+		"  geminihooks webhooks list\n" +
+		"  geminihooks webhooks rotate ID --secret-name projects/my-project/secrets/gemini-webhook-signing\n")
+	c := &Command{
+		Name:  "webhooks",
+		Usage: "webhooks create|list|get|update|delete|ping|rotate [flags]",
+		Short: "manage Gemini webhooks and store their signing secrets in Secret Manager",
+		Long:  sb.String(),
+	}
+	c.Run = func(ctx context.Context, env *Env, args []string) error {
+		if len(args) > 0 {
+			for _, s := range subs {
+				if s.cmd.Name == "webhooks "+args[0] {
+					return s.run(ctx, env, s.cmd, args[1:])
+				}
+			}
+		}
+		if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+			fmt.Fprintf(env.Stdout, "usage: geminihooks %s\n\n%s\n\n%s", c.Usage, c.Short, c.Long)
+			return flag.ErrHelp
+		}
+		if len(args) == 0 {
+			return usageErrorf("missing subcommand: create, list, get, update, delete, ping or rotate")
+		}
+		if strings.HasPrefix(args[0], "-") {
+			return usageErrorf("flag %s before the subcommand: want create, list, get, update, delete, ping or rotate first", args[0])
+		}
+		return usageErrorf("unknown subcommand %q: want create, list, get, update, delete, ping or rotate", args[0])
+	}
+	return c
+}
+
+// newWebhooksClient returns the Gemini WebhookService client configured by
+// GEMINI_API_KEY and GEMINI_BASE_URL.
+func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, error) {
+	key := env.Getenv(envGeminiAPIKey)
+	if key == "" {
+		return nil, usageErrorf("%s is not set: the webhooks commands call the Gemini API with it", envGeminiAPIKey)
+	}
+	base := env.Getenv(envGeminiBaseURL)
+	if base == "" {
+		base = geminiDefaultBaseURL
+	}
+	if err := checkGeminiBaseURL(base); err != nil {
+		return nil, err
+	}
+	c, err := genai.NewClient(ctx, &genai.ClientConfig{
+		APIKey:     key,
+		Backend:    genai.BackendGeminiAPI,
+		HTTPClient: env.HTTP(),
+		HTTPOptions: genai.HTTPOptions{
+			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: geminiAPIVersion, Timeout: genai.Ptr(geminiTimeout),
+		},
+	})
+	if err != nil {
+		// The error may quote the configuration; say only what failed.
+		return nil, errors.New("failed to create the Gemini API client")
+	}
+	return c.Webhooks, nil
+}
+
+// checkGeminiBaseURL refuses a base URL the API key must not be sent to:
+// anything but https, except plain http to a loopback host (the simulator).
+func checkGeminiBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
+		// Not quoted: it may hold credentials.
+		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", envGeminiBaseURL, geminiDefaultBaseURL)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return usageErrorf("%s %q must use https (plain http only to a loopback host)", envGeminiBaseURL, raw)
+}
+
+// parseEvents splits a comma-separated event list and checks each name.
+func parseEvents(list string) ([]string, error) {
+	var out []string
+	for _, e := range strings.Split(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if !slices.Contains(webhookEvents, e) {
+			return nil, usageErrorf("unknown event %q; one of %s", e, strings.Join(webhookEvents, ", "))
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("--events needs at least one event: %s", strings.Join(webhookEvents, ", "))
+	}
+	return out, nil
+}
+
+// oneID returns the single positional argument, a webhook id.
+func oneID(c *Command, pos []string) (string, error) {
+	if len(pos) != 1 || pos[0] == "" {
+		return "", usageErrorf("%s wants exactly one webhook ID, got %d arguments", c.Name, len(pos))
+	}
+	return pos[0], nil
+}
+
+// secretTarget resolves --secret-name (default $WEBHOOK_SIGNING_SECRET).
+// It may be empty only with --print-secret.
+func secretTarget(env *Env, flagValue string, printSecret bool) (string, error) {
+	name := flagValue
+	if name == "" {
+		name = env.Getenv(envSigningSecret)
+	}
+	switch {
+	case name == "" && !printSecret:
+		return "", usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (or --print-secret to only print the secret)", envSigningSecret)
+	case name != "" && !secretNamePattern.MatchString(name):
+		return "", usageErrorf("--secret-name %q must look like projects/PROJECT/secrets/NAME", name)
+	}
+	return name, nil
+}
+
+func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	uri := fs.String("uri", "", "`URL` Gemini delivers to: the receiver's (required)")
+	events := fs.String("events", "", "comma-separated `EVENTS` to subscribe to (required)")
+	name := fs.String("name", "", "display `NAME` of the webhook")
+	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+envSigningSecret+")")
+	printSecret := fs.Bool("print-secret", false, "print the signing secret, alone, on standard output (everything else goes to standard error)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("webhooks create takes no arguments, got %q", pos)
+	}
+	if *uri == "" {
+		return usageErrorf("--uri is required")
+	}
+	if u, err := url.Parse(*uri); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return usageErrorf("--uri %q must be an absolute URL such as https://example.com/hook", *uri)
+	}
+	subscribed, err := parseEvents(*events)
+	if err != nil {
+		return err
+	}
+	if *printSecret && *asJSON {
+		return usageErrorf("--print-secret and --json both want standard output; pick one")
+	}
+	target, err := secretTarget(env, *secretName, *printSecret)
+	if err != nil {
+		return err
+	}
+
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	// Connect to Secret Manager before creating anything, so that a missing
+	// credential cannot strand a secret.
+	var store *secretStore
+	if target != "" {
+		if store, err = newSecretStore(ctx, env, target); err != nil {
+			return err
+		}
+		defer store.close()
+	}
+
+	in := webhooks.WebhookInput{URI: *uri}
+	if *name != "" {
+		in.Name = name
+	}
+	for _, e := range subscribed {
+		in.SubscribedEvents = append(in.SubscribedEvents, webhooks.WebhookSubscribedEvent(e))
+	}
+	res, err := api.Create(ctx, operations.CreateWebhookRequest{Body: in}, noRetries)
+	if err != nil {
+		return geminiError("create the webhook", err)
+	}
+	wh := res.GetWebhook()
+	if wh == nil {
+		return errors.New("failed to create the webhook: the Gemini API answered without one; run 'geminihooks webhooks list' before trying again")
+	}
+	id := deref(wh.GetID())
+	newSecret := deref(wh.GetNewSigningSecret())
+	wh.NewSigningSecret = nil // from here on, wh may be printed
+
+	info := env.Stdout
+	if *printSecret {
+		info = env.Stderr
+		if newSecret != "" {
+			// First, so that nothing that follows can lose it.
+			fmt.Fprintln(env.Stdout, newSecret)
+		}
+	}
+	if newSecret == "" {
+		return fmt.Errorf("webhook %s was created but Gemini returned no signing secret; issue one with: geminihooks webhooks rotate %s --revoke-immediately --secret-name %s",
+			id, id, orPlaceholder(target, "projects/P/secrets/S"))
+	}
+
+	version := ""
+	if store != nil {
+		version, err = store.add(ctx, newSecret)
+		if err != nil {
+			printCreateStoreFailure(env.Stderr, id, wh.GetURI(), target, err, *printSecret)
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("webhook %s created, signing secret not stored", id)}
+		}
+	}
+
+	if *asJSON {
+		return writeJSON(env.Stdout, struct {
+			Webhook       webhookJSON `json:"webhook"`
+			SecretVersion string      `json:"secret_version,omitempty"`
+		}{toWebhookJSON(wh), version})
+	}
+	fmt.Fprintf(info, "Created webhook %s.\n", id)
+	printWebhook(info, wh, time.Now())
+	fmt.Fprintln(info)
+	if version == "" {
+		fmt.Fprintln(info, "The signing secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
+		return nil
+	}
+	fmt.Fprintf(info, "Stored its signing secret as %s.\n", version)
+	fmt.Fprintf(info, "A receiver reading %s (%s) accepts deliveries signed\n"+
+		"with it within %s, or at once on the first delivery its cached secrets cannot verify.\n",
+		target, envSigningSecret, humanDuration(secret.DefaultTTL))
+	return nil
+}
+
+// printCreateStoreFailure explains how to recover a webhook whose new
+// secret could not be stored. It never prints the secret.
+func printCreateStoreFailure(w io.Writer, id, uri, target string, cause error, printed bool) {
+	lines := []string{
+		fmt.Sprintf("Webhook %s was created, but its signing secret could NOT be stored in %s:", id, target),
+		"  " + cause.Error(),
+	}
+	if printed {
+		lines = append(lines,
+			"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
+			"from the file you saved it to:",
+			fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(target), projectOf(target)))
+	} else {
+		lines = append(lines,
+			"Gemini shows a signing secret only once and it was not printed, so it is LOST. Deliveries to",
+			uri+" will fail verification until the receiver has a valid secret.",
+			"Fix the cause (does the secret exist? do you hold roles/secretmanager.secretVersionAdder on it?),",
+			"then issue and store a new secret:",
+			fmt.Sprintf("  geminihooks webhooks rotate %s --revoke-immediately --secret-name %s", id, target))
+	}
+	printLoud(w, lines)
+}
+
+// printLoud prints lines in a block that stands out in a terminal log.
+func printLoud(w io.Writer, lines []string) {
+	fmt.Fprintln(w, "!!!")
+	for _, l := range lines {
+		fmt.Fprintln(w, "!!! "+l)
+	}
+	fmt.Fprintln(w, "!!!")
+}
+
+func runWebhooksList(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	pageSize := fs.Int("page-size", 0, "webhooks per API request (0: the API's default, 50; at most 1000)")
+	asJSON := fs.Bool("json", false, "print the webhooks as JSON")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("webhooks list takes no arguments, got %q", pos)
+	}
+	if *pageSize < 0 || *pageSize > 1000 {
+		return usageErrorf("--page-size %d must be between 0 and 1000", *pageSize)
+	}
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	var all []webhooks.Webhook
+	req := operations.ListWebhooksRequest{}
+	if *pageSize > 0 {
+		req.PageSize = pageSize
+	}
+	for {
+		res, err := api.List(ctx, req)
+		if err != nil {
+			return geminiError("list the webhooks", err)
+		}
+		page := res.GetWebhookListResponse()
+		all = append(all, page.GetWebhooks()...)
+		next := deref(page.GetNextPageToken())
+		if next == "" {
+			break
+		}
+		if req.PageToken != nil && *req.PageToken == next {
+			return errors.New("failed to list the webhooks: the API returned the same page token twice")
+		}
+		req.PageToken = &next
+	}
+
+	if *asJSON {
+		out := struct {
+			Webhooks []webhookJSON `json:"webhooks"`
+		}{Webhooks: []webhookJSON{}}
+		for i := range all {
+			out.Webhooks = append(out.Webhooks, toWebhookJSON(&all[i]))
+		}
+		return writeJSON(env.Stdout, out)
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(env.Stdout, "No webhooks.")
+		return nil
+	}
+	t := newTable(env.Stdout)
+	t.row("ID", "NAME", "STATE", "EVENTS", "URI")
+	for i := range all {
+		w := &all[i]
+		t.row(deref(w.GetID()), orPlaceholder(deref(w.GetName()), "-"), state(w), strings.Join(eventNames(w), ","), w.GetURI())
+	}
+	t.flush()
+	return nil
+}
+
+func runWebhooksGet(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	asJSON := fs.Bool("json", false, "print the webhook as JSON")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneID(c, pos)
+	if err != nil {
+		return err
+	}
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	res, err := api.Get(ctx, operations.GetWebhookRequest{ID: id})
+	if err != nil {
+		return geminiError("get webhook "+id, err)
+	}
+	wh := res.GetWebhook()
+	if *asJSON {
+		return writeJSON(env.Stdout, toWebhookJSON(wh))
+	}
+	printWebhook(env.Stdout, wh, time.Now())
+	return nil
+}
+
+func runWebhooksUpdate(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	uri := fs.String("uri", "", "new `URL` Gemini delivers to")
+	events := fs.String("events", "", "new comma-separated `EVENTS` (replaces the list)")
+	st := fs.String("state", "", "new `STATE`: enabled or disabled")
+	name := fs.String("name", "", "new display `NAME` (\"\" clears it)")
+	asJSON := fs.Bool("json", false, "print the updated webhook as JSON")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneID(c, pos)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// The mask names the fields in the API's spelling, in a fixed order.
+	var body webhooks.WebhookUpdate
+	var mask []string
+	if set["name"] {
+		body.Name = name
+		mask = append(mask, "name")
+	}
+	if set["uri"] {
+		if u, err := url.Parse(*uri); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return usageErrorf("--uri %q must be an absolute URL such as https://example.com/hook", *uri)
+		}
+		body.URI = uri
+		mask = append(mask, "uri")
+	}
+	if set["events"] {
+		list, err := parseEvents(*events)
+		if err != nil {
+			return err
+		}
+		for _, e := range list {
+			body.SubscribedEvents = append(body.SubscribedEvents, webhooks.WebhookUpdateSubscribedEvent(e))
+		}
+		mask = append(mask, "subscribed_events")
+	}
+	if set["state"] {
+		switch *st {
+		case string(webhooks.WebhookUpdateStateEnabled), string(webhooks.WebhookUpdateStateDisabled):
+		case string(webhooks.WebhookUpdateStateDisabledDueToFailedDeliveries):
+			return usageErrorf("--state %s is set by Gemini only; use enabled or disabled", *st)
+		default:
+			return usageErrorf("--state %q must be enabled or disabled", *st)
+		}
+		body.State = webhooks.WebhookUpdateState(*st).ToPointer()
+		mask = append(mask, "state")
+	}
+	if len(mask) == 0 {
+		return usageErrorf("nothing to update: give at least one of --uri, --events, --state, --name")
+	}
+
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	res, err := api.Update(ctx, operations.UpdateWebhookRequest{ID: id, UpdateMask: genai.Ptr(strings.Join(mask, ",")), Body: body})
+	if err != nil {
+		return geminiError("update webhook "+id, err)
+	}
+	wh := res.GetWebhook()
+	if *asJSON {
+		return writeJSON(env.Stdout, toWebhookJSON(wh))
+	}
+	fmt.Fprintf(env.Stdout, "Updated webhook %s (%s).\n", id, strings.Join(mask, ", "))
+	printWebhook(env.Stdout, wh, time.Now())
+	return nil
+}
+
+func runWebhooksDelete(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneID(c, pos)
+	if err != nil {
+		return err
+	}
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	if _, err := api.Delete(ctx, operations.DeleteWebhookRequest{ID: id}); err != nil {
+		return geminiError("delete webhook "+id, err)
+	}
+	fmt.Fprintf(env.Stdout, "Deleted webhook %s. Gemini no longer delivers to it.\n", id)
+	return nil
+}
+
+func runWebhooksPing(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneID(c, pos)
+	if err != nil {
+		return err
+	}
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	got, err := api.Get(ctx, operations.GetWebhookRequest{ID: id})
+	if err != nil {
+		return geminiError("get webhook "+id, err)
+	}
+	if _, err := api.Ping(ctx, operations.PingWebhookRequest{ID: id}); err != nil {
+		return geminiError("ping webhook "+id, err)
+	}
+	wh := got.GetWebhook()
+	fmt.Fprintf(env.Stdout, "Gemini is sending a signed ping to %s (webhook %s).\n", wh.GetURI(), id)
+	fmt.Fprintln(env.Stdout, `The receiver answers it 200 "ignored" and publishes nothing; a signature it cannot verify shows in its logs.`)
+	if s := state(wh); s != string(webhooks.WebhookStateEnabled) {
+		fmt.Fprintf(env.Stdout, "Note: the webhook is %s, so Gemini delivers no events to it; re-enable it with:\n  geminihooks webhooks update %s --state enabled\n", s, id)
+	}
+	return nil
+}
+
+// rotateResult is rotate's --json output.
+type rotateResult struct {
+	WebhookID          string     `json:"webhook_id"`
+	RevocationBehavior string     `json:"revocation_behavior"`
+	SecretVersion      string     `json:"secret_version,omitempty"`
+	PreviousVersions   []string   `json:"previous_versions,omitempty"`
+	PreviousExpireTime *time.Time `json:"previous_secrets_expire_time,omitempty"`
+}
+
+func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string) error {
+	fs := newFlagSet(env, c)
+	immediately := fs.Bool("revoke-immediately", false, "stop signing with the previous secret now instead of in 24 hours")
+	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+envSigningSecret+")")
+	printSecret := fs.Bool("print-secret", false, "print the new signing secret, alone, on standard output (everything else goes to standard error)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneID(c, pos)
+	if err != nil {
+		return err
+	}
+	if *printSecret && *asJSON {
+		return usageErrorf("--print-secret and --json both want standard output; pick one")
+	}
+	target, err := secretTarget(env, *secretName, *printSecret)
+	if err != nil {
+		return err
+	}
+	behavior := revokeAfter24h
+	if *immediately {
+		behavior = revokeImmediately
+	}
+
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
+	}
+	var store *secretStore
+	if target != "" {
+		if store, err = newSecretStore(ctx, env, target); err != nil {
+			return err
+		}
+		defer store.close()
+	}
+	info := env.Stdout
+	if *printSecret || *asJSON {
+		info = env.Stderr
+	}
+
+	if *immediately {
+		fmt.Fprintf(env.Stderr, "warning: --revoke-immediately: Gemini stops signing with the previous secret now.\n"+
+			"  Deliveries signed with it that are in flight fail verification, and until the receiver\n"+
+			"  reloads %s (at once on a signature it cannot match, at most every %s)\n"+
+			"  new deliveries may be rejected too. Gemini retries rejected deliveries for 24 hours,\n"+
+			"  so they arrive late rather than never.\n", orPlaceholder(target, "its secrets"), secret.DefaultMinRefreshInterval)
+	}
+	rotatedAt := time.Now()
+	res, err := api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
+		ID: id, Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: webhooks.RevocationBehavior(behavior).ToPointer()},
+	}, noRetries)
+	if err != nil {
+		return geminiError("rotate the signing secret of webhook "+id, err)
+	}
+	newSecret := deref(res.GetWebhookRotateSigningSecretResponse().GetSecret())
+	if newSecret == "" {
+		return fmt.Errorf("gemini rotated the signing secret of webhook %s but returned none; rotate again", id)
+	}
+	if *printSecret {
+		fmt.Fprintln(env.Stdout, newSecret)
+	}
+
+	out := rotateResult{WebhookID: id, RevocationBehavior: behavior}
+	previousKnown := false
+	if store != nil {
+		out.SecretVersion, err = store.add(ctx, newSecret)
+		if err != nil {
+			printRotateStoreFailure(env.Stderr, id, target, behavior, rotatedAt.Add(secretGracePeriod), err, *printSecret)
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("signing secret of webhook %s rotated but not stored", id)}
+		}
+		// Best effort: listing needs more than the version-adder role, and
+		// only sharpens the advice below.
+		prev, err := store.enabledVersionsExcept(ctx, out.SecretVersion)
+		out.PreviousVersions, previousKnown = prev, err == nil
+	}
+	if got, err := api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
+		for _, s := range got.GetWebhook().GetSigningSecrets() {
+			if t := s.GetExpireTime(); t != nil && (out.PreviousExpireTime == nil || t.After(*out.PreviousExpireTime)) {
+				out.PreviousExpireTime = t
+			}
+		}
+	}
+	if out.PreviousExpireTime == nil && behavior == revokeAfter24h {
+		out.PreviousExpireTime = genai.Ptr(rotatedAt.Add(secretGracePeriod).UTC().Truncate(time.Second))
+	}
+
+	if *asJSON {
+		return writeJSON(env.Stdout, out)
+	}
+	fmt.Fprintf(info, "Rotated the signing secret of webhook %s (%s).\n", id, behavior)
+	if out.SecretVersion == "" {
+		fmt.Fprintln(info, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
+	} else {
+		fmt.Fprintf(info, "Stored the new secret as %s.\n", out.SecretVersion)
+	}
+	fmt.Fprintln(info)
+	if behavior == revokeAfter24h {
+		fmt.Fprintf(info, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
+			"previous secret, so deliveries keep verifying while the receiver picks up the new\n"+
+			"version: it re-reads the secret's enabled versions every %s, and at once (at\n"+
+			"most every %s) when a delivery matches none of the secrets it holds.\n\n",
+			humanDuration(secret.DefaultTTL), humanDuration(secret.DefaultMinRefreshInterval))
+		fmt.Fprintf(info, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(info, "The previous secret no longer signs.")
+	}
+	printDisableHint(info, target, out.SecretVersion, out.PreviousVersions, previousKnown)
+	return nil
+}
+
+// printDisableHint names the Secret Manager versions that stop mattering
+// once the previous secrets stop signing. previousKnown says whether
+// previous is the complete list (listing versions may not be allowed).
+func printDisableHint(w io.Writer, target, newVersion string, previous []string, previousKnown bool) {
+	switch {
+	case target == "":
+		fmt.Fprintln(w, "Retire the previous secret wherever you keep it.")
+	case !previousKnown:
+		fmt.Fprintf(w, "You may then disable the versions of %s older than version %s:\n", target, versionID(newVersion))
+		fmt.Fprintf(w, "  gcloud secrets versions list %s --project=%s --filter=state:enabled\n", secretID(target), projectOf(target))
+		fmt.Fprintf(w, "  gcloud secrets versions disable VERSION --secret=%s --project=%s\n", secretID(target), projectOf(target))
+	case len(previous) == 0:
+		fmt.Fprintf(w, "%s holds no other enabled version: nothing to disable.\n", target)
+	default:
+		fmt.Fprintf(w, "You may then disable the previous version(s), unless another webhook's secret is among them:\n")
+		for _, v := range previous {
+			fmt.Fprintf(w, "  gcloud secrets versions disable %s --secret=%s --project=%s   # %s\n", versionID(v), secretID(target), projectOf(v), v)
+		}
+	}
+}
+
+// humanDuration spells a whole number of minutes or seconds for prose.
+func humanDuration(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return fmt.Sprintf("%d s", d/time.Second)
+}
+
+// printRotateStoreFailure explains how to recover from a rotation whose
+// new secret could not be stored. It never prints the secret.
+func printRotateStoreFailure(w io.Writer, id, target, behavior string, until time.Time, cause error, printed bool) {
+	lines := []string{
+		fmt.Sprintf("The signing secret of webhook %s was rotated, but the new secret could NOT be stored in %s:", id, target),
+		"  " + cause.Error(),
+	}
+	if printed {
+		lines = append(lines,
+			"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
+			"from the file you saved it to:",
+			fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(target), projectOf(target)))
+	} else {
+		lines = append(lines, "It was not printed, so it is LOST.")
+	}
+	if behavior == revokeImmediately {
+		lines = append(lines,
+			"Gemini now signs only with the new secret, so deliveries FAIL verification now (Gemini retries",
+			"them for 24 hours). Fix the cause and act right away.")
+	} else {
+		lines = append(lines, fmt.Sprintf("The previous secret keeps signing until about %s, so deliveries still verify until then.",
+			until.UTC().Truncate(time.Second).Format(time.RFC3339)))
+	}
+	if !printed {
+		lines = append(lines,
+			"Fix the cause (does the secret exist? do you hold roles/secretmanager.secretVersionAdder on it?),",
+			"then rotate again:",
+			fmt.Sprintf("  geminihooks webhooks rotate %s --secret-name %s", id, target))
+	}
+	printLoud(w, lines)
+}
+
+// webhookJSON is the --json form of a webhook: the API's field names,
+// never a secret.
+type webhookJSON struct {
+	ID               string              `json:"id"`
+	Name             string              `json:"name,omitempty"`
+	URI              string              `json:"uri"`
+	SubscribedEvents []string            `json:"subscribed_events"`
+	State            string              `json:"state"`
+	SigningSecrets   []signingSecretJSON `json:"signing_secrets"`
+	CreateTime       *time.Time          `json:"create_time,omitempty"`
+	UpdateTime       *time.Time          `json:"update_time,omitempty"`
+}
+
+type signingSecretJSON struct {
+	TruncatedSecret string     `json:"truncated_secret"`
+	ExpireTime      *time.Time `json:"expire_time,omitempty"`
+}
+
+func toWebhookJSON(w *webhooks.Webhook) webhookJSON {
+	out := webhookJSON{
+		ID: deref(w.GetID()), Name: deref(w.GetName()), URI: w.GetURI(), SubscribedEvents: eventNames(w),
+		State: state(w), SigningSecrets: []signingSecretJSON{}, CreateTime: w.GetCreateTime(), UpdateTime: w.GetUpdateTime(),
+	}
+	for _, s := range w.GetSigningSecrets() {
+		out.SigningSecrets = append(out.SigningSecrets, signingSecretJSON{TruncatedSecret: deref(s.GetTruncatedSecret()), ExpireTime: s.GetExpireTime()})
+	}
+	return out
+}
+
+// printWebhook writes a webhook as aligned "label  value" lines.
+func printWebhook(w io.Writer, wh *webhooks.Webhook, now time.Time) {
+	t := newTable(w)
+	t.row("ID", deref(wh.GetID()))
+	if n := deref(wh.GetName()); n != "" {
+		t.row("Name", n)
+	}
+	t.row("URI", wh.GetURI())
+	t.row("State", state(wh))
+	t.row("Events", strings.Join(eventNames(wh), ", "))
+	if ct := wh.GetCreateTime(); ct != nil {
+		t.row("Created", ct.UTC().Format(time.RFC3339))
+	}
+	if ut := wh.GetUpdateTime(); ut != nil {
+		t.row("Updated", ut.UTC().Format(time.RFC3339))
+	}
+	for i, s := range wh.GetSigningSecrets() {
+		label := ""
+		if i == 0 {
+			label = "Signing secrets"
+		}
+		desc := "no expiry"
+		if e := s.GetExpireTime(); e != nil {
+			desc = fmt.Sprintf("stops signing at %s (in %s)", e.UTC().Format(time.RFC3339), e.Sub(now).Round(time.Minute))
+		}
+		t.row(label, deref(s.GetTruncatedSecret())+"  "+desc)
+	}
+	t.flush()
+	if state(wh) == string(webhooks.WebhookStateDisabledDueToFailedDeliveries) {
+		id := deref(wh.GetID())
+		fmt.Fprintf(w, "\nGemini disabled this webhook after repeated failed deliveries. Fix the endpoint,\n"+
+			"check it with 'geminihooks webhooks ping %s', then re-enable it:\n"+
+			"  geminihooks webhooks update %s --state enabled\n", id, id)
+	}
+}
+
+func state(w *webhooks.Webhook) string {
+	if s := w.GetState(); s != nil {
+		return string(*s)
+	}
+	return "unknown"
+}
+
+func eventNames(w *webhooks.Webhook) []string {
+	out := []string{}
+	for _, e := range w.GetSubscribedEvents() {
+		out = append(out, string(e))
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func orPlaceholder(s, placeholder string) string {
+	if s == "" {
+		return placeholder
+	}
+	return s
+}
