@@ -63,12 +63,21 @@ func (f *Firestore) Claim(ctx context.Context, webhookID string) (Claim, error) 
 			c.Outcome, c.Attempt, c.updateTime = Claimed, 1, wr.UpdateTime
 			return c, nil
 		}
-		if status.Code(err) != codes.AlreadyExists {
+		// Aborted means the create lost a lock on this very document to a
+		// concurrent writer (Firestore, and the emulator far more often, abort
+		// contended writes): someone else is claiming it, which is decided
+		// like an existing record.
+		createCode := status.Code(err)
+		if createCode != codes.AlreadyExists && createCode != codes.Aborted {
 			return Claim{}, fmt.Errorf("failed to create delivery record: %w", err)
 		}
 
 		snap, err := ref.Get(ctx)
 		if status.Code(err) == codes.NotFound {
+			if createCode == codes.Aborted {
+				c.Outcome = InFlight // the concurrent create has not committed yet
+				return c, nil
+			}
 			continue
 		}
 		if err != nil {
