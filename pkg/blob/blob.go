@@ -26,10 +26,6 @@ var (
 	ErrChecksumMismatch = errors.New("blob: checksum mismatch")
 )
 
-// MetadataSHA256 is the custom metadata key under which [GCS] stores the
-// hex SHA-256 of an object, since Cloud Storage itself only keeps CRC32C and MD5.
-const MetadataSHA256 = "sha256"
-
 // DefaultContentType is recorded when Create is given an empty content type.
 // It is set explicitly so that no implementation sniffs the content.
 const DefaultContentType = "application/octet-stream"
@@ -55,13 +51,14 @@ type Object struct {
 	Size int64
 	// CRC32C is the Castagnoli CRC-32 of the content.
 	CRC32C uint32
-	// MD5 is the MD5 digest of the content; it may be nil for objects that
-	// Cloud Storage does not hash (composite objects written by others).
+	// MD5 is the MD5 digest of the content. For [GCS] it is the one Cloud
+	// Storage computed, and nil for objects it does not hash (composite
+	// objects written by others).
 	MD5 []byte
-	// SHA256 is the hex SHA-256 of the content. It is empty when the store
-	// does not know it: for a [GCS] object written by something other than
-	// Create, or briefly while a concurrent Create is recording it (GCS can
-	// only attach it as metadata once the upload has committed).
+	// SHA256 is the hex SHA-256 of the content, set by the stores that
+	// compute it ([Dir], [Memory]). It is empty for [GCS]: Cloud Storage
+	// keeps no SHA-256, and computing one would slow multi-gigabyte uploads
+	// down for a checksum nobody verifies on the service's side.
 	SHA256 string
 	// ContentType is the media type recorded with the object.
 	ContentType string
@@ -82,8 +79,7 @@ type Store interface {
 	// reading r. Create never leaves a partial object under name: after an
 	// error the name is either free or holds a complete object (written by a
 	// concurrent Create, or by this one when the failure came after the
-	// commit, for example while recording metadata). Create does not use r
-	// after it returns and does not close it.
+	// commit). Create does not use r after it returns and does not close it.
 	Create(ctx context.Context, name, contentType string, r io.Reader) (Object, error)
 	// Stat returns the object's attributes, or an error wrapping ErrNotExist.
 	Stat(ctx context.Context, name string) (Object, error)
@@ -158,24 +154,32 @@ func contentTypeOrDefault(contentType string) string {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // digest hashes content as it streams past, so that no implementation ever
-// needs to read an object back to learn its checksums. MD5 is there because
-// Cloud Storage reports it, not for any security property.
+// needs to read an object back to learn its checksums. CRC32C, which the CPU
+// computes in hardware, is always there; MD5 (because Cloud Storage reports
+// it, not for any security property) and SHA-256 only for the stores that
+// cannot get them elsewhere.
 type digest struct {
-	crc  hash.Hash32
-	md5  hash.Hash
-	sha  hash.Hash
+	crc  uint32
+	md5  hash.Hash // nil when not computed
+	sha  hash.Hash // nil when not computed
 	size int64
 }
 
-func newDigest() *digest {
-	return &digest{crc: crc32.New(castagnoli), md5: md5.New(), sha: sha256.New()}
-}
+// newDigest returns a digest of the size, CRC32C, MD5 and SHA-256.
+func newDigest() *digest { return &digest{md5: md5.New(), sha: sha256.New()} }
+
+// newCRC32CDigest returns a digest of the size and CRC32C only.
+func newCRC32CDigest() *digest { return &digest{} }
 
 // Write implements io.Writer; it never fails.
 func (d *digest) Write(p []byte) (int, error) {
-	d.crc.Write(p)
-	d.md5.Write(p)
-	d.sha.Write(p)
+	d.crc = crc32.Update(d.crc, castagnoli, p)
+	if d.md5 != nil {
+		d.md5.Write(p)
+	}
+	if d.sha != nil {
+		d.sha.Write(p)
+	}
 	d.size += int64(len(p))
 	return len(p), nil
 }
@@ -183,13 +187,17 @@ func (d *digest) Write(p []byte) (int, error) {
 // fill records the digests of everything written so far in o.
 func (d *digest) fill(o *Object) {
 	o.Size = d.size
-	o.CRC32C = d.crc.Sum32()
-	o.MD5 = d.md5.Sum(nil)
-	o.SHA256 = hex.EncodeToString(d.sha.Sum(nil))
+	o.CRC32C = d.crc
+	if d.md5 != nil {
+		o.MD5 = d.md5.Sum(nil)
+	}
+	if d.sha != nil {
+		o.SHA256 = hex.EncodeToString(d.sha.Sum(nil))
+	}
 }
 
-// copyBufferSize is the unit in which content moves from the source to a
-// store. It bounds the memory of [Dir] and adds only this much to [GCS].
+// copyBufferSize is the unit in which content moves from the source to
+// [Dir] and [Memory]. It bounds the memory of Dir.
 const copyBufferSize = 256 << 10
 
 // stream copies src to dst through d, checking ctx before every read since

@@ -180,7 +180,7 @@ func TestDirStatWithoutTrustworthySidecar(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Stat: %v", err)
 			}
-			want := expected("x/y", blob.DefaultContentType, data)
+			want := expected(d, "x/y", blob.DefaultContentType, data)
 			if diff := cmp.Diff(want, got, ignoreVolatile); diff != "" {
 				t.Errorf("Stat mismatch (-want +got):\n%s", diff)
 			}

@@ -11,13 +11,15 @@
 // Three implementations share one contract:
 //
 //   - [GCS] writes to a Cloud Storage bucket with a resumable upload and a
-//     does-not-exist precondition; memory stays at one upload chunk.
+//     does-not-exist precondition; memory stays at one upload chunk plus a
+//     small read-ahead that keeps the source flowing while a chunk is sent.
 //   - [Dir] writes plain files under a local directory, for the local runner.
 //   - [Memory] keeps objects in a map, for unit tests.
 //
-// Every implementation computes CRC32C (Castagnoli), MD5 and SHA-256 while
+// Every implementation computes the CRC32C (Castagnoli) and size while
 // streaming, so the caller gets checksums of what was stored without reading
-// it back, and GCS verifies them against what the service committed.
+// it back. GCS verifies them against what the service committed and reports
+// the service's MD5; Dir and Memory compute MD5 and SHA-256 as well.
 //
 // Object names are slash-separated relative paths; [ValidateName] lists the
 // rules, which are the same for every implementation so that a name accepted

@@ -1,7 +1,6 @@
 package blob
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +17,23 @@ import (
 )
 
 // DefaultChunkSize is the resumable upload chunk size of [GCS] when
-// [GCSOptions.ChunkSize] is zero. It is the memory one upload holds and the
-// amount re-sent when a chunk is retried.
+// [GCSOptions.ChunkSize] is zero. The storage client holds one chunk in
+// memory, and re-sends it when the request is retried.
 const DefaultChunkSize = 8 << 20
+
+// Read-ahead of [GCS]: while the storage client sends a chunk, which it
+// does without reading its input, Create goes on reading the source into up
+// to readAheadBlocks buffers of readAheadBlockSize bytes. For a download the
+// kernel's socket buffers add to it, so 1 MiB keeps the source flowing; a
+// deeper read-ahead measured no faster and costs twice its size in peak
+// memory once the garbage collector's headroom is counted.
+const (
+	readAheadBlockSize = 256 << 10
+	readAheadBlocks    = 4
+	// ReadAheadSize is the memory of the read-ahead, which each Create in
+	// progress holds on top of one chunk.
+	ReadAheadSize = readAheadBlocks * readAheadBlockSize
+)
 
 // chunkAlignment is the granularity Cloud Storage requires of every chunk but
 // the last.
@@ -38,7 +51,9 @@ var bucketNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$
 type GCSOptions struct {
 	// ChunkSize is the size of each resumable upload request, a positive
 	// multiple of 256 KiB; zero means DefaultChunkSize. Each Create in
-	// progress holds one chunk in memory.
+	// progress holds one chunk, plus ReadAheadSize, in memory; a source
+	// that ends within its first 256 KiB is sent in one request from a
+	// buffer just larger than itself.
 	ChunkSize int
 	// ChunkRetryDeadline bounds the retries of one chunk after transient
 	// errors; zero keeps the storage client's default (32 s).
@@ -48,18 +63,21 @@ type GCSOptions struct {
 // GCS is a [Store] backed by a Cloud Storage bucket.
 //
 // Create uploads with a resumable session in ChunkSize pieces under a
-// does-not-exist precondition, so memory stays at one chunk whatever the
-// object's size, and the object only appears when the final chunk commits: an
-// upload that fails midway (the source errs, the context ends) is abandoned by
-// cancelling the session's context, never by closing the writer, which would
-// commit the bytes sent so far as a complete, truncated object.
+// does-not-exist precondition, so memory stays at one chunk (plus a small
+// read-ahead) whatever the object's size, and the object only appears when
+// the final chunk commits: an upload that fails midway (the source errs, the
+// context ends) is abandoned by cancelling the session's context, never by
+// closing the writer, which would commit the bytes sent so far as a
+// complete, truncated object. A goroutine reads the source ahead of the
+// upload, so that a download keeps flowing while a chunk is being sent.
 //
-// The storage client sends the CRC32C of the streamed bytes with the final
-// chunk, so the service itself refuses a corrupted upload. Create also
-// compares the committed object's size, CRC32C and MD5 with its own digests
-// and deletes the object (at its generation, so nothing newer is touched)
-// when they differ. Cloud Storage keeps no SHA-256, so Create records it as
-// the custom metadata [MetadataSHA256] once the upload has committed.
+// Integrity rests on CRC32C. The storage client sends the CRC32C of the
+// streamed bytes with the final chunk, so the service itself refuses a
+// corrupted upload; Create also computes the CRC32C and size of what it read
+// and compares them with the committed object's, deleting the object (at
+// its generation, so nothing newer is touched) when they differ. The MD5 it
+// reports is the one the service computed. GCS computes no SHA-256: Cloud
+// Storage keeps none, and [Object.SHA256] is empty.
 //
 // GCS was written and tested against the JSON API client (storage.NewClient).
 type GCS struct {
@@ -124,6 +142,14 @@ func (g *GCS) Create(ctx context.Context, name, contentType string, r io.Reader)
 }
 
 func (g *GCS) upload(ctx context.Context, name, contentType string, r io.Reader) (Object, error) {
+	d := newCRC32CDigest()
+	ra := startReadAhead(ctx, r, d, readAheadBlocks, readAheadBlockSize)
+	defer ra.close()
+	data, last, err := ra.next(ctx)
+	if err != nil {
+		return Object{}, err
+	}
+
 	// The writer's own context: cancelling it is the only way to abandon the
 	// upload without committing what was sent. Cancelling after a successful
 	// Close is a no-op.
@@ -132,13 +158,31 @@ func (g *GCS) upload(ctx context.Context, name, contentType string, r io.Reader)
 	handle := g.bucket.Object(name)
 	w := handle.If(storage.Conditions{DoesNotExist: true}).NewWriter(wctx)
 	w.ChunkSize = g.chunkSize
+	if last {
+		// The whole content is at hand: a buffer just larger than it is
+		// enough for the storage client to send it in a single request.
+		w.ChunkSize = min(g.chunkSize, alignUp(len(data)+1, chunkAlignment))
+	}
 	w.ChunkRetryDeadline = g.chunkRetryDeadline
 	w.ContentType = contentTypeOrDefault(contentType)
-
-	d := newDigest()
-	if err := stream(ctx, w, r, d); err != nil {
-		cancel() // abandon the session; Close would commit the partial content
-		return Object{}, err
+	for {
+		if len(data) > 0 {
+			if _, err := w.Write(data); err != nil {
+				cancel() // abandon the session; Close would commit the partial content
+				if cerr := ctx.Err(); cerr != nil {
+					return Object{}, fmt.Errorf("upload aborted: %w", cerr)
+				}
+				return Object{}, fmt.Errorf("failed to write content: %w", err)
+			}
+		}
+		if last {
+			break
+		}
+		ra.release(data)
+		if data, last, err = ra.next(ctx); err != nil {
+			cancel()
+			return Object{}, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		cancel()
@@ -148,9 +192,9 @@ func (g *GCS) upload(ctx context.Context, name, contentType string, r io.Reader)
 		return Object{}, fmt.Errorf("failed to commit upload: %w", err)
 	}
 	committed := w.Attrs()
-	var want Object
-	d.fill(&want)
-	if err := verify(committed, want); err != nil {
+	var streamed Object
+	d.fill(&streamed)
+	if err := verify(committed, streamed); err != nil {
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer ccancel()
 		derr := handle.If(storage.Conditions{GenerationMatch: committed.Generation}).Delete(cctx)
@@ -159,27 +203,21 @@ func (g *GCS) upload(ctx context.Context, name, contentType string, r io.Reader)
 		}
 		return Object{}, errors.Join(err, derr)
 	}
-	updated, err := handle.If(storage.Conditions{
-		GenerationMatch:     committed.Generation,
-		MetagenerationMatch: committed.Metageneration,
-	}).Update(ctx, storage.ObjectAttrsToUpdate{Metadata: map[string]string{MetadataSHA256: want.SHA256}})
-	if err != nil {
-		return Object{}, fmt.Errorf("failed to record sha256 metadata: %w", err)
-	}
-	obj := g.object(updated)
+	obj := g.object(committed)
 	obj.Created = true
 	return obj, nil
 }
 
-// verify compares what Cloud Storage committed with what was streamed. MD5
-// is compared only when the service reports one.
-func verify(committed *storage.ObjectAttrs, want Object) error {
-	if committed.Size == want.Size && committed.CRC32C == want.CRC32C &&
-		(committed.MD5 == nil || bytes.Equal(committed.MD5, want.MD5)) {
+// alignUp rounds n up to a multiple of align.
+func alignUp(n, align int) int { return (n + align - 1) / align * align }
+
+// verify compares what Cloud Storage committed with what was streamed.
+func verify(committed *storage.ObjectAttrs, streamed Object) error {
+	if committed.Size == streamed.Size && committed.CRC32C == streamed.CRC32C {
 		return nil
 	}
-	return fmt.Errorf("%w: stored size %d, crc32c %08x, md5 %x; streamed size %d, crc32c %08x, md5 %x",
-		ErrChecksumMismatch, committed.Size, committed.CRC32C, committed.MD5, want.Size, want.CRC32C, want.MD5)
+	return fmt.Errorf("%w: stored size %d, crc32c %08x; streamed size %d, crc32c %08x",
+		ErrChecksumMismatch, committed.Size, committed.CRC32C, streamed.Size, streamed.CRC32C)
 }
 
 // isPreconditionFailed reports the error of a write to an existing object
@@ -227,16 +265,18 @@ func (g *GCS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 }
 
 func (g *GCS) object(attrs *storage.ObjectAttrs) Object {
-	return Object{
+	o := Object{
 		Name:        attrs.Name,
 		URI:         g.uri(attrs.Name),
 		Size:        attrs.Size,
 		CRC32C:      attrs.CRC32C,
-		MD5:         slices.Clone(attrs.MD5),
-		SHA256:      attrs.Metadata[MetadataSHA256],
 		ContentType: attrs.ContentType,
 		Updated:     attrs.Updated.UTC(),
 	}
+	if len(attrs.MD5) > 0 {
+		o.MD5 = slices.Clone(attrs.MD5)
+	}
+	return o
 }
 
 func (g *GCS) uri(name string) string { return "gs://" + g.bucketName + "/" + name }

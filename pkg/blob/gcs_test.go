@@ -3,9 +3,11 @@ package blob_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/option"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
@@ -111,29 +114,62 @@ func TestNewGCSValidates(t *testing.T) {
 	}
 }
 
-func TestGCSRecordsSHA256Metadata(t *testing.T) {
+// TestGCSCommittedAttributes checks that Create reports what Cloud Storage
+// committed: its MD5 (which Create does not compute, so a faulty service's is
+// passed on), no SHA-256 and no custom metadata.
+func TestGCSCommittedAttributes(t *testing.T) {
 	t.Parallel()
-	fake := startFakeGCS(t)
-	g := fake.store(t, nil)
-	data := randomBytes(50, 2*testChunkSize+5)
-	created, err := g.Create(t.Context(), "results/r.bin", "", bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("Create: %v", err)
+	serviceMD5 := make([]byte, 16)
+	for i := range serviceMD5 {
+		serviceMD5[i] = byte(i)
 	}
-	if want := "gs://" + testBucket + "/results/r.bin"; created.URI != want {
-		t.Errorf("URI = %q, want %q", created.URI, want)
+	tests := []struct {
+		name      string
+		transport http.RoundTripper
+		wantMD5   func(data []byte) []byte
+	}{
+		{name: "honest_service", wantMD5: func(data []byte) []byte { sum := md5.Sum(data); return sum[:] }},
+		{
+			name:      "service_reports_other_md5",
+			transport: corruptingTransport{field: "md5Hash", value: base64.StdEncoding.EncodeToString(serviceMD5)},
+			wantMD5:   func([]byte) []byte { return serviceMD5 },
+		},
 	}
-	attrs, err := fake.client(t, nil).Bucket(testBucket).Object("results/r.bin").Attrs(t.Context())
-	if err != nil {
-		t.Fatalf("Attrs: %v", err)
-	}
-	if got, want := attrs.Metadata[blob.MetadataSHA256], expected("", "", data).SHA256; got != want {
-		t.Errorf("metadata %s = %q, want %q", blob.MetadataSHA256, got, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := startFakeGCS(t)
+			g := fake.store(t, tc.transport)
+			for _, size := range []int{100, 2*testChunkSize + 5} { // single request and resumable
+				data := randomBytes(50, size)
+				name := fmt.Sprintf("results/%d.bin", size)
+				created, err := g.Create(t.Context(), name, "", bytes.NewReader(data))
+				if err != nil {
+					t.Fatalf("Create(%d bytes): %v", size, err)
+				}
+				want := expected(g, name, blob.DefaultContentType, data)
+				want.MD5 = tc.wantMD5(data)
+				want.Created = true
+				if diff := cmp.Diff(want, created, ignoreVolatile); diff != "" {
+					t.Errorf("Create(%d bytes) mismatch (-want +got):\n%s", size, diff)
+				}
+				if wantURI := "gs://" + testBucket + "/" + name; created.URI != wantURI {
+					t.Errorf("URI = %q, want %q", created.URI, wantURI)
+				}
+				attrs, err := fake.client(t, nil).Bucket(testBucket).Object(name).Attrs(t.Context())
+				if err != nil {
+					t.Fatalf("Attrs: %v", err)
+				}
+				if len(attrs.Metadata) != 0 {
+					t.Errorf("object metadata = %v, want none", attrs.Metadata)
+				}
+			}
+		})
 	}
 }
 
 // TestGCSObjectWrittenElsewhere covers objects this package did not write:
-// they carry no SHA-256, and Create must still not touch them.
+// Create must not touch them.
 func TestGCSObjectWrittenElsewhere(t *testing.T) {
 	t.Parallel()
 	fake := startFakeGCS(t)
@@ -148,10 +184,9 @@ func TestGCSObjectWrittenElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	want := expected("other/x.txt", "text/plain", data)
-	want.SHA256 = ""
-	if got.Created || got.Size != want.Size || got.CRC32C != want.CRC32C || !bytes.Equal(got.MD5, want.MD5) || got.SHA256 != "" {
-		t.Errorf("Create = %+v, want the existing object %+v, not created", got, want)
+	want := expected(g, "other/x.txt", "text/plain", data)
+	if diff := cmp.Diff(want, got, ignoreVolatile); diff != "" {
+		t.Errorf("Create mismatch with the existing object (-want +got):\n%s", diff)
 	}
 	if n := src.n.Load(); n != 0 {
 		t.Errorf("Create read %d bytes of its source", n)
@@ -198,7 +233,6 @@ func TestGCSChecksumMismatchDeletesObject(t *testing.T) {
 		field string
 		value any
 	}{
-		{"wrong_md5", "md5Hash", base64.StdEncoding.EncodeToString(make([]byte, 16))},
 		{"wrong_crc32c", "crc32c", base64.StdEncoding.EncodeToString([]byte{1, 2, 3, 4})},
 		{"wrong_size", "size", "1"},
 	}

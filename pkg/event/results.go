@@ -141,8 +141,10 @@ type StoredObject struct {
 	// MD5 is the object's MD5 hash in base64, as Cloud Storage shows it.
 	// Empty for composite objects, which Cloud Storage does not hash.
 	MD5 string `json:"md5,omitempty"`
-	// SHA256 is the SHA-256 of the object's content in lower-case hex.
-	SHA256 string `json:"sha256"`
+	// SHA256 is the SHA-256 of the object's content in lower-case hex, when
+	// the store computed one. Empty for Cloud Storage, which keeps no
+	// SHA-256: verify with CRC32C (or MD5) there.
+	SHA256 string `json:"sha256,omitempty"`
 	// ContentType is the object's Content-Type.
 	ContentType string `json:"content_type"`
 }
@@ -409,7 +411,7 @@ func checkObject(o StoredObject, prefix string) error {
 		return fmt.Errorf("%w: object %s: crc32c %s is not the base64 of 4 bytes", ErrInvalidResults, name, quote(o.CRC32C))
 	case o.MD5 != "" && !isBase64Of(o.MD5, 16):
 		return fmt.Errorf("%w: object %s: md5 %s is not the base64 of 16 bytes", ErrInvalidResults, name, quote(o.MD5))
-	case !isLowerHex(o.SHA256, 64):
+	case o.SHA256 != "" && !isLowerHex(o.SHA256, 64):
 		return fmt.Errorf("%w: object %s: sha256 %s is not 64 lower-case hex digits", ErrInvalidResults, name, quote(o.SHA256))
 	case o.ContentType == "" || !utf8.ValidString(o.ContentType):
 		return fmt.Errorf("%w: object %s has no content type", ErrInvalidResults, name)

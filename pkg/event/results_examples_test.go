@@ -16,7 +16,8 @@ import (
 )
 
 // storedObject describes an object with the given content the way the
-// materializer does, with real checksums.
+// materializer does with a store that computes every checksum (the local
+// runner's directory), with real checksums.
 func storedObject(name, contentType string, content []byte) StoredObject {
 	md5sum := md5.Sum(content)
 	sha := sha256.Sum256(content)
@@ -28,6 +29,14 @@ func storedObject(name, contentType string, content []byte) StoredObject {
 		SHA256:      hex.EncodeToString(sha[:]),
 		ContentType: contentType,
 	}
+}
+
+// gcsObject describes an object the way the materializer does in
+// production: Cloud Storage keeps no SHA-256.
+func gcsObject(name, contentType string, content []byte) StoredObject {
+	o := storedObject(name, contentType, content)
+	o.SHA256 = ""
+	return o
 }
 
 // completionEvent returns the completion event of the example with the
@@ -88,8 +97,8 @@ var resultsExampleCases = []resultsExampleCase{
 			Bucket:       "acme-geminihooks-results",
 			ObjectPrefix: "gemini/batch/batch_123456/",
 			Objects: []StoredObject{
-				storedObject("gemini/batch/batch_123456/results.jsonl", "application/jsonl", batchResults),
-				storedObject("gemini/batch/batch_123456/manifest.json", "application/json", manifest("batches/batch_123456")),
+				gcsObject("gemini/batch/batch_123456/results.jsonl", "application/jsonl", batchResults),
+				gcsObject("gemini/batch/batch_123456/manifest.json", "application/json", manifest("batches/batch_123456")),
 			},
 			Counts:         &RequestCounts{Requests: 2, Succeeded: 2, Failed: 0},
 			JobCompletedAt: mustTime("2026-01-22T11:59:58.4Z"),
@@ -107,10 +116,10 @@ var resultsExampleCases = []resultsExampleCase{
 				Bucket:       "acme-geminihooks-results",
 				ObjectPrefix: prefix,
 				Objects: []StoredObject{
-					storedObject(prefix+"interaction.json", "application/json", []byte(`{"id":"v1_ChdhbXhQYVp1T0ZfN2xqTVlQbTRTMjBBdxIXYW14UGFadU9GXzdsak1ZUG00UzIwQXc","status":"completed"}`)),
-					storedObject(prefix+"report.md", "text/markdown; charset=utf-8", []byte("# Findings\n\nWebhooks remove the need to poll.[[1]](https://ai.google.dev/gemini-api/docs/webhooks)\n")),
-					storedObject(prefix+"citations.json", "application/json", []byte(`[{"n":1,"url":"https://ai.google.dev/gemini-api/docs/webhooks"}]`)),
-					storedObject(prefix+"manifest.json", "application/json", manifest("interactions/v1_ChdhbXhQYVp1T0ZfN2xqTVlQbTRTMjBBdxIXYW14UGFadU9GXzdsak1ZUG00UzIwQXc")),
+					gcsObject(prefix+"interaction.json", "application/json", []byte(`{"id":"v1_ChdhbXhQYVp1T0ZfN2xqTVlQbTRTMjBBdxIXYW14UGFadU9GXzdsak1ZUG00UzIwQXc","status":"completed"}`)),
+					gcsObject(prefix+"report.md", "text/markdown; charset=utf-8", []byte("# Findings\n\nWebhooks remove the need to poll.[[1]](https://ai.google.dev/gemini-api/docs/webhooks)\n")),
+					gcsObject(prefix+"citations.json", "application/json", []byte(`[{"n":1,"url":"https://ai.google.dev/gemini-api/docs/webhooks"}]`)),
+					gcsObject(prefix+"manifest.json", "application/json", manifest("interactions/v1_ChdhbXhQYVp1T0ZfN2xqTVlQbTRTMjBBdxIXYW14UGFadU9GXzdsak1ZUG00UzIwQXc")),
 				},
 				JobCompletedAt: mustTime("2026-05-04T09:29:59Z"),
 				StartedAt:      mustTime("2026-05-04T09:30:01.040Z"),
@@ -126,8 +135,8 @@ var resultsExampleCases = []resultsExampleCase{
 			Bucket:       "acme-geminihooks-results",
 			ObjectPrefix: "gemini/video/a1b2c3d4e5f6/",
 			Objects: []StoredObject{
-				storedObject("gemini/video/a1b2c3d4e5f6/video.mp4", "video/mp4", videoBytes),
-				storedObject("gemini/video/a1b2c3d4e5f6/manifest.json", "application/json", manifest("models/veo-3.0-generate-001/operations/a1b2c3d4e5f6")),
+				gcsObject("gemini/video/a1b2c3d4e5f6/video.mp4", "video/mp4", videoBytes),
+				gcsObject("gemini/video/a1b2c3d4e5f6/manifest.json", "application/json", manifest("models/veo-3.0-generate-001/operations/a1b2c3d4e5f6")),
 			},
 			StartedAt:  mustTime("2026-05-05T08:00:01.500Z"),
 			FinishedAt: mustTime("2026-05-05T08:00:04.020Z"),
@@ -148,7 +157,7 @@ var resultsExampleCases = []resultsExampleCase{
 			Bucket:       "acme-geminihooks-results",
 			ObjectPrefix: "gemini/batch/7hq3kx0p2n/",
 			Objects: []StoredObject{
-				storedObject("gemini/batch/7hq3kx0p2n/manifest.json", "application/json", manifest("batches/7hq3kx0p2n")),
+				gcsObject("gemini/batch/7hq3kx0p2n/manifest.json", "application/json", manifest("batches/7hq3kx0p2n")),
 			},
 			Counts:         &RequestCounts{Requests: 500, Succeeded: 497, Failed: 3},
 			JobCompletedAt: mustTime("2026-01-20T05:59:57Z"),

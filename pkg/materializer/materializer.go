@@ -392,9 +392,6 @@ type Manifest struct {
 // finish writes the manifest, publishes the results event and records that
 // it did.
 func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *stored, started time.Time) (*Result, error) {
-	if err := checksummed(st.objects...); err != nil {
-		return nil, err
-	}
 	finished := m.opts.Now()
 	man := Manifest{
 		SchemaVersion: "1", Kind: j.kind, Resource: j.resource, State: st.state, SourceEventID: ev.ID,
@@ -417,9 +414,6 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 	}
 	mobj, err := m.create(ctx, j.path(ManifestName), "application/json", bytes.NewReader(append(data, '\n')))
 	if err != nil {
-		return nil, err
-	}
-	if err := checksummed(mobj); err != nil {
 		return nil, err
 	}
 
@@ -478,23 +472,6 @@ func (m *Materializer) fail(ctx context.Context, ev *event.Event, j *job, starte
 		slog.String("folder", m.folder(j)), slog.String("code", perr.code), slog.String("error", perr.Error()))
 	st := &stored{state: "unavailable", failure: &event.Failure{Code: perr.code, Message: perr.Error(), Permanent: true}}
 	return m.finish(ctx, ev, j, st, started)
-}
-
-// errNoSHA256 marks a stored object whose SHA-256 is not recorded (yet).
-var errNoSHA256 = errors.New("its SHA-256 is not recorded yet")
-
-// checksummed reports, as a transient error, an object whose SHA-256 the
-// store does not know. Cloud Storage records it as metadata just after an
-// upload commits, so a concurrent materialization can see the object
-// without it; announcing or recording it then would publish an object no
-// consumer can verify.
-func checksummed(objs ...blob.Object) error {
-	for _, o := range objs {
-		if o.SHA256 == "" {
-			return fmt.Errorf("failed to announce %s: %w", o.Name, errNoSHA256)
-		}
-	}
-	return nil
 }
 
 func storedObject(bucket string, o blob.Object) event.StoredObject {

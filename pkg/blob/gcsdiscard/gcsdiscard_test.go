@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,8 +174,8 @@ func TestCreateSemanticsThroughStorageClient(t *testing.T) {
 				t.Fatalf("Create: %v", err)
 			}
 			crc, md := sums(data)
-			if !obj.Created || obj.Size != int64(tc.size) || obj.CRC32C != crc || !bytes.Equal(obj.MD5, md) || obj.SHA256 == "" {
-				t.Errorf("Create = %+v; want created, size %d, crc32c %08x, md5 %x, a sha256", obj, tc.size, crc, md)
+			if !obj.Created || obj.Size != int64(tc.size) || obj.CRC32C != crc || !bytes.Equal(obj.MD5, md) {
+				t.Errorf("Create = %+v; want created, size %d, crc32c %08x, md5 %x", obj, tc.size, crc, md)
 			}
 			again, err := g.Create(t.Context(), name, "text/plain", strings.NewReader("other"))
 			if err != nil {
@@ -469,4 +470,58 @@ func TestConcurrentCreates(t *testing.T) {
 	if n := created.Load(); n != 1 {
 		t.Errorf("%d writers created the object, want 1", n)
 	}
+}
+
+// TestSkipMD5 checks that a server told to skip MD5 stores objects without
+// one and ignores the MD5s uploads declare, but still checks CRC32C.
+func TestSkipMD5(t *testing.T) {
+	t.Parallel()
+	data := []byte("0123456789abcdefghij")
+	crc, _ := encodedSums(data)
+	wrongMD5 := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	tests := []struct {
+		name string
+		hash string // X-Goog-Hash of the only chunk
+		want reply
+	}{
+		{"no_declared_hash", "", reply{Status: 200, Size: "20", CRC32C: crc}},
+		{"declared_md5_ignored", "crc32c=" + crc + ",md5=" + wrongMD5, reply{Status: 200, Size: "20", CRC32C: crc}},
+		{"wrong_crc32c_refused", "crc32c=AAAAAA==", reply{Status: 400}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := gcsdiscard.NewWithOptions(gcsdiscard.Options{SkipMD5: true})
+			t.Cleanup(s.Close)
+			resp, sess := startSession(t, s, "name=obj")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("starting session: status %d", resp.StatusCode)
+			}
+			var header http.Header
+			if tc.hash != "" {
+				header = http.Header{"X-Goog-Hash": {tc.hash}}
+			}
+			if diff := cmp.Diff(tc.want, summarize(t, sess.put("bytes 0-19/20", data, header))); diff != "" {
+				t.Errorf("reply mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("through_storage_client", func(t *testing.T) {
+		t.Parallel()
+		s := gcsdiscard.NewWithOptions(gcsdiscard.Options{SkipMD5: true})
+		t.Cleanup(s.Close)
+		g := newStore(t, s, 256<<10)
+		for _, size := range []int{1000, 3*256<<10 + 5} { // single request and resumable
+			data := make([]byte, size)
+			_, _ = rand.NewChaCha8([32]byte{byte(size)}).Read(data)
+			obj, err := g.Create(t.Context(), "sizes/"+strconv.Itoa(size), "", bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("Create(%d bytes): %v", size, err)
+			}
+			if crc, _ := sums(data); obj.Size != int64(size) || obj.CRC32C != crc || obj.MD5 != nil {
+				t.Errorf("Create(%d bytes) = size %d, crc32c %08x, md5 %x; want %d, %08x and no md5",
+					size, obj.Size, obj.CRC32C, obj.MD5, size, crc)
+			}
+		}
+	})
 }
