@@ -626,17 +626,26 @@ func runWebhooksUpdate(ctx context.Context, env *Env, c *Command, args []string)
 	return nil
 }
 
-func runWebhooksDelete(ctx context.Context, env *Env, c *Command, args []string) error {
-	fs := newFlagSet(env, c)
-	pos, err := parseFlags(env, c, fs, args)
+// webhookByID parses the arguments of a subcommand that takes one webhook id
+// and no flags, and connects to the Gemini API.
+func webhookByID(ctx context.Context, env *Env, c *Command, args []string) (string, *interactions.Webhooks, error) {
+	pos, err := parseFlags(env, c, newFlagSet(env, c), args)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	id, err := oneID(c, pos)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, api, nil
+}
+
+func runWebhooksDelete(ctx context.Context, env *Env, c *Command, args []string) error {
+	id, api, err := webhookByID(ctx, env, c, args)
 	if err != nil {
 		return err
 	}
@@ -648,16 +657,7 @@ func runWebhooksDelete(ctx context.Context, env *Env, c *Command, args []string)
 }
 
 func runWebhooksPing(ctx context.Context, env *Env, c *Command, args []string) error {
-	fs := newFlagSet(env, c)
-	pos, err := parseFlags(env, c, fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID(c, pos)
-	if err != nil {
-		return err
-	}
-	api, err := newWebhooksClient(ctx, env)
+	id, api, err := webhookByID(ctx, env, c, args)
 	if err != nil {
 		return err
 	}
