@@ -15,52 +15,6 @@ func compileResultsSchema(t testing.TB) *jsonschema.Schema {
 	return compileSchemaDoc(t, ResultsSchemaURI, ResultsSchema())
 }
 
-func TestResultsSchema_identity(t *testing.T) {
-	t.Parallel()
-	var doc struct {
-		ID     string `json:"$id"`
-		Schema string `json:"$schema"`
-	}
-	if err := json.Unmarshal(ResultsSchema(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.ID != ResultsSchemaURI {
-		t.Errorf("schema $id = %q, want %q", doc.ID, ResultsSchemaURI)
-	}
-	if doc.Schema != "https://json-schema.org/draft/2020-12/schema" {
-		t.Errorf("schema $schema = %q, want draft 2020-12", doc.Schema)
-	}
-	s := ResultsSchema()
-	s[0] = 'X'
-	if ResultsSchema()[0] == 'X' {
-		t.Error("ResultsSchema() returned shared memory")
-	}
-}
-
-func TestResultsSchema_examplesAreValid(t *testing.T) {
-	t.Parallel()
-	sch := compileResultsSchema(t)
-	files, err := filepath.Glob(filepath.Join("testdata", "results-examples", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < len(resultsExampleCases) {
-		t.Fatalf("found %d example files, want at least %d", len(files), len(resultsExampleCases))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			t.Parallel()
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := validateJSON(t, sch, b); err != nil {
-				t.Errorf("example does not match the schema: %v", err)
-			}
-		})
-	}
-}
-
 // TestResultsSchema_constructedEventsAreValid builds stored and failed
 // events for every completion example of a job, with and without the
 // optional parts, and checks them against the schema.

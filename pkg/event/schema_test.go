@@ -47,48 +47,72 @@ func validateJSON(t testing.TB, sch *jsonschema.Schema, b []byte) error {
 	return sch.Validate(v)
 }
 
-func TestSchema_identity(t *testing.T) {
+// schemaCases are the committed schemas: the completion event's and the
+// results event's.
+var schemaCases = []struct {
+	name     string
+	doc      func() []byte
+	uri      string
+	examples string // directory of example events
+	min      int    // least number of examples
+	compile  func(t testing.TB) *jsonschema.Schema
+}{
+	{"completion", Schema, SchemaURI, "examples", len(exampleCases), compileSchema},
+	{"results", ResultsSchema, ResultsSchemaURI, "results-examples", len(resultsExampleCases), compileResultsSchema},
+}
+
+func TestSchemas_identity(t *testing.T) {
 	t.Parallel()
-	var doc struct {
-		ID     string `json:"$id"`
-		Schema string `json:"$schema"`
-	}
-	if err := json.Unmarshal(Schema(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.ID != SchemaURI {
-		t.Errorf("schema $id = %q, want %q", doc.ID, SchemaURI)
-	}
-	if doc.Schema != "https://json-schema.org/draft/2020-12/schema" {
-		t.Errorf("schema $schema = %q, want draft 2020-12", doc.Schema)
-	}
-	// Schema returns a copy: changing it must not change the next result.
-	s := Schema()
-	s[0] = 'X'
-	if Schema()[0] == 'X' {
-		t.Error("Schema() returned shared memory")
+	for _, tc := range schemaCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var doc struct {
+				ID     string `json:"$id"`
+				Schema string `json:"$schema"`
+			}
+			if err := json.Unmarshal(tc.doc(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if doc.ID != tc.uri {
+				t.Errorf("schema $id = %q, want %q", doc.ID, tc.uri)
+			}
+			if doc.Schema != "https://json-schema.org/draft/2020-12/schema" {
+				t.Errorf("schema $schema = %q, want draft 2020-12", doc.Schema)
+			}
+			// The accessor returns a copy: changing it must not change the next result.
+			s := tc.doc()
+			s[0] = 'X'
+			if tc.doc()[0] == 'X' {
+				t.Error("the schema accessor returned shared memory")
+			}
+		})
 	}
 }
 
-func TestSchema_examplesAreValid(t *testing.T) {
+func TestSchemas_examplesAreValid(t *testing.T) {
 	t.Parallel()
-	sch := compileSchema(t)
-	files, err := filepath.Glob(filepath.Join("testdata", "examples", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < len(exampleCases) {
-		t.Fatalf("found %d example files, want at least %d", len(files), len(exampleCases))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+	for _, tc := range schemaCases {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b, err := os.ReadFile(f)
+			sch := tc.compile(t)
+			files, err := filepath.Glob(filepath.Join("testdata", tc.examples, "*.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := validateJSON(t, sch, b); err != nil {
-				t.Errorf("example does not match the schema: %v", err)
+			if len(files) < tc.min {
+				t.Fatalf("found %d example files, want at least %d", len(files), tc.min)
+			}
+			for _, f := range files {
+				t.Run(filepath.Base(f), func(t *testing.T) {
+					t.Parallel()
+					b, err := os.ReadFile(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := validateJSON(t, sch, b); err != nil {
+						t.Errorf("example does not match the schema: %v", err)
+					}
+				})
 			}
 		})
 	}
