@@ -132,24 +132,30 @@ func TestNormalize_golden(t *testing.T) {
 	for _, tc := range exampleCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := json.MarshalIndent(normalizeBody(t, tc.body, tc.meta), "", "  ")
-			if err != nil {
-				t.Fatalf("json.Marshal() error = %v", err)
-			}
-			path := filepath.Join("testdata", "examples", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("failed to read golden file (run with -update to create it): %v", err)
-			}
-			if diff := cmp.Diff(asJSONValue(t, want), asJSONValue(t, got)); diff != "" {
-				t.Errorf("normalized event differs from %s (-want +got):\n%s", path, diff)
-			}
+			compareGolden(t, filepath.Join("testdata", "examples", tc.name+".json"), normalizeBody(t, tc.body, tc.meta))
 		})
+	}
+}
+
+// compareGolden compares the JSON of got with the golden file at path, which
+// -update rewrites.
+func compareGolden(t *testing.T, path string, got any) {
+	t.Helper()
+	b, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatalf("json.Marshal() error = %v", err)
+	}
+	if *update {
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("failed to read golden file (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(asJSONValue(t, want), asJSONValue(t, b)); diff != "" {
+		t.Errorf("event differs from %s (-want +got):\n%s", path, diff)
 	}
 }
 

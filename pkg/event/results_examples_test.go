@@ -6,13 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // storedObject describes an object with the given content the way the
@@ -181,23 +178,7 @@ func TestResults_golden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("failed to build the results event: %v", err)
 			}
-			got, err := json.MarshalIndent(r, "", "  ")
-			if err != nil {
-				t.Fatalf("json.Marshal() error = %v", err)
-			}
-			path := filepath.Join("testdata", "results-examples", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("failed to read golden file (run with -update to create it): %v", err)
-			}
-			if diff := cmp.Diff(asJSONValue(t, want), asJSONValue(t, got)); diff != "" {
-				t.Errorf("results event differs from %s (-want +got):\n%s", path, diff)
-			}
+			compareGolden(t, filepath.Join("testdata", "results-examples", tc.name+".json"), r)
 		})
 	}
 }
