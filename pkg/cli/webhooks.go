@@ -350,23 +350,16 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	if *printSecret && *asJSON {
 		return usageErrorf("--print-secret and --json both want standard output; pick one")
 	}
-	target, err := secretTarget(env, *secretName, *printSecret)
+	target, store, err := openSecretTarget(ctx, env, *secretName, *printSecret)
 	if err != nil {
 		return err
 	}
-
+	if store != nil {
+		defer store.close()
+	}
 	api, err := newWebhooksClient(ctx, env)
 	if err != nil {
 		return err
-	}
-	// Connect to Secret Manager before creating anything, so that a missing
-	// credential cannot strand a secret.
-	var store *secretStore
-	if target != "" {
-		if store, err = newSecretStore(ctx, env, target); err != nil {
-			return err
-		}
-		defer store.close()
 	}
 
 	in := webhooks.WebhookInput{URI: *uri}
@@ -703,25 +696,20 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	if *printSecret && *asJSON {
 		return usageErrorf("--print-secret and --json both want standard output; pick one")
 	}
-	target, err := secretTarget(env, *secretName, *printSecret)
-	if err != nil {
-		return err
-	}
 	behavior := revokeAfter24h
 	if *immediately {
 		behavior = revokeImmediately
 	}
-
-	api, err := newWebhooksClient(ctx, env)
+	target, store, err := openSecretTarget(ctx, env, *secretName, *printSecret)
 	if err != nil {
 		return err
 	}
-	var store *secretStore
-	if target != "" {
-		if store, err = newSecretStore(ctx, env, target); err != nil {
-			return err
-		}
+	if store != nil {
 		defer store.close()
+	}
+	api, err := newWebhooksClient(ctx, env)
+	if err != nil {
+		return err
 	}
 	info := env.Stdout
 	if *printSecret || *asJSON {

@@ -40,6 +40,22 @@ func newSecretStore(ctx context.Context, env *Env, name string) (*secretStore, e
 	return &secretStore{client: c, name: name}, nil
 }
 
+// openSecretTarget resolves where a new signing secret is stored and connects
+// to Secret Manager before anything is created or rotated in Gemini, so a
+// missing credential cannot strand a secret. The store is nil when the
+// secret is only printed.
+func openSecretTarget(ctx context.Context, env *Env, name string, print bool) (string, *secretStore, error) {
+	target, err := secretTarget(env, name, print)
+	if err != nil || target == "" {
+		return target, nil, err
+	}
+	store, err := newSecretStore(ctx, env, target)
+	if err != nil {
+		return "", nil, err
+	}
+	return target, store, nil
+}
+
 func (s *secretStore) close() { _ = s.client.Close() }
 
 // add stores value as a new version and returns the version's name.
