@@ -47,10 +47,11 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 }
 
 // BenchmarkGCSCreateDiscard uploads benchSize bytes per operation through
-// GCS.Create (default chunk size, read-ahead, CRC32C, verification) and the
-// real storage client to a gcsdiscard server over loopback. The server skips
-// MD5, which Cloud Storage computes on its own machines. Compare with
-// BenchmarkLoopbackIOCopy for the cost of the store over a bare copy.
+// GCS.Create (default chunk size, read-ahead, size check) and the real
+// storage client, which computes the CRC32C, to a gcsdiscard server over
+// loopback, which checks it. The server skips MD5, which Cloud Storage
+// computes on its own machines. Compare with BenchmarkLoopbackIOCopy for the
+// cost of the store over a bare copy.
 func BenchmarkGCSCreateDiscard(b *testing.B) {
 	srv := gcsdiscard.NewWithOptions(gcsdiscard.Options{SkipMD5: true})
 	defer srv.Close()

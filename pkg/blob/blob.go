@@ -154,32 +154,25 @@ func contentTypeOrDefault(contentType string) string {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // digest hashes content as it streams past, so that no implementation ever
-// needs to read an object back to learn its checksums. CRC32C, which the CPU
-// computes in hardware, is always there; MD5 (because Cloud Storage reports
-// it, not for any security property) and SHA-256 only for the stores that
-// cannot get them elsewhere.
+// needs to read an object back to learn its checksums: the size, CRC32C and
+// MD5 that Cloud Storage would report (MD5 for that reason, not for any
+// security property), and SHA-256. It serves the stores that cannot get
+// checksums elsewhere; [GCS] takes them from the service.
 type digest struct {
 	crc  uint32
-	md5  hash.Hash // nil when not computed
-	sha  hash.Hash // nil when not computed
+	md5  hash.Hash
+	sha  hash.Hash
 	size int64
 }
 
-// newDigest returns a digest of the size, CRC32C, MD5 and SHA-256.
+// newDigest returns an empty digest.
 func newDigest() *digest { return &digest{md5: md5.New(), sha: sha256.New()} }
-
-// newCRC32CDigest returns a digest of the size and CRC32C only.
-func newCRC32CDigest() *digest { return &digest{} }
 
 // Write implements io.Writer; it never fails.
 func (d *digest) Write(p []byte) (int, error) {
 	d.crc = crc32.Update(d.crc, castagnoli, p)
-	if d.md5 != nil {
-		d.md5.Write(p)
-	}
-	if d.sha != nil {
-		d.sha.Write(p)
-	}
+	d.md5.Write(p)
+	d.sha.Write(p)
 	d.size += int64(len(p))
 	return len(p), nil
 }
@@ -188,12 +181,8 @@ func (d *digest) Write(p []byte) (int, error) {
 func (d *digest) fill(o *Object) {
 	o.Size = d.size
 	o.CRC32C = d.crc
-	if d.md5 != nil {
-		o.MD5 = d.md5.Sum(nil)
-	}
-	if d.sha != nil {
-		o.SHA256 = hex.EncodeToString(d.sha.Sum(nil))
-	}
+	o.MD5 = d.md5.Sum(nil)
+	o.SHA256 = hex.EncodeToString(d.sha.Sum(nil))
 }
 
 // copyBufferSize is the unit in which content moves from the source to

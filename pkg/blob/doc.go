@@ -16,10 +16,11 @@
 //   - [Dir] writes plain files under a local directory, for the local runner.
 //   - [Memory] keeps objects in a map, for unit tests.
 //
-// Every implementation computes the CRC32C (Castagnoli) and size while
-// streaming, so the caller gets checksums of what was stored without reading
-// it back. GCS verifies them against what the service committed and reports
-// the service's MD5; Dir and Memory compute MD5 and SHA-256 as well.
+// Every implementation returns the size, CRC32C (Castagnoli) and MD5 of what
+// was stored without reading it back. GCS has the storage client compute the
+// CRC32C while it streams, which the service checks before it commits, and
+// reports the service's checksums; Dir and Memory compute theirs while
+// streaming, SHA-256 included.
 //
 // Object names are slash-separated relative paths; [ValidateName] lists the
 // rules, which are the same for every implementation so that a name accepted

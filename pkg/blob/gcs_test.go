@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"cloud.google.com/go/storage"
@@ -226,31 +227,98 @@ func (c corruptingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	return resp, nil
 }
 
-func TestGCSChecksumMismatchDeletesObject(t *testing.T) {
+// TestGCSSizeMismatchDeletesObject has the service report a committed size
+// other than the bytes streamed: Create fails and removes the object.
+func TestGCSSizeMismatchDeletesObject(t *testing.T) {
+	t.Parallel()
+	fake := startFakeGCS(t)
+	corrupt := fake.store(t, corruptingTransport{field: "size", value: "1"})
+	for _, size := range []int{100, 3 * testChunkSize} { // single request and resumable
+		data := randomBytes(60, size)
+		_, err := corrupt.Create(t.Context(), "m/x.bin", "", bytes.NewReader(data))
+		if !errors.Is(err, blob.ErrChecksumMismatch) {
+			t.Fatalf("Create(%d bytes) error = %v, want ErrChecksumMismatch", size, err)
+		}
+		assertNotExist(t, fake.store(t, nil), "m/x.bin")
+	}
+}
+
+// TestGCSCorruptedUploadIsRefused flips one byte of the content on its way
+// to the service, which checks it against the CRC32C the client computed:
+// the upload fails and no object appears. Create computes no checksum of its
+// own, so this is the test that the client's one is sent.
+func TestGCSCorruptedUploadIsRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
-		field string
-		value any
+		name string
+		size int
 	}{
-		{"wrong_crc32c", "crc32c", base64.StdEncoding.EncodeToString([]byte{1, 2, 3, 4})},
-		{"wrong_size", "size", "1"},
+		{"single_request", 100},
+		{"resumable_first_chunk", 3 * testChunkSize},
+		{"resumable_last_chunk", 3*testChunkSize + 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			fake := startFakeGCS(t)
-			corrupt := fake.store(t, corruptingTransport{field: tc.field, value: tc.value})
-			for _, size := range []int{100, 3 * testChunkSize} { // single request and resumable
-				data := randomBytes(60, size)
-				_, err := corrupt.Create(t.Context(), "m/x.bin", "", bytes.NewReader(data))
-				if !errors.Is(err, blob.ErrChecksumMismatch) {
-					t.Fatalf("Create(%d bytes) error = %v, want ErrChecksumMismatch", size, err)
+			data := randomBytes(61, tc.size)
+			// The byte to flip: in the middle of the content for a single
+			// request, else in the chunk the test name says.
+			target := tc.size / 2
+			if tc.size > testChunkSize {
+				target = testChunkSize / 2
+				if strings.HasSuffix(tc.name, "last_chunk") {
+					target = tc.size - 5
 				}
-				assertNotExist(t, fake.store(t, nil), "m/x.bin")
+			}
+			var flipped atomic.Bool
+			g := discardStore(t, func(next http.RoundTripper) http.RoundTripper {
+				return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if req.Body == nil || !strings.HasPrefix(req.URL.Path, "/upload/") {
+						return next.RoundTrip(req)
+					}
+					body, err := io.ReadAll(req.Body)
+					req.Body.Close()
+					if err != nil {
+						return nil, err
+					}
+					if i := contentOffset(req, body, data); i >= 0 && target >= i && target-i < len(body) {
+						pos := bytes.Index(body, data[i:i+min(64, tc.size-i)]) + target - i
+						body = bytes.Clone(body)
+						body[pos] ^= 0x20
+						flipped.Store(true)
+					}
+					req.Body = io.NopCloser(bytes.NewReader(body))
+					return next.RoundTrip(req)
+				})
+			})
+			_, err := g.Create(t.Context(), "corrupt/x.bin", "", bytes.NewReader(data))
+			if !flipped.Load() {
+				t.Fatal("the test never found the byte to corrupt")
+			}
+			if err == nil {
+				t.Fatal("Create of content corrupted in transit succeeded")
+			}
+			if _, err := g.Stat(t.Context(), "corrupt/x.bin"); !errors.Is(err, blob.ErrNotExist) {
+				t.Errorf("after a refused upload Stat error = %v, want ErrNotExist", err)
 			}
 		})
 	}
+}
+
+// contentOffset returns the offset in data of the first content byte that
+// an upload request carries, or -1 for a request without content.
+func contentOffset(req *http.Request, body, data []byte) int {
+	if r := req.Header.Get("Content-Range"); r != "" {
+		var start int
+		if _, err := fmt.Sscanf(r, "bytes %d-", &start); err != nil {
+			return -1
+		}
+		return start
+	}
+	if bytes.Contains(body, data[:min(64, len(data))]) { // a multipart request
+		return 0
+	}
+	return -1
 }
 
 func TestGCSStatErrorIsNotNotExist(t *testing.T) {

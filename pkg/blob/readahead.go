@@ -12,8 +12,7 @@ var errReadAheadStopped = errors.New("read-ahead stopped")
 
 // readAhead reads a source on a goroutine of its own into a few fixed-size
 // blocks, so that the next bytes of a download arrive while the storage
-// writer is busy sending a chunk instead of the two taking turns. The
-// goroutine also feeds the digest, off the writer's path.
+// writer is busy sending a chunk instead of the two taking turns.
 //
 // Blocks are allocated as needed, up to a fixed number, and recycled: the
 // memory is bounded by the number of blocks times their size whatever the
@@ -40,19 +39,19 @@ type block struct {
 }
 
 // startReadAhead starts reading src into at most blocks buffers of
-// blockSize bytes each, writing every byte read to d.
-func startReadAhead(ctx context.Context, src io.Reader, d *digest, blocks, blockSize int) *readAhead {
+// blockSize bytes each.
+func startReadAhead(ctx context.Context, src io.Reader, blocks, blockSize int) *readAhead {
 	ra := &readAhead{
 		ready: make(chan block, blocks),
 		free:  make(chan []byte, blocks),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	go ra.run(ctx, src, d, blocks, blockSize)
+	go ra.run(ctx, src, blocks, blockSize)
 	return ra
 }
 
-func (ra *readAhead) run(ctx context.Context, src io.Reader, d *digest, blocks, blockSize int) {
+func (ra *readAhead) run(ctx context.Context, src io.Reader, blocks, blockSize int) {
 	defer close(ra.done)
 	for allocated := 0; ; {
 		var buf []byte
@@ -74,7 +73,6 @@ func (ra *readAhead) run(ctx context.Context, src io.Reader, d *digest, blocks, 
 		if errors.Is(err, errReadAheadStopped) {
 			return
 		}
-		d.Write(buf[:n])
 		ra.ready <- block{data: buf[:n], err: err}
 		if err != nil {
 			return

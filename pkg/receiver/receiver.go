@@ -224,7 +224,9 @@ func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return res
 	}
 	attrs = append(attrs, slog.String("resource", ev.Subject))
-	data, err := json.Marshal(ev)
+	// Called directly: json.Marshal would re-validate and compact the
+	// output of the event's own MarshalJSON, a second pass for nothing.
+	data, err := ev.MarshalJSON()
 	if err != nil {
 		return failAttrs(attrs, http.StatusInternalServerError, "internal", "event could not be encoded", err)
 	}
