@@ -11,6 +11,7 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 )
@@ -19,15 +20,8 @@ import (
 // client, the results bucket and the results topic. The returned close
 // function releases the clients.
 func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, func() error, error) {
-	var closers []func() error
-	closeAll := func() error {
-		var errs []error
-		for i := len(closers) - 1; i >= 0; i-- {
-			errs = append(errs, closers[i]())
-		}
-		return errors.Join(errs...)
-	}
-	fail := func(err error) (*Handler, func() error, error) { return nil, nil, errors.Join(err, closeAll()) }
+	var res cleanup.Stack
+	fail := func(err error) (*Handler, func() error, error) { return nil, nil, errors.Join(err, res.Close()) }
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
@@ -40,7 +34,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Cloud Storage client: %w", err))
 	}
-	closers = append(closers, gcs.Close)
+	res.Push(gcs.Close)
 	store, err := blob.NewGCS(gcs, cfg.ResultsBucket, blob.GCSOptions{ChunkSize: cfg.UploadChunkSize})
 	if err != nil {
 		return fail(err)
@@ -49,12 +43,12 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
-	closers = append(closers, ps.Close)
+	res.Push(ps.Close)
 	pub, err := publish.NewPubSub(ps, cfg.ResultsTopic, publish.Options{Ordering: cfg.Ordering})
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() error { pub.Stop(); return nil })
+	res.Push(func() error { pub.Stop(); return nil })
 
 	m, err := New(fetcher, store, pub, logger, Options{Bucket: cfg.ResultsBucket, Prefix: cfg.ResultsPrefix})
 	if err != nil {
@@ -64,7 +58,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	if err != nil {
 		return fail(err)
 	}
-	return h, closeAll, nil
+	return h, res.Close, nil
 }
 
 // NewFetcher returns the Gemini API client cfg describes (httpClient may be

@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 
+	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/publish"
@@ -23,17 +24,8 @@ import (
 // environment and/or Secret Manager, Gemini's JWKS, a Firestore ledger and a
 // Pub/Sub publisher. The returned close function releases the clients.
 func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, func() error, error) {
-	var closers []func() error
-	closeAll := func() error {
-		var errs []error
-		for i := len(closers) - 1; i >= 0; i-- {
-			errs = append(errs, closers[i]())
-		}
-		return errors.Join(errs...)
-	}
-	fail := func(err error) (*Handler, func() error, error) {
-		return nil, nil, errors.Join(err, closeAll())
-	}
+	var res cleanup.Stack
+	fail := func(err error) (*Handler, func() error, error) { return nil, nil, errors.Join(err, res.Close()) }
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
@@ -44,7 +36,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 		if err != nil {
 			return fail(fmt.Errorf("failed to create Secret Manager client: %w", err))
 		}
-		closers = append(closers, c.Close)
+		res.Push(c.Close)
 		sm = c
 	}
 	secrets, err := SecretSource(cfg, sm, logger)
@@ -60,7 +52,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Firestore client: %w", err))
 	}
-	closers = append(closers, fs.Close)
+	res.Push(fs.Close)
 	ledger, err := idempotency.NewFirestore(fs, LedgerOptions(cfg))
 	if err != nil {
 		return fail(err)
@@ -70,18 +62,18 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
-	closers = append(closers, ps.Close)
+	res.Push(ps.Close)
 	publisher, err := publish.NewPubSub(ps, cfg.EventsTopic, PublishOptions(cfg))
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() error { publisher.Stop(); return nil })
+	res.Push(func() error { publisher.Stop(); return nil })
 
 	h, err := New(verifier, ledger, publisher, logger, HandlerOptions(cfg))
 	if err != nil {
 		return fail(err)
 	}
-	return h, closeAll, nil
+	return h, res.Close, nil
 }
 
 // SecretSource returns the HMAC secrets cfg names: those in
