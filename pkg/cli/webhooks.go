@@ -298,8 +298,26 @@ func parseEvents(list string) ([]string, error) {
 	return out, nil
 }
 
-// oneID returns the single positional argument, a webhook id.
-func oneID(c *Command, pos []string) (string, error) {
+// parseNoArgs parses the flags of a subcommand that takes no positional
+// arguments.
+func parseNoArgs(env *Env, c *Command, fs *flag.FlagSet, args []string) error {
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", c.Name, pos)
+	}
+	return nil
+}
+
+// parseID parses the flags of a subcommand that takes one webhook id and
+// returns the id, its only positional argument.
+func parseID(env *Env, c *Command, fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseFlags(env, c, fs, args)
+	if err != nil {
+		return "", err
+	}
 	if len(pos) != 1 || pos[0] == "" {
 		return "", usageErrorf("%s wants exactly one webhook ID, got %d arguments", c.Name, len(pos))
 	}
@@ -322,6 +340,42 @@ func secretTarget(env *Env, flagValue string, printSecret bool) (string, error) 
 	return name, nil
 }
 
+// secretIssue is what create and rotate, which receive a new signing secret
+// from Gemini, hold before they call the API.
+type secretIssue struct {
+	target string       // the Secret Manager secret; "" when the secret is only printed
+	store  *secretStore // nil when the secret is only printed
+	api    *interactions.Webhooks
+	info   io.Writer // the report: standard error when standard output holds the secret or JSON
+}
+
+// openSecretIssue checks the output flags, then connects to Secret Manager
+// and the Gemini API. The caller closes it.
+func openSecretIssue(ctx context.Context, env *Env, secretName string, printSecret, asJSON bool) (*secretIssue, error) {
+	if printSecret && asJSON {
+		return nil, usageErrorf("--print-secret and --json both want standard output; pick one")
+	}
+	target, store, err := openSecretTarget(ctx, env, secretName, printSecret)
+	if err != nil {
+		return nil, err
+	}
+	si := &secretIssue{target: target, store: store, info: env.Stdout}
+	if si.api, err = newWebhooksClient(ctx, env); err != nil {
+		si.close()
+		return nil, err
+	}
+	if printSecret || asJSON {
+		si.info = env.Stderr
+	}
+	return si, nil
+}
+
+func (si *secretIssue) close() {
+	if si.store != nil {
+		si.store.close()
+	}
+}
+
 func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	uri := fs.String("uri", "", "`URL` Gemini delivers to: the receiver's (required)")
@@ -330,12 +384,8 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+envSigningSecret+")")
 	printSecret := fs.Bool("print-secret", false, "print the signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parseFlags(env, c, fs, args)
-	if err != nil {
+	if err := parseNoArgs(env, c, fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("webhooks create takes no arguments, got %q", pos)
 	}
 	if *uri == "" {
 		return usageErrorf("--uri is required")
@@ -347,20 +397,11 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	if err != nil {
 		return err
 	}
-	if *printSecret && *asJSON {
-		return usageErrorf("--print-secret and --json both want standard output; pick one")
-	}
-	target, store, err := openSecretTarget(ctx, env, *secretName, *printSecret)
+	si, err := openSecretIssue(ctx, env, *secretName, *printSecret, *asJSON)
 	if err != nil {
 		return err
 	}
-	if store != nil {
-		defer store.close()
-	}
-	api, err := newWebhooksClient(ctx, env)
-	if err != nil {
-		return err
-	}
+	defer si.close()
 
 	in := webhooks.WebhookInput{URI: *uri}
 	if *name != "" {
@@ -369,7 +410,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	for _, e := range subscribed {
 		in.SubscribedEvents = append(in.SubscribedEvents, webhooks.WebhookSubscribedEvent(e))
 	}
-	res, err := api.Create(ctx, operations.CreateWebhookRequest{Body: in}, noRetries)
+	res, err := si.api.Create(ctx, operations.CreateWebhookRequest{Body: in}, noRetries)
 	if err != nil {
 		return geminiError("create the webhook", err)
 	}
@@ -381,24 +422,20 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	newSecret := deref(wh.GetNewSigningSecret())
 	wh.NewSigningSecret = nil // from here on, wh may be printed
 
-	info := env.Stdout
-	if *printSecret {
-		info = env.Stderr
-		if newSecret != "" {
-			// First, so that nothing that follows can lose it.
-			fmt.Fprintln(env.Stdout, newSecret)
-		}
+	if *printSecret && newSecret != "" {
+		// First, so that nothing that follows can lose it.
+		fmt.Fprintln(env.Stdout, newSecret)
 	}
 	if newSecret == "" {
 		return fmt.Errorf("webhook %s was created but Gemini returned no signing secret; issue one with: geminihooks webhooks rotate %s --revoke-immediately --secret-name %s",
-			id, id, orPlaceholder(target, "projects/P/secrets/S"))
+			id, id, orPlaceholder(si.target, "projects/P/secrets/S"))
 	}
 
 	version := ""
-	if store != nil {
-		version, err = store.add(ctx, newSecret)
+	if si.store != nil {
+		version, err = si.store.add(ctx, newSecret)
 		if err != nil {
-			printCreateStoreFailure(env.Stderr, id, wh.GetURI(), target, err, *printSecret)
+			printCreateStoreFailure(env.Stderr, id, wh.GetURI(), si.target, err, *printSecret)
 			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("webhook %s created, signing secret not stored", id)}
 		}
 	}
@@ -409,17 +446,17 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 			SecretVersion string      `json:"secret_version,omitempty"`
 		}{toWebhookJSON(wh), version})
 	}
-	fmt.Fprintf(info, "Created webhook %s.\n", id)
-	printWebhook(info, wh, time.Now())
-	fmt.Fprintln(info)
+	fmt.Fprintf(si.info, "Created webhook %s.\n", id)
+	printWebhook(si.info, wh, time.Now())
+	fmt.Fprintln(si.info)
 	if version == "" {
-		fmt.Fprintln(info, "The signing secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
+		fmt.Fprintln(si.info, "The signing secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
 		return nil
 	}
-	fmt.Fprintf(info, "Stored its signing secret as %s.\n", version)
-	fmt.Fprintf(info, "A receiver reading %s (%s) accepts deliveries signed\n"+
+	fmt.Fprintf(si.info, "Stored its signing secret as %s.\n", version)
+	fmt.Fprintf(si.info, "A receiver reading %s (%s) accepts deliveries signed\n"+
 		"with it within %s, or at once on the first delivery its cached secrets cannot verify.\n",
-		target, envSigningSecret, humanDuration(secret.DefaultTTL))
+		si.target, envSigningSecret, humanDuration(secret.DefaultTTL))
 	return nil
 }
 
@@ -431,10 +468,7 @@ func printCreateStoreFailure(w io.Writer, id, uri, target string, cause error, p
 		"  " + cause.Error(),
 	}
 	if printed {
-		lines = append(lines,
-			"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
-			"from the file you saved it to:",
-			fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(target), projectOf(target)))
+		lines = append(lines, addPrintedSecretLines(target)...)
 	} else {
 		lines = append(lines,
 			"Gemini shows a signing secret only once and it was not printed, so it is LOST. Deliveries to",
@@ -444,6 +478,16 @@ func printCreateStoreFailure(w io.Writer, id, uri, target string, cause error, p
 			fmt.Sprintf("  geminihooks webhooks rotate %s --revoke-immediately --secret-name %s", id, target))
 	}
 	printLoud(w, lines)
+}
+
+// addPrintedSecretLines tells how to store, by hand, a secret that was
+// printed but could not be stored in target.
+func addPrintedSecretLines(target string) []string {
+	return []string{
+		"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
+		"from the file you saved it to:",
+		fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(target), projectOf(target)),
+	}
 }
 
 // printLoud prints lines in a block that stands out in a terminal log.
@@ -459,12 +503,8 @@ func runWebhooksList(ctx context.Context, env *Env, c *Command, args []string) e
 	fs := newFlagSet(env, c)
 	pageSize := fs.Int("page-size", 0, "webhooks per API request (0: the API's default, 50; at most 1000)")
 	asJSON := fs.Bool("json", false, "print the webhooks as JSON")
-	pos, err := parseFlags(env, c, fs, args)
-	if err != nil {
+	if err := parseNoArgs(env, c, fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("webhooks list takes no arguments, got %q", pos)
 	}
 	if *pageSize < 0 || *pageSize > 1000 {
 		return usageErrorf("--page-size %d must be between 0 and 1000", *pageSize)
@@ -521,11 +561,7 @@ func runWebhooksList(ctx context.Context, env *Env, c *Command, args []string) e
 func runWebhooksGet(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	asJSON := fs.Bool("json", false, "print the webhook as JSON")
-	pos, err := parseFlags(env, c, fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID(c, pos)
+	id, err := parseID(env, c, fs, args)
 	if err != nil {
 		return err
 	}
@@ -552,11 +588,7 @@ func runWebhooksUpdate(ctx context.Context, env *Env, c *Command, args []string)
 	st := fs.String("state", "", "new `STATE`: enabled or disabled")
 	name := fs.String("name", "", "new display `NAME` (\"\" clears it)")
 	asJSON := fs.Bool("json", false, "print the updated webhook as JSON")
-	pos, err := parseFlags(env, c, fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID(c, pos)
+	id, err := parseID(env, c, fs, args)
 	if err != nil {
 		return err
 	}
@@ -622,11 +654,7 @@ func runWebhooksUpdate(ctx context.Context, env *Env, c *Command, args []string)
 // webhookByID parses the arguments of a subcommand that takes one webhook id
 // and no flags, and connects to the Gemini API.
 func webhookByID(ctx context.Context, env *Env, c *Command, args []string) (string, *interactions.Webhooks, error) {
-	pos, err := parseFlags(env, c, newFlagSet(env, c), args)
-	if err != nil {
-		return "", nil, err
-	}
-	id, err := oneID(c, pos)
+	id, err := parseID(env, c, newFlagSet(env, c), args)
 	if err != nil {
 		return "", nil, err
 	}
@@ -685,46 +713,29 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+envSigningSecret+")")
 	printSecret := fs.Bool("print-secret", false, "print the new signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parseFlags(env, c, fs, args)
+	id, err := parseID(env, c, fs, args)
 	if err != nil {
 		return err
-	}
-	id, err := oneID(c, pos)
-	if err != nil {
-		return err
-	}
-	if *printSecret && *asJSON {
-		return usageErrorf("--print-secret and --json both want standard output; pick one")
 	}
 	behavior := revokeAfter24h
 	if *immediately {
 		behavior = revokeImmediately
 	}
-	target, store, err := openSecretTarget(ctx, env, *secretName, *printSecret)
+	si, err := openSecretIssue(ctx, env, *secretName, *printSecret, *asJSON)
 	if err != nil {
 		return err
 	}
-	if store != nil {
-		defer store.close()
-	}
-	api, err := newWebhooksClient(ctx, env)
-	if err != nil {
-		return err
-	}
-	info := env.Stdout
-	if *printSecret || *asJSON {
-		info = env.Stderr
-	}
+	defer si.close()
 
 	if *immediately {
 		fmt.Fprintf(env.Stderr, "warning: --revoke-immediately: Gemini stops signing with the previous secret now.\n"+
 			"  Deliveries signed with it that are in flight fail verification, and until the receiver\n"+
 			"  reloads %s (at once on a signature it cannot match, at most every %s)\n"+
 			"  new deliveries may be rejected too. Gemini retries rejected deliveries for 24 hours,\n"+
-			"  so they arrive late rather than never.\n", orPlaceholder(target, "its secrets"), secret.DefaultMinRefreshInterval)
+			"  so they arrive late rather than never.\n", orPlaceholder(si.target, "its secrets"), secret.DefaultMinRefreshInterval)
 	}
 	rotatedAt := time.Now()
-	res, err := api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
+	res, err := si.api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
 		ID: id, Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: webhooks.RevocationBehavior(behavior).ToPointer()},
 	}, noRetries)
 	if err != nil {
@@ -740,18 +751,18 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 
 	out := rotateResult{WebhookID: id, RevocationBehavior: behavior}
 	previousKnown := false
-	if store != nil {
-		out.SecretVersion, err = store.add(ctx, newSecret)
+	if si.store != nil {
+		out.SecretVersion, err = si.store.add(ctx, newSecret)
 		if err != nil {
-			printRotateStoreFailure(env.Stderr, id, target, behavior, rotatedAt.Add(secretGracePeriod), err, *printSecret)
+			printRotateStoreFailure(env.Stderr, id, si.target, behavior, rotatedAt.Add(secretGracePeriod), err, *printSecret)
 			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("signing secret of webhook %s rotated but not stored", id)}
 		}
 		// Best effort: listing needs more than the version-adder role, and
 		// only sharpens the advice below.
-		prev, err := store.enabledVersionsExcept(ctx, out.SecretVersion)
+		prev, err := si.store.enabledVersionsExcept(ctx, out.SecretVersion)
 		out.PreviousVersions, previousKnown = prev, err == nil
 	}
-	if got, err := api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
+	if got, err := si.api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
 		for _, s := range got.GetWebhook().GetSigningSecrets() {
 			if t := s.GetExpireTime(); t != nil && (out.PreviousExpireTime == nil || t.After(*out.PreviousExpireTime)) {
 				out.PreviousExpireTime = t
@@ -765,24 +776,24 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	if *asJSON {
 		return writeJSON(env.Stdout, out)
 	}
-	fmt.Fprintf(info, "Rotated the signing secret of webhook %s (%s).\n", id, behavior)
+	fmt.Fprintf(si.info, "Rotated the signing secret of webhook %s (%s).\n", id, behavior)
 	if out.SecretVersion == "" {
-		fmt.Fprintln(info, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
+		fmt.Fprintln(si.info, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
 	} else {
-		fmt.Fprintf(info, "Stored the new secret as %s.\n", out.SecretVersion)
+		fmt.Fprintf(si.info, "Stored the new secret as %s.\n", out.SecretVersion)
 	}
-	fmt.Fprintln(info)
+	fmt.Fprintln(si.info)
 	if behavior == revokeAfter24h {
-		fmt.Fprintf(info, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
+		fmt.Fprintf(si.info, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
 			"previous secret, so deliveries keep verifying while the receiver picks up the new\n"+
 			"version: it re-reads the secret's enabled versions every %s, and at once (at\n"+
 			"most every %s) when a delivery matches none of the secrets it holds.\n\n",
 			humanDuration(secret.DefaultTTL), humanDuration(secret.DefaultMinRefreshInterval))
-		fmt.Fprintf(info, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
+		fmt.Fprintf(si.info, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
 	} else {
-		fmt.Fprintln(info, "The previous secret no longer signs.")
+		fmt.Fprintln(si.info, "The previous secret no longer signs.")
 	}
-	printDisableHint(info, target, out.SecretVersion, out.PreviousVersions, previousKnown)
+	printDisableHint(si.info, si.target, out.SecretVersion, out.PreviousVersions, previousKnown)
 	return nil
 }
 
@@ -823,10 +834,7 @@ func printRotateStoreFailure(w io.Writer, id, target, behavior string, until tim
 		"  " + cause.Error(),
 	}
 	if printed {
-		lines = append(lines,
-			"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
-			"from the file you saved it to:",
-			fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(target), projectOf(target)))
+		lines = append(lines, addPrintedSecretLines(target)...)
 	} else {
 		lines = append(lines, "It was not printed, so it is LOST.")
 	}
