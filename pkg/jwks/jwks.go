@@ -25,6 +25,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/geminihooks/geminihooks/pkg/refresh"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -56,18 +57,16 @@ var ErrFetch = errors.New("failed to fetch key set")
 type Cache struct {
 	url          string
 	client       *http.Client
-	minInterval  time.Duration
 	maxAge       time.Duration
 	fetchTimeout time.Duration
 	now          func() time.Time
 	onError      func(context.Context, error)
 
-	mu          sync.Mutex
-	keys        map[string]jwk.Key // nil until the first successful fetch
-	expires     time.Time          // when keys should be fetched again
-	lastAttempt time.Time          // start of the last fetch, for rate limiting
-	lastErr     error              // error of the last fetch; nil after a success
-	inflight    chan struct{}      // closed when the running fetch ends; nil if none
+	mu      sync.Mutex
+	keys    map[string]jwk.Key // nil until the first successful fetch
+	expires time.Time          // when keys should be fetched again
+	lastErr error              // error of the last fetch; nil after a success
+	fetches refresh.Gate       // one fetch at a time, at most one per MinInterval
 }
 
 var _ signature.KeySource = (*Cache)(nil)
@@ -82,7 +81,7 @@ func WithHTTPClient(c *http.Client) Option { return func(k *Cache) { k.client = 
 // WithMinRefreshInterval sets the minimum time between two fetches (default
 // DefaultMinRefreshInterval). Zero disables rate limiting; meant for tests.
 func WithMinRefreshInterval(d time.Duration) Option {
-	return func(k *Cache) { k.minInterval = d }
+	return func(k *Cache) { k.fetches.MinInterval = d }
 }
 
 // WithMaxAge sets the longest time a fetched set is used before it is fetched
@@ -115,10 +114,10 @@ func New(rawURL string, opts ...Option) (*Cache, error) {
 	c := &Cache{
 		url:          rawURL,
 		client:       &http.Client{Timeout: DefaultFetchTimeout},
-		minInterval:  DefaultMinRefreshInterval,
 		maxAge:       DefaultMaxAge,
 		fetchTimeout: DefaultFetchTimeout,
 		now:          time.Now,
+		fetches:      refresh.Gate{MinInterval: DefaultMinRefreshInterval},
 	}
 	for _, o := range opts {
 		o(c)
@@ -128,8 +127,8 @@ func New(rawURL string, opts ...Option) (*Cache, error) {
 		return nil, errors.New("jwks: HTTP client is nil")
 	case c.now == nil:
 		return nil, errors.New("jwks: clock is nil")
-	case c.minInterval < 0:
-		return nil, fmt.Errorf("jwks: minimum refresh interval %s is negative", c.minInterval)
+	case c.fetches.MinInterval < 0:
+		return nil, fmt.Errorf("jwks: minimum refresh interval %s is negative", c.fetches.MinInterval)
 	case c.maxAge <= 0:
 		return nil, fmt.Errorf("jwks: maximum age %s is not positive", c.maxAge)
 	case c.fetchTimeout <= 0:
@@ -184,7 +183,7 @@ func (c *Cache) LookupKey(ctx context.Context, kid string) (jwk.Key, error) {
 	}
 	// The set is missing or stale, or does not know kid: fetch, unless a fetch
 	// started too recently, in which case the current state is the answer.
-	done := c.startFetchLocked(ctx)
+	done := c.fetches.StartLocked(ctx, c.now(), c.fetch)
 	c.mu.Unlock()
 
 	if done != nil {
@@ -208,33 +207,15 @@ func (c *Cache) LookupKey(ctx context.Context, kid string) (jwk.Key, error) {
 	return nil, fmt.Errorf("%w: key id %.64q", signature.ErrKeyNotFound, kid)
 }
 
-// startFetchLocked returns a channel closed when a fetch ends: the running
-// one, or a new one if the rate limit allows. It returns nil when no fetch
-// may run. c.mu must be held.
-func (c *Cache) startFetchLocked(ctx context.Context) <-chan struct{} {
-	if c.inflight != nil {
-		return c.inflight
-	}
-	now := c.now()
-	if !c.lastAttempt.IsZero() && now.Sub(c.lastAttempt) < c.minInterval {
-		return nil
-	}
-	c.lastAttempt = now
-	done := make(chan struct{})
-	c.inflight = done
-	// Detached from the caller's cancellation: other callers may be waiting.
-	go c.fetch(context.WithoutCancel(ctx), done)
-	return done
-}
-
-func (c *Cache) fetch(ctx context.Context, done chan struct{}) {
-	defer close(done)
+// fetch is the reload run by c.fetches: it replaces the set, or records why
+// it could not. Waiters are released when it returns.
+func (c *Cache) fetch(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(ctx, c.fetchTimeout)
 	keys, maxAge, err := c.download(fctx)
 	cancel()
 
 	c.mu.Lock()
-	c.inflight = nil
+	c.fetches.FinishLocked()
 	if err != nil {
 		c.lastErr = err // c.keys is kept: stale-if-error
 	} else {

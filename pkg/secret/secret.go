@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminihooks/geminihooks/pkg/refresh"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -68,17 +69,15 @@ type Manager struct {
 	client      *secretmanager.Client
 	name        string
 	ttl         time.Duration
-	minInterval time.Duration
 	loadTimeout time.Duration
 	now         func() time.Time
 	onError     func(context.Context, error)
 
-	mu          sync.Mutex
-	secrets     []signature.Secret // nil when no usable set is known
-	loaded      time.Time          // time of the last successful load
-	lastAttempt time.Time          // start of the last load, for rate limiting
-	lastErr     error              // error of the last load; nil after a success
-	inflight    chan struct{}      // closed when the running load ends; nil if none
+	mu      sync.Mutex
+	secrets []signature.Secret // nil when no usable set is known
+	loaded  time.Time          // time of the last successful load
+	lastErr error              // error of the last load; nil after a success
+	loads   refresh.Gate       // one load at a time, at most one per MinInterval
 }
 
 var _ signature.SecretSource = (*Manager)(nil)
@@ -94,7 +93,7 @@ func WithTTL(d time.Duration) Option { return func(m *Manager) { m.ttl = d } }
 // triggers them (default DefaultMinRefreshInterval). Zero disables rate
 // limiting; meant for tests.
 func WithMinRefreshInterval(d time.Duration) Option {
-	return func(m *Manager) { m.minInterval = d }
+	return func(m *Manager) { m.loads.MinInterval = d }
 }
 
 // WithLoadTimeout bounds one load (default DefaultLoadTimeout). A load is
@@ -121,9 +120,9 @@ func NewManager(client *secretmanager.Client, secretName string, opts ...Option)
 		client:      client,
 		name:        secretName,
 		ttl:         DefaultTTL,
-		minInterval: DefaultMinRefreshInterval,
 		loadTimeout: DefaultLoadTimeout,
 		now:         time.Now,
+		loads:       refresh.Gate{MinInterval: DefaultMinRefreshInterval},
 	}
 	for _, o := range opts {
 		o(m)
@@ -137,8 +136,8 @@ func NewManager(client *secretmanager.Client, secretName string, opts ...Option)
 		return nil, errors.New("secret: clock is nil")
 	case m.ttl <= 0:
 		return nil, fmt.Errorf("secret: TTL %s is not positive", m.ttl)
-	case m.minInterval < 0:
-		return nil, fmt.Errorf("secret: minimum refresh interval %s is negative", m.minInterval)
+	case m.loads.MinInterval < 0:
+		return nil, fmt.Errorf("secret: minimum refresh interval %s is negative", m.loads.MinInterval)
 	case m.loadTimeout <= 0:
 		return nil, fmt.Errorf("secret: load timeout %s is not positive", m.loadTimeout)
 	}
@@ -153,7 +152,7 @@ func (m *Manager) Secrets(ctx context.Context) ([]signature.Secret, error) {
 		defer m.mu.Unlock()
 		return slices.Clone(m.secrets), nil
 	}
-	done := m.startLoadLocked(ctx)
+	done := m.loads.StartLocked(ctx, m.now(), m.load)
 	m.mu.Unlock()
 	return m.wait(ctx, done)
 }
@@ -163,7 +162,7 @@ func (m *Manager) Secrets(ctx context.Context) ([]signature.Secret, error) {
 // callers share one load.
 func (m *Manager) Refresh(ctx context.Context) ([]signature.Secret, error) {
 	m.mu.Lock()
-	done := m.startLoadLocked(ctx)
+	done := m.loads.StartLocked(ctx, m.now(), m.load)
 	m.mu.Unlock()
 	return m.wait(ctx, done)
 }
@@ -186,27 +185,9 @@ func (m *Manager) wait(ctx context.Context, done <-chan struct{}) ([]signature.S
 	return nil, m.lastErr
 }
 
-// startLoadLocked returns a channel closed when a load ends: the running
-// one, or a new one if the rate limit allows. It returns nil when no load
-// may run. m.mu must be held.
-func (m *Manager) startLoadLocked(ctx context.Context) <-chan struct{} {
-	if m.inflight != nil {
-		return m.inflight
-	}
-	now := m.now()
-	if !m.lastAttempt.IsZero() && now.Sub(m.lastAttempt) < m.minInterval {
-		return nil
-	}
-	m.lastAttempt = now
-	done := make(chan struct{})
-	m.inflight = done
-	// Detached from the caller's cancellation: other callers may be waiting.
-	go m.load(context.WithoutCancel(ctx), done)
-	return done
-}
-
-func (m *Manager) load(ctx context.Context, done chan struct{}) {
-	defer close(done)
+// load is the reload run by m.loads: it replaces the set, or records why it
+// could not. Waiters are released when it returns.
+func (m *Manager) load(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, m.loadTimeout)
 	secrets, malformed, err := m.read(lctx)
 	cancel()
@@ -216,7 +197,7 @@ func (m *Manager) load(ctx context.Context, done chan struct{}) {
 	}
 
 	m.mu.Lock()
-	m.inflight = nil
+	m.loads.FinishLocked()
 	m.lastErr = err
 	switch {
 	case err == nil:
