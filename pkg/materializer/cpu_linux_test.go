@@ -8,6 +8,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// allowedCPUs returns the CPUs this process may run on, in order.
+func allowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, err
+	}
+	var cpus []int
+	for cpu := 0; cpu < len(set)*64 && len(cpus) < set.Count(); cpu++ {
+		if set.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	return cpus, nil
+}
+
 // pinProcess keeps every thread of this process to cpu and returns a
 // function that puts them all back on the CPUs the process had. Threads
 // started later inherit the CPUs of the thread that starts them.

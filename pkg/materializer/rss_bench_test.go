@@ -70,7 +70,7 @@ func TestMain(m *testing.M) {
 // peak RSS is the highest), since one copy on shared cores is noisy.
 //
 // It runs twice. In "isolated" the servers (simulator, stand-in, sink) keep
-// to the first CPU and the child to the second, as in a deployment where
+// to the first CPU the process may use and the child to the second, as in a deployment where
 // Gemini and Cloud Storage are other machines: the child's speed is then its
 // own work's, bounded by how fast one CPU can serve it. In "shared" all
 // processes share all CPUs, so the child also pays for the servers' work.
@@ -84,18 +84,22 @@ func BenchmarkMaterializeLargeBatch(b *testing.B) {
 		size = n
 	}
 	b.Run("isolated", func(b *testing.B) {
-		if runtime.NumCPU() < 2 {
-			b.Skip("isolating the process under test from its servers needs two CPUs")
-		}
-		restore, err := pinProcess(0)
+		cpus, err := allowedCPUs()
 		if errors.Is(err, errors.ErrUnsupported) {
 			b.Skip("this system cannot keep a process to a CPU")
 		}
 		if err != nil {
-			b.Fatalf("pinning the servers to CPU 0: %v", err)
+			b.Fatalf("reading the CPUs this process may use: %v", err)
+		}
+		if len(cpus) < 2 {
+			b.Skip("isolating the process under test from its servers needs two CPUs")
+		}
+		restore, err := pinProcess(cpus[0])
+		if err != nil {
+			b.Fatalf("pinning the servers to CPU %d: %v", cpus[0], err)
 		}
 		defer restore()
-		benchMaterializeLargeBatch(b, size, 1)
+		benchMaterializeLargeBatch(b, size, cpus[1])
 	})
 	b.Run("shared", func(b *testing.B) { benchMaterializeLargeBatch(b, size, -1) })
 }
