@@ -300,12 +300,37 @@ var errAny = errors.New("any error")
 
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
-	got, err := Options{}.withDefaults()
-	if err != nil {
-		t.Fatalf("withDefaults: %v", err)
+	tests := []struct {
+		name string
+		in   Options
+		want Options
+	}{
+		{
+			name: "unordered_batches_for_a_millisecond",
+			in:   Options{},
+			want: Options{DelayThreshold: time.Millisecond, CountThreshold: 100, Timeout: 10 * time.Second},
+		},
+		{
+			name: "ordered_sends_at_once",
+			in:   Options{Ordering: true},
+			want: Options{Ordering: true, DelayThreshold: time.Millisecond, CountThreshold: 1, Timeout: 10 * time.Second},
+		},
+		{
+			name: "ordered_keeps_an_explicit_count",
+			in:   Options{Ordering: true, CountThreshold: 10},
+			want: Options{Ordering: true, DelayThreshold: time.Millisecond, CountThreshold: 10, Timeout: 10 * time.Second},
+		},
 	}
-	want := Options{DelayThreshold: time.Millisecond, CountThreshold: 100, Timeout: 10 * time.Second}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tc.in.withDefaults()
+			if err != nil {
+				t.Fatalf("withDefaults: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
