@@ -587,13 +587,8 @@ func (h *Handler) patchObject(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	obj := h.objects[key]
+	obj := h.changeableLocked(w, r, key)
 	if obj == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("No such object: %s/%s", key.bucket, key.name))
-		return
-	}
-	if status, msg := objectPreconditions(r, obj); status != 0 {
-		writeError(w, status, msg)
 		return
 	}
 	updated := *obj
@@ -627,17 +622,28 @@ func (h *Handler) deleteObject(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	obj := h.objects[key]
-	if obj == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("No such object: %s/%s", key.bucket, key.name))
-		return
-	}
-	if status, msg := objectPreconditions(r, obj); status != 0 {
-		writeError(w, status, msg)
+	if h.changeableLocked(w, r, key) == nil {
 		return
 	}
 	delete(h.objects, key)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// changeableLocked returns the object at key if it exists and meets the
+// request's preconditions; otherwise it writes the error and returns nil.
+// The object may have changed since lookup, so it is read again here; h.mu
+// must be held.
+func (h *Handler) changeableLocked(w http.ResponseWriter, r *http.Request, key objectKey) *raw.Object {
+	obj := h.objects[key]
+	if obj == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("No such object: %s/%s", key.bucket, key.name))
+		return nil
+	}
+	if status, msg := objectPreconditions(r, obj); status != 0 {
+		writeError(w, status, msg)
+		return nil
+	}
+	return obj
 }
 
 // objectPreconditions checks ifGenerationMatch and ifMetagenerationMatch
