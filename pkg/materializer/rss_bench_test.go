@@ -70,10 +70,11 @@ func TestMain(m *testing.M) {
 // peak RSS is the highest), since one copy on shared cores is noisy.
 //
 // It runs twice. In "isolated" the servers (simulator, stand-in, sink) keep
-// to the first CPU the process may use and the child to the second, as in a deployment where
-// Gemini and Cloud Storage are other machines: the child's speed is then its
-// own work's, bounded by how fast one CPU can serve it. In "shared" all
-// processes share all CPUs, so the child also pays for the servers' work.
+// to the first CPU the process may use and the child to the second, as in a
+// deployment where Gemini and Cloud Storage are other machines: the child's
+// speed is then its own work's, bounded by how fast one CPU can serve it. In
+// "shared" all processes share all CPUs, so the child also pays for the
+// servers' work.
 func BenchmarkMaterializeLargeBatch(b *testing.B) {
 	size := int64(2 << 30)
 	if v := os.Getenv(benchBytesEnv); v != "" {
