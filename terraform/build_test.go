@@ -18,10 +18,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // The Cloud Functions Go buildpack (GoogleCloudPlatform/buildpacks,
@@ -269,7 +270,7 @@ func copyFile(t testing.TB, from, to string) {
 type runningFunction struct {
 	url  string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.SyncBuffer
 	done chan error
 }
 
@@ -304,7 +305,7 @@ func startFunction(t *testing.T, bin, target string) *runningFunction {
 		"GEMINI_API_KEY=build-test-key",
 		"RESULTS_BUCKET=geminihooks-build-test",
 	}
-	f := &runningFunction{url: "http://127.0.0.1:" + strconv.Itoa(port) + "/", cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
+	f := &runningFunction{url: "http://127.0.0.1:" + strconv.Itoa(port) + "/", cmd: cmd, out: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = f.out, f.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("failed to start %s: %v", target, err)
@@ -390,23 +391,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer is a bytes.Buffer that a running process may write to while
-// the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

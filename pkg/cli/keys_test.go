@@ -12,6 +12,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/cli"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 func TestKeysHMAC(t *testing.T) {
@@ -89,7 +90,7 @@ func TestKeysServeJWKS(t *testing.T) {
 		t.Fatalf("keys rsa: exit code %d", r.code)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(ctx, &cli.Env{Stdout: &out, Stderr: io.Discard, Lookup: mapLookup(nil)},

@@ -17,6 +17,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/cli"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // sendOutput is the part of send --json the tests read.
@@ -214,7 +215,7 @@ func TestSendJWTWithServedJWKS(t *testing.T) {
 
 	// keys serve-jwks, until the test ends.
 	ctx, stop := context.WithCancel(t.Context())
-	var served syncBuffer
+	var served testenv.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- cli.Main(ctx, &cli.Env{Stdout: &served, Stderr: &served, Lookup: mapLookup(nil)},

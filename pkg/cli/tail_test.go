@@ -157,7 +157,7 @@ func TestTailTopicUsesTemporarySubscription(t *testing.T) {
 	ev, res := testEvents(t)
 	topic, _ := testenv.Topic(t, c)
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	done := make(chan int, 1)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()

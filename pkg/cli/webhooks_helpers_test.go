@@ -35,6 +35,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // webhooksAPIKey is the simulator's API key in these tests.
@@ -314,7 +315,7 @@ type receiverAnswer struct {
 // Secret Manager secret, and recording its answers.
 type recordingReceiver struct {
 	*httptest.Server
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 
 	mu      sync.Mutex
 	answers []receiverAnswer
@@ -334,7 +335,7 @@ func startRecordingReceiver(t *testing.T, sm *secretManagerFake, simURL string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr := &recordingReceiver{logs: &syncBuffer{}}
+	rr := &recordingReceiver{logs: &testenv.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(rr.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	secrets, err := receiver.SecretSource(cfg, sm.client(t), logger)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // testChunkSize keeps uploads multi-chunk with small files.
@@ -55,7 +56,7 @@ func TestMaterialize_cloudStorage(t *testing.T) {
 	}
 	sim, url := newSim(t, geminisim.Options{})
 	pub := &publish.Memory{}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	m, err := materializer.New(newClient(t, url, 0), store, pub, logging.New(logs, slog.LevelDebug), materializer.Options{Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)

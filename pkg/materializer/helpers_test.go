@@ -31,6 +31,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 const (
@@ -112,7 +113,7 @@ type fixture struct {
 	url   string // the simulator's base URL
 	store *recordingStore
 	pub   *publish.Memory
-	logs  *syncBuffer
+	logs  *testenv.SyncBuffer
 	m     *materializer.Materializer
 }
 
@@ -124,7 +125,7 @@ type fixtureOptions struct {
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: &recordingStore{Memory: blob.NewMemory()}, pub: &publish.Memory{}, logs: &syncBuffer{}}
+	f := &fixture{t: t, store: &recordingStore{Memory: blob.NewMemory()}, pub: &publish.Memory{}, logs: &testenv.SyncBuffer{}}
 	f.sim, f.url = newSim(t, o.sim)
 	if o.opts.Bucket == "" {
 		o.opts.Bucket = testBucket
@@ -390,22 +391,4 @@ func apiGet(t testing.TB, baseURL, path string) []byte {
 		t.Fatalf("GET %s: %d %v %s", path, resp.StatusCode, err, b)
 	}
 	return b
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

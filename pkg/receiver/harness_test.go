@@ -23,6 +23,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // testClock is a settable clock shared by the verifier, ledger and handler.
@@ -59,7 +60,7 @@ type harness struct {
 	ledger  Ledger
 	pub     *publish.Memory
 	mem     *idempotency.Memory
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	handler *Handler
 }
 
@@ -74,7 +75,7 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: o.clock, pub: &publish.Memory{}, logs: &syncBuffer{}}
+	h := &harness{t: t, clock: o.clock, pub: &publish.Memory{}, logs: &testenv.SyncBuffer{}}
 	if h.clock == nil {
 		h.clock = &testClock{now: time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)}
 	}
@@ -242,24 +243,6 @@ func decodeResponse(t testing.TB, status int, header http.Header, raw []byte) re
 		t.Fatalf("response is not JSON: %v: %q", err, raw)
 	}
 	return response{Status: status, Header: header, Body: m, Raw: string(raw)}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // failingLedger fails every call, as Firestore does when it is unreachable.

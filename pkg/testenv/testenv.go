@@ -1,4 +1,6 @@
-// Package testenv connects tests to the Firestore and Pub/Sub emulators.
+// Package testenv is what tests across the module share: connections to the
+// Firestore and Pub/Sub emulators, and [SyncBuffer] for reading logs while
+// they are written.
 //
 // The emulators are separate processes; tests never start them. Run the
 // whole suite with scripts/test.sh, which starts both emulators (gcloud
