@@ -156,6 +156,10 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 	return s, nil
 }
 
+// CloseIdleConnections closes the connections the sender keeps open for
+// later deliveries, so that the receiver can shut down at once.
+func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
 // Delivery is one notification to deliver, with optional faults.
 type Delivery struct {
 	// URL is the webhook endpoint.

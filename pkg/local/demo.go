@@ -69,6 +69,11 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 		return nil, err
 	}
 	senders := map[string]*geminisim.Sender{"hmac": hmac, "jwt": jwt}
+	defer func() {
+		for _, s := range senders {
+			s.CloseIdleConnections()
+		}
+	}()
 
 	jobs := demoJobs()
 	results := make([]DemoResult, len(jobs))

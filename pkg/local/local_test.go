@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -115,9 +117,11 @@ func TestStack_demo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = stack.Close() })
 	var out bytes.Buffer
 	results, err := stack.Demo(context.Background(), &out)
+	if cerr := stack.Close(); cerr != nil {
+		t.Errorf("Close after the demo: %v", cerr)
+	}
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
@@ -132,6 +136,32 @@ func TestStack_demo(t *testing.T) {
 		if want[r.Job] != r.Event || r.Folder == "" || r.Latency <= 0 {
 			t.Errorf("%s: event %q folder %q latency %s; want %s", r.Job, r.Event, r.Folder, r.Latency, want[r.Job])
 		}
+	}
+}
+
+// TestStack_closeWithUnusedConnection opens a connection to the receiver
+// and sends nothing on it, as an HTTP client's spare connection does: Close
+// must still succeed, once its wait for requests in progress is over.
+func TestStack_closeWithUnusedConnection(t *testing.T) {
+	t.Parallel()
+	stack, err := Start(context.Background(), Options{
+		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
+		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(stack.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := stack.Close(); err != nil {
+		t.Errorf("Close with an unused client connection open: %v", err)
 	}
 }
 
