@@ -37,7 +37,8 @@ type InteractionSpec struct {
 	// Input is the user's prompt, shown in the user_input step.
 	Input string
 	// Report is the final text of the model_output step. Empty means a
-	// short built-in report with three url_citation annotations.
+	// short built-in report with three url_citation annotations;
+	// CitedReport gives one in the shape Deep Research writes today.
 	Report string
 	// Citations annotate Report with url_citation annotations; their
 	// indices are byte offsets into Report. Ignored when Report is empty.
@@ -51,7 +52,8 @@ type InteractionSpec struct {
 // Citation is a url_citation annotation on a span [StartIndex, EndIndex) of
 // a report, in bytes.
 type Citation struct {
-	// URL and Title describe the source.
+	// URL and Title describe the source; an empty Title is sent as null,
+	// as the API does for sources it has no title for.
 	URL, Title string
 	// StartIndex and EndIndex bound the cited span, in bytes.
 	StartIndex, EndIndex int
@@ -192,11 +194,11 @@ type (
 		Annotations []urlCitation `json:"annotations,omitempty"`
 	}
 	urlCitation struct {
-		Type       string `json:"type"`
-		URL        string `json:"url"`
-		Title      string `json:"title"`
-		StartIndex int    `json:"start_index"`
-		EndIndex   int    `json:"end_index"`
+		Type       string  `json:"type"`
+		URL        string  `json:"url"`
+		Title      *string `json:"title"`
+		StartIndex int     `json:"start_index"`
+		EndIndex   int     `json:"end_index"`
 	}
 	contentStep struct {
 		Type    string        `json:"type"`
@@ -279,7 +281,7 @@ func renderInteraction(it *interaction) interactionResource {
 		out := textContent{Type: "text", Text: it.spec.Report}
 		for _, c := range it.spec.Citations {
 			out.Annotations = append(out.Annotations, urlCitation{
-				Type: "url_citation", URL: c.URL, Title: c.Title, StartIndex: c.StartIndex, EndIndex: c.EndIndex,
+				Type: "url_citation", URL: c.URL, Title: nullable(c.Title), StartIndex: c.StartIndex, EndIndex: c.EndIndex,
 			})
 		}
 		res.Steps = append(res.Steps,
