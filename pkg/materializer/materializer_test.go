@@ -229,23 +229,43 @@ func TestMaterialize_storesFinishedJobs(t *testing.T) {
 				if strings.Contains(md, "[[3]]") {
 					t.Errorf("report.md numbers a source twice:\n%s", md)
 				}
-				var cites []report.Citation
-				if err := json.Unmarshal(f.read(folder+materializer.CitationsName), &cites); err != nil {
+				var sources []report.Source
+				if err := json.Unmarshal(f.read(folder+materializer.CitationsName), &sources); err != nil {
 					t.Fatalf("citations.json: %v", err)
 				}
-				var got []string
-				for _, c := range cites {
-					got = append(got, c.URL)
-					if c.N < 1 || c.N > 2 {
-						t.Errorf("citation %+v is numbered %d, want 1 or 2", c, c.N)
+				// One entry per source, with every span that cites it.
+				got := make(map[string]int)
+				for i, s := range sources {
+					got[s.URL] = len(s.Spans)
+					if s.N != i+1 {
+						t.Errorf("source %+v is numbered %d, want %d", s, s.N, i+1)
 					}
 				}
-				want := []string{"https://alpha.example/source", "https://alpha.example/source", "https://beta.example/source"}
-				if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-					t.Errorf("citations.json URLs (-want +got):\n%s", diff)
+				want := map[string]int{"https://alpha.example/source": 2, "https://beta.example/source": 1}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("citations.json spans per URL (-want +got):\n%s", diff)
 				}
 				raw := apiGet(t, f.url, "/v1beta/interactions/"+j.n.Data.ID)
 				if got := f.read(folder + materializer.InteractionName); !bytes.Equal(got, raw) {
+					t.Errorf("interaction.json differs from the API's body:\n got %.300s\nwant %.300s", got, raw)
+				}
+			},
+		},
+		{
+			name: "interaction_with_deep_research_markup",
+			run: func(t *testing.T, sim *geminisim.Server) job {
+				text, citations := geminisim.CitedReport()
+				return finishedInteraction(t, sim, geminisim.InteractionSpec{Report: text, Citations: citations})
+			},
+			state:   event.StateCompleted,
+			objects: []string{materializer.CitationsName, materializer.InteractionName, materializer.ReportName},
+			check: func(t *testing.T, f *fixture, j job, folder string) {
+				md := string(f.read(folder + materializer.ReportName))
+				if strings.Contains(md, "[cite:") || strings.Contains(md, "**Sources:**") || !strings.Contains(md, "1. [ai.google.dev](") {
+					t.Errorf("report.md keeps the model's markup or lacks the host-name title:\n%s", md)
+				}
+				raw := apiGet(t, f.url, "/v1beta/interactions/"+j.n.Data.ID)
+				if got := f.read(folder + materializer.InteractionName); !bytes.Equal(got, raw) || !bytes.Contains(got, []byte("[cite: 1, 2]")) {
 					t.Errorf("interaction.json differs from the API's body:\n got %.300s\nwant %.300s", got, raw)
 				}
 			},

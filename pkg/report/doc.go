@@ -9,7 +9,13 @@
 // The report text is what the SDKs call output_text, which the REST API does
 // not send: the text of the trailing model_output steps of the last turn.
 // Each citation annotation becomes a numbered link placed right after the
-// span it supports, and a "Sources" section lists every cited source once.
+// span it supports, and a "Sources" section lists every cited source once,
+// under a title even when the API sends none. The citation markup that Deep
+// Research writes into its text, "[cite: N]" markers and its own Sources
+// list, is folded into that numbering instead of being shown twice (see
+// [Render]); citations.json ([Report.CitationsJSON]) holds one entry per
+// source with every span that cites it.
+//
 // Annotation offsets come from the service and are treated as untrusted:
 // out-of-range spans are clamped or skipped and markers are never placed
 // inside a UTF-8 sequence, so any input yields valid UTF-8 and no panic.

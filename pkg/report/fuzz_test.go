@@ -11,9 +11,9 @@ import (
 
 // FuzzRender checks that Render never panics, fails only with
 // ErrInvalidInteraction, and otherwise yields valid UTF-8, a Markdown report
-// exactly for completed interactions, and citations whose numbers and spans
-// are consistent with Text. Seeds are the golden fixtures plus
-// testdata/fuzz/FuzzRender.
+// exactly for completed interactions, and sources numbered 1..n, once per
+// URL, each with a title and spans inside Text. Seeds are the golden
+// fixtures plus testdata/fuzz/FuzzRender.
 func FuzzRender(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "interactions", "*.json"))
 	if err != nil {
@@ -41,17 +41,19 @@ func FuzzRender(f *testing.F) {
 		if (r.Markdown != nil) != r.Completed() {
 			t.Fatalf("status %q with %d bytes of Markdown", r.Status, len(r.Markdown))
 		}
-		maxN := 0
-		for _, c := range r.Citations {
-			if c.N < maxN || c.N > maxN+1 {
-				t.Fatalf("citation numbers out of order: %+v", r.Citations)
+		urls := make(map[string]bool)
+		for i, src := range r.Sources {
+			if src.N != i+1 || urls[src.URL] || src.Title == "" || src.Spans == nil {
+				t.Fatalf("source %d of %+v: want number %d, a URL not listed before, a title and spans", i, r.Sources, i+1)
 			}
-			maxN = c.N
-			if c.StartIndex < 0 || c.StartIndex > c.EndIndex || c.EndIndex > len(r.Text) {
-				t.Fatalf("citation span [%d, %d) outside the %d-byte text", c.StartIndex, c.EndIndex, len(r.Text))
-			}
-			if !utf8.ValidString(r.Text[:c.StartIndex]) || !utf8.ValidString(r.Text[c.EndIndex:]) {
-				t.Fatalf("citation span [%d, %d) splits a UTF-8 sequence of %q", c.StartIndex, c.EndIndex, r.Text)
+			urls[src.URL] = true
+			for _, sp := range src.Spans {
+				if sp.StartIndex < 0 || sp.StartIndex > sp.EndIndex || sp.EndIndex > len(r.Text) {
+					t.Fatalf("span [%d, %d) outside the %d-byte text", sp.StartIndex, sp.EndIndex, len(r.Text))
+				}
+				if !utf8.ValidString(r.Text[:sp.StartIndex]) || !utf8.ValidString(r.Text[sp.EndIndex:]) {
+					t.Fatalf("span [%d, %d) splits a UTF-8 sequence of %q", sp.StartIndex, sp.EndIndex, r.Text)
+				}
 			}
 		}
 		b, err := r.CitationsJSON()

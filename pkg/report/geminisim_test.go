@@ -72,16 +72,25 @@ func TestRender_simulatedDeepResearch(t *testing.T) {
 	s3, e3 := span("Deliveries are signed.")
 	const docs, sw = "https://ai.google.dev/gemini-api/docs/webhooks", "https://www.standardwebhooks.com/"
 
+	// The report as Deep Research writes it: markers, its own Sources list,
+	// grounding redirect URLs without titles, two annotations on one span.
+	cited, citedBy := geminisim.CitedReport()
+	if len(citedBy) != 4 {
+		t.Fatalf("CitedReport() has %d citations, want 4", len(citedBy))
+	}
+	r1, r2, r3 := citedBy[0].URL, citedBy[1].URL, citedBy[3].URL
+	at := func(c geminisim.Citation) Span { return Span{c.StartIndex, c.EndIndex} }
+
 	tests := []struct {
-		name          string
-		spec          geminisim.InteractionSpec
-		wantCitations []Citation
-		wantSources   []string
+		name        string
+		spec        geminisim.InteractionSpec
+		wantSources []Source
+		wantList    []string
 	}{
 		{
 			name: "built_in_report",
 			spec: geminisim.InteractionSpec{},
-			wantSources: []string{
+			wantList: []string{
 				"1. [Webhooks | Gemini API](https://ai.google.dev/gemini-api/docs/webhooks)",
 				"2. [Standard Webhooks](https://www.standardwebhooks.com/)",
 				"3. [Batch API | Gemini API](https://ai.google.dev/gemini-api/docs/batch-api)",
@@ -97,12 +106,21 @@ func TestRender_simulatedDeepResearch(t *testing.T) {
 					{URL: docs, Title: "Webhooks | Gemini API", StartIndex: s2, EndIndex: e2},
 				},
 			},
-			wantCitations: []Citation{
-				{N: 1, URL: docs, Title: "Webhooks | Gemini API", StartIndex: s1, EndIndex: e1, Type: "url_citation"},
-				{N: 1, URL: docs, Title: "Webhooks | Gemini API", StartIndex: s2, EndIndex: e2, Type: "url_citation"},
-				{N: 2, URL: sw, Title: "Standard Webhooks", StartIndex: s3, EndIndex: e3, Type: "url_citation"},
+			wantSources: []Source{
+				{N: 1, URL: docs, Title: "Webhooks | Gemini API", Type: "url_citation", Spans: []Span{{s1, e1}, {s2, e2}}},
+				{N: 2, URL: sw, Title: "Standard Webhooks", Type: "url_citation", Spans: []Span{{s3, e3}}},
 			},
-			wantSources: []string{"1. [Webhooks | Gemini API](" + docs + ")", "2. [Standard Webhooks](" + sw + ")"},
+			wantList: []string{"1. [Webhooks | Gemini API](" + docs + ")", "2. [Standard Webhooks](" + sw + ")"},
+		},
+		{
+			name: "deep_research_citation_markup",
+			spec: geminisim.InteractionSpec{Report: cited, Citations: citedBy},
+			wantSources: []Source{
+				{N: 1, URL: r1, Title: "ai.google.dev", Type: "url_citation", Spans: []Span{at(citedBy[0]), at(citedBy[2])}},
+				{N: 2, URL: r2, Title: "standardwebhooks.com", Type: "url_citation", Spans: []Span{at(citedBy[1])}},
+				{N: 3, URL: r3, Title: "ai.google.dev", Type: "url_citation", Spans: []Span{at(citedBy[3])}},
+			},
+			wantList: []string{"1. [ai.google.dev](" + r1 + ")", "2. [standardwebhooks.com](" + r2 + ")", "3. [ai.google.dev](" + r3 + ")"},
 		},
 		{
 			name: "model_interaction_without_citations",
@@ -139,21 +157,24 @@ func TestRender_simulatedDeepResearch(t *testing.T) {
 			if r.Updated.IsZero() {
 				t.Error("Updated is zero, want the completion time")
 			}
-			if tc.wantCitations != nil {
-				if diff := cmp.Diff(tc.wantCitations, r.Citations); diff != "" {
-					t.Errorf("Citations (-want +got):\n%s", diff)
+			if tc.wantSources != nil {
+				if diff := cmp.Diff(tc.wantSources, r.Sources); diff != "" {
+					t.Errorf("Sources (-want +got):\n%s", diff)
 				}
 			}
-			if diff := cmp.Diff(tc.wantSources, sources(r.Markdown)); diff != "" {
-				t.Errorf("Sources (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.wantList, sources(r.Markdown)); diff != "" {
+				t.Errorf("Sources section (-want +got):\n%s", diff)
 			}
-			// Removing the markers gives back the text.
+			// Removing our markers gives back the text without the model's
+			// markers and Sources list.
 			text := body(t, r.Markdown)
-			for _, c := range r.Citations {
-				text = strings.ReplaceAll(text, citationMarker(c.N, c.URL), "")
+			for _, src := range r.Sources {
+				text = strings.ReplaceAll(text, citationMarker(src.N, src.URL), "")
 			}
-			if text != r.Text {
-				t.Errorf("report text without markers = %q, want %q", text, r.Text)
+			want, _, _ := strings.Cut(r.Text, "\n\n**Sources:**\n")
+			want = strings.TrimSuffix(citeMarker.ReplaceAllString(want, ""), "\n") + "\n"
+			if text != want {
+				t.Errorf("report text without markers = %q, want %q", text, want)
 			}
 		})
 	}
@@ -216,8 +237,8 @@ func TestRender_simulatedUnfinished(t *testing.T) {
 			if r.Status != tc.wantStatus || r.Completed() || r.Markdown != nil {
 				t.Errorf("Status = %q, Completed() = %v, Markdown = %q; want %q, false, none", r.Status, r.Completed(), r.Markdown, tc.wantStatus)
 			}
-			if r.Text != "" || r.Citations != nil {
-				t.Errorf("Text = %q, Citations = %v; want no output", r.Text, r.Citations)
+			if r.Text != "" || r.Sources != nil {
+				t.Errorf("Text = %q, Sources = %v; want no output", r.Text, r.Sources)
 			}
 			if diff := cmp.Diff(tc.wantErrors, r.Errors); diff != "" {
 				t.Errorf("Errors (-want +got):\n%s", diff)

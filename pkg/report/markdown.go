@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +16,10 @@ import (
 const noOutput = "_The interaction produced no text output._"
 
 // markdown renders r as a Markdown document: a YAML front matter header
-// with the interaction's identity, the text with a citation marker after
-// each cited span, and a "Sources" section listing each source once.
-func markdown(r *Report) []byte {
+// with the interaction's identity, the text with edits applied (citation
+// markers placed, the model's own Sources list removed), and a "Sources"
+// section listing each source once.
+func markdown(r *Report, edits []edit) []byte {
 	var b bytes.Buffer
 	b.WriteString("---\n")
 	field := func(key, value string) {
@@ -42,47 +42,33 @@ func markdown(r *Report) []byte {
 	if r.Text == "" {
 		b.WriteString(noOutput + "\n")
 	} else {
-		writeText(&b, r)
+		writeText(&b, r.Text, edits)
 	}
-	if len(r.Citations) > 0 {
+	if len(r.Sources) > 0 {
 		b.WriteString("\n## Sources\n\n")
-		writeSources(&b, r.Citations)
+		writeSources(&b, r.Sources)
 	}
 	return b.Bytes()
 }
 
-// writeText writes r.Text with the markers of r.Citations inserted at their
-// end offsets. Citations of the same source that end at the same offset get
-// one marker; markers at one offset are written in number order.
-func writeText(b *bytes.Buffer, r *Report) {
-	type marker struct{ at, n int }
-	markers := make([]marker, 0, len(r.Citations))
-	urls := make(map[int]string)
-	for _, c := range r.Citations {
-		markers = append(markers, marker{at: c.EndIndex, n: c.N})
-		urls[c.N] = c.URL
-	}
-	slices.SortFunc(markers, func(x, y marker) int {
-		if x.at != y.at {
-			return x.at - y.at
+// writeText writes text with edits, which are sorted and disjoint, applied.
+func writeText(b *bytes.Buffer, text string, edits []edit) {
+	pos := 0
+	for _, e := range edits {
+		b.WriteString(text[pos:e.start])
+		pos = e.end
+		if e.text == "" {
+			continue
 		}
-		return x.n - y.n
-	})
-	markers = slices.Compact(markers)
-
-	text, pos := r.Text, 0
-	for i, m := range markers {
-		b.WriteString(text[pos:m.at])
-		pos = m.at
 		// After "!" a link would become an image, and after "\" its
 		// bracket would be escaped; a space keeps the marker a link.
-		if (i == 0 || markers[i-1].at != m.at) && m.at > 0 && (text[m.at-1] == '!' || text[m.at-1] == '\\') {
+		if last := b.Bytes()[b.Len()-1]; last == '!' || last == '\\' {
 			b.WriteByte(' ')
 		}
-		b.WriteString(citationMarker(m.n, urls[m.n]))
+		b.WriteString(e.text)
 	}
 	b.WriteString(text[pos:])
-	if !strings.HasSuffix(text, "\n") {
+	if !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
 		b.WriteByte('\n')
 	}
 }
@@ -98,26 +84,20 @@ func citationMarker(n int, target string) string {
 	return `\[` + num + `\]`
 }
 
-// writeSources writes one numbered list item per source: a link titled with
-// the source's first non-empty title, or its URL when it has none.
-func writeSources(b *bytes.Buffer, citations []Citation) {
-	for i := 0; i < len(citations); {
-		c := citations[i]
-		title := ""
-		for ; i < len(citations) && citations[i].N == c.N; i++ {
-			if title == "" {
-				title = cleanText(citations[i].Title)
-			}
-		}
-		b.WriteString(strconv.Itoa(c.N) + ". ")
-		dest, linkable := linkDestination(c.URL)
+// writeSources writes one numbered list item per source: a link with the
+// source's title, or the title and the unlinked target.
+func writeSources(b *bytes.Buffer, sources []Source) {
+	for _, s := range sources {
+		b.WriteString(strconv.Itoa(s.N) + ". ")
+		title, target := escapeText(cleanText(s.Title)), escapeText(cleanText(s.URL))
+		dest, linkable := linkDestination(s.URL)
 		switch {
 		case linkable:
-			b.WriteString("[" + escapeText(cmp.Or(title, c.URL)) + "](" + dest + ")")
-		case title != "":
-			b.WriteString(escapeText(title) + ": " + escapeText(cleanText(c.URL)))
+			b.WriteString("[" + cmp.Or(title, target) + "](" + dest + ")")
+		case title != "" && title != target:
+			b.WriteString(title + ": " + target)
 		default:
-			b.WriteString(escapeText(cleanText(c.URL)))
+			b.WriteString(target)
 		}
 		b.WriteByte('\n')
 	}

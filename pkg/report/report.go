@@ -2,11 +2,9 @@ package report
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,40 +46,49 @@ type Report struct {
 	Created, Updated time.Time
 	// Errors is the interaction's errors list, for failed interactions.
 	Errors []InteractionError
-	// Text is the final output text without citation markers: the text the
-	// SDKs return as output_text.
+	// Text is the final output text as the API sent it: the text the SDKs
+	// return as output_text, including any citation markup the model wrote
+	// (see [Render]). Spans index into it.
 	Text string
-	// Citations are the usable citation annotations of Text, sorted by
-	// number and then by position.
-	Citations []Citation
+	// Sources are the cited sources, one per URL, in number order.
+	Sources []Source
 	// Markdown is the report document. It is set only when Status is
 	// "completed", so that unfinished or failed interactions cannot be
 	// mistaken for a report; see [Report.Completed].
 	Markdown []byte
 }
 
-// Citation is a citation annotation placed in the report.
-type Citation struct {
-	// N is the citation's number in the report. Annotations that cite the
-	// same source share a number; numbers follow the order in which sources
-	// first appear in the text.
+// Source is a cited source and every span of Text that cites it.
+type Source struct {
+	// N is the source's number in the report. Numbers follow the order in
+	// which sources are first cited in the text.
 	N int `json:"n"`
 	// URL is the cited source: the url of a url_citation or place_citation,
-	// the document_uri (or file_name or source) of a file_citation, or the
-	// source of an untyped annotation. It is linked only when it is an
-	// http(s) URL.
+	// the document_uri (or file_name or source) of a file_citation, the
+	// source of an untyped annotation, or the URL of an item of the model's
+	// own Sources list. It is linked only when it is an http(s) URL.
 	URL string `json:"url"`
-	// Title is the source's title as sent, if any.
-	Title string `json:"title,omitempty"`
-	// StartIndex and EndIndex bound the cited span of Text, in bytes. They
-	// are the annotation's offsets moved into Text, clamped to the text and
-	// aligned to UTF-8 boundaries.
+	// Title names the source: the first title an annotation gives, else the
+	// label of the model's own Sources list item with this URL (which names
+	// the real site of a grounding redirect URL), else the URL's host name,
+	// else the URL itself.
+	Title string `json:"title"`
+	// Type is the type of the first annotation citing the source:
+	// "url_citation", "file_citation" or "place_citation"; empty for the
+	// untyped annotations of early API versions and for sources that only
+	// the model's own list names.
+	Type string `json:"type,omitempty"`
+	// Spans are the distinct spans of Text that annotations cite the source
+	// for, in order; empty for a source that only the model's markup cites.
+	Spans []Span `json:"spans"`
+}
+
+// Span is a cited span [StartIndex, EndIndex) of Text, in bytes: an
+// annotation's offsets moved into Text, clamped to the text and aligned to
+// UTF-8 boundaries.
+type Span struct {
 	StartIndex int `json:"start_index"`
 	EndIndex   int `json:"end_index"`
-	// Type is the annotation type as sent: "url_citation",
-	// "file_citation" or "place_citation"; empty for the untyped annotations
-	// of early API versions.
-	Type string `json:"type,omitempty"`
 }
 
 // Completed reports whether the interaction completed, that is whether r
@@ -90,12 +97,12 @@ func (r *Report) Completed() bool {
 	return r.Status == StatusCompleted
 }
 
-// CitationsJSON returns Citations as an indented JSON array (never null),
-// for storage next to the report.
+// CitationsJSON returns Sources as an indented JSON array (never null),
+// for storage next to the report as citations.json.
 func (r *Report) CitationsJSON() ([]byte, error) {
-	citations := r.Citations
+	citations := r.Sources
 	if citations == nil {
-		citations = []Citation{}
+		citations = []Source{}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -113,6 +120,18 @@ func (r *Report) CitationsJSON() ([]byte, error) {
 // and an interaction without text output gets a report that says so. Render
 // returns an error wrapping [ErrInvalidInteraction] when raw is not an
 // interaction.
+//
+// Deep Research also writes citation markup into its text: "[cite: N]"
+// markers whose numbers refer to a numbered Sources list at the end. The
+// report replaces that list with its own, which numbers each source once,
+// whether annotations or the list name it, and lists it under the best
+// title known. A marker becomes links to the sources its numbers name in
+// the model's list; an annotation whose link would stand next to a model
+// marker citing the same source gets none, so nothing is cited twice. A
+// number that names no list item (every number, when there is no list) is
+// dropped, with the blanks before it: it points nowhere, and annotations on
+// the span still place their own links, so no citation is lost. Text keeps
+// the markup, so that spans remain the API's offsets.
 func Render(raw []byte) (*Report, error) {
 	var it interaction
 	if err := json.Unmarshal(raw, &it); err != nil {
@@ -135,15 +154,16 @@ func Render(raw []byte) (*Report, error) {
 		Errors:  it.Errors,
 	}
 	var text strings.Builder
-	var citations []Citation
+	var cites []cite
 	for _, item := range items {
-		citations = append(citations, place(item, text.Len())...)
+		cites = append(cites, place(item, text.Len())...)
 		text.WriteString(item.text)
 	}
 	r.Text = text.String()
-	r.Citations = number(citations)
+	var edits []edit
+	r.Sources, edits = layout(r.Text, cites)
 	if r.Completed() {
-		r.Markdown = markdown(r)
+		r.Markdown = markdown(r, edits)
 	}
 	return r, nil
 }
@@ -158,15 +178,21 @@ func parseTime(s string) time.Time {
 	return t.UTC()
 }
 
+// cite is a citation annotation placed in the report text.
+type cite struct {
+	target, title, typ string
+	span               Span
+}
+
 // place turns the annotations of a text item that starts at byte base of
-// the report text into citations with offsets in the report text. Offsets
-// are byte offsets into the item. A span that ends past the item is cut at
-// its end, a missing or negative start means the item's start, and the span
-// is widened to whole UTF-8 sequences. Annotations without a target, without
-// a usable end_index, or whose start lies after their end are skipped.
-func place(item textItem, base int) []Citation {
+// the report text into cites with offsets in the report text. Offsets are
+// byte offsets into the item. A span that ends past the item is cut at its
+// end, a missing or negative start means the item's start, and the span is
+// widened to whole UTF-8 sequences. Annotations without a target, without a
+// usable end_index, or whose start lies after their end are skipped.
+func place(item textItem, base int) []cite {
 	text := item.text
-	var out []Citation
+	var out []cite
 	for _, a := range item.annotations {
 		target, title := a.target()
 		if target == "" || !a.EndIndex.set || a.EndIndex.n < 0 {
@@ -186,32 +212,7 @@ func place(item textItem, base int) []Citation {
 		for start > 0 && start < len(text) && !utf8.RuneStart(text[start]) {
 			start--
 		}
-		out = append(out, Citation{
-			URL: target, Title: title, StartIndex: base + start, EndIndex: base + end, Type: a.Type,
-		})
+		out = append(out, cite{target: target, title: title, typ: a.Type, span: Span{base + start, base + end}})
 	}
 	return out
-}
-
-// number assigns numbers by distinct URL in reading order, that is by the
-// position of each citation's marker (its end, then its start), and returns
-// the citations sorted by number and then by position.
-func number(citations []Citation) []Citation {
-	byPosition := func(a, b Citation) int {
-		return cmp.Or(cmp.Compare(a.EndIndex, b.EndIndex), cmp.Compare(a.StartIndex, b.StartIndex))
-	}
-	slices.SortStableFunc(citations, byPosition)
-	numbers := make(map[string]int)
-	for i := range citations {
-		n, ok := numbers[citations[i].URL]
-		if !ok {
-			n = len(numbers) + 1
-			numbers[citations[i].URL] = n
-		}
-		citations[i].N = n
-	}
-	slices.SortStableFunc(citations, func(a, b Citation) int {
-		return cmp.Or(cmp.Compare(a.N, b.N), byPosition(a, b))
-	})
-	return citations
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,19 +122,20 @@ func TestRender_threeCitations(t *testing.T) {
 		t.Errorf("Text differs from the SDK's output_text (-want +got):\n%s", cmp.Diff(want, r.Text))
 	}
 	const docs, sw = "https://ai.google.dev/gemini-api/docs/webhooks", "https://www.standardwebhooks.com/"
-	var got []string
-	for _, c := range r.Citations {
-		got = append(got, c.URL)
-		if span := r.Text[c.StartIndex:c.EndIndex]; !strings.HasSuffix(span, ".") {
-			t.Errorf("citation %d spans %q, want a whole sentence", c.N, span)
+	for _, src := range r.Sources {
+		for _, sp := range src.Spans {
+			if span := r.Text[sp.StartIndex:sp.EndIndex]; !strings.HasSuffix(span, ".") {
+				t.Errorf("source %d spans %q, want a whole sentence", src.N, span)
+			}
 		}
 	}
-	// The URL cited first and last is source 1 for both of its citations.
-	if diff := cmp.Diff([]string{docs, docs, sw}, got); diff != "" {
-		t.Errorf("citation URLs (-want +got):\n%s", diff)
+	// The URL cited first and last is source 1, with both of its spans.
+	want := []Source{
+		{N: 1, URL: docs, Title: "Webhooks | Gemini API | Google AI for Developers", Type: "url_citation", Spans: []Span{{41, 164}, {252, 326}}},
+		{N: 2, URL: sw, Title: "Standard Webhooks", Type: "url_citation", Spans: []Span{{165, 251}}},
 	}
-	if want := []int{1, 1, 2}; !cmp.Equal(want, []int{r.Citations[0].N, r.Citations[1].N, r.Citations[2].N}) {
-		t.Errorf("citation numbers = %v, want %v", r.Citations, want)
+	if diff := cmp.Diff(want, r.Sources); diff != "" {
+		t.Errorf("Sources (-want +got):\n%s", diff)
 	}
 	wantSources := []string{
 		"1. [Webhooks | Gemini API | Google AI for Developers](" + docs + ")",
@@ -193,6 +195,13 @@ func textInteraction(t *testing.T, text, annotations string) string {
 		{"type":"model_output","content":[{"type":"text","text":` + string(b) + `,"annotations":` + annotations + `}]}]}`
 }
 
+// web returns a source cited by url_citation annotations without a title,
+// as a test of offsets expects it: titled with its host name.
+func web(n int, url string, spans ...Span) Source {
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "https://"), "/")
+	return Source{N: n, URL: url, Title: host, Type: "url_citation", Spans: spans}
+}
+
 func TestRender_offsets(t *testing.T) {
 	t.Parallel()
 	const a, b = "https://a.example/", "https://b.example/"
@@ -201,21 +210,21 @@ func TestRender_offsets(t *testing.T) {
 		text        string
 		annotations string
 		wantBody    string
-		want        []Citation
+		want        []Source
 	}{
 		{
 			name:        "in_range",
 			text:        "One. Two.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":4}]`,
 			wantBody:    "One.[[1]](" + a + ") Two.\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 0, EndIndex: 4, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{0, 4})},
 		},
 		{
 			name:        "end_past_text_is_clamped",
 			text:        "One.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":2,"end_index":400}]`,
 			wantBody:    "One.[[1]](" + a + ")\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 2, EndIndex: 4, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{2, 4})},
 		},
 		{
 			name:        "span_past_text_is_skipped",
@@ -228,14 +237,14 @@ func TestRender_offsets(t *testing.T) {
 			text:        "One.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":-5,"end_index":4}]`,
 			wantBody:    "One.[[1]](" + a + ")\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 0, EndIndex: 4, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{0, 4})},
 		},
 		{
 			name:        "missing_start_means_zero",
 			text:        "One.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","end_index":3}]`,
 			wantBody:    "One[[1]](" + a + ").\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 0, EndIndex: 3, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{0, 3})},
 		},
 		{
 			name: "unusable_end_is_skipped",
@@ -259,14 +268,14 @@ func TestRender_offsets(t *testing.T) {
 			text:        "One. Two.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":"5","end_index":99999999999999999999999}]`,
 			wantBody:    "One. Two.[[1]](" + a + ")\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 5, EndIndex: 9, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{5, 9})},
 		},
 		{
 			name:        "integral_float_offsets",
 			text:        "One. Two.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":5.0,"end_index":9e0}]`,
 			wantBody:    "One. Two.[[1]](" + a + ")\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 5, EndIndex: 9, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{5, 9})},
 		},
 		{
 			name: "overlapping_spans",
@@ -274,9 +283,9 @@ func TestRender_offsets(t *testing.T) {
 			annotations: `[{"type":"url_citation","url":"` + b + `","start_index":0,"end_index":16},
 				{"type":"url_citation","url":"` + a + `","start_index":5,"end_index":9}]`,
 			wantBody: "One. Two.[[1]](" + a + ") Three.[[2]](" + b + ")\n",
-			want: []Citation{
-				{N: 1, URL: a, StartIndex: 5, EndIndex: 9, Type: "url_citation"},
-				{N: 2, URL: b, StartIndex: 0, EndIndex: 16, Type: "url_citation"},
+			want: []Source{
+				web(1, a, Span{5, 9}),
+				web(2, b, Span{0, 16}),
 			},
 		},
 		{
@@ -285,9 +294,9 @@ func TestRender_offsets(t *testing.T) {
 			annotations: `[{"type":"url_citation","url":"` + b + `","start_index":0,"end_index":4},
 				{"type":"url_citation","url":"` + a + `","start_index":2,"end_index":4}]`,
 			wantBody: "One.[[1]](" + b + ")[[2]](" + a + ")\n",
-			want: []Citation{
-				{N: 1, URL: b, StartIndex: 0, EndIndex: 4, Type: "url_citation"},
-				{N: 2, URL: a, StartIndex: 2, EndIndex: 4, Type: "url_citation"},
+			want: []Source{
+				web(1, b, Span{0, 4}),
+				web(2, a, Span{2, 4}),
 			},
 		},
 		{
@@ -296,9 +305,8 @@ func TestRender_offsets(t *testing.T) {
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":4},
 				{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":4}]`,
 			wantBody: "One.[[1]](" + a + ")\n",
-			want: []Citation{
-				{N: 1, URL: a, StartIndex: 0, EndIndex: 4, Type: "url_citation"},
-				{N: 1, URL: a, StartIndex: 0, EndIndex: 4, Type: "url_citation"},
+			want: []Source{
+				web(1, a, Span{0, 4}),
 			},
 		},
 		{
@@ -308,9 +316,9 @@ func TestRender_offsets(t *testing.T) {
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":4},
 				{"type":"url_citation","url":"` + b + `","start_index":7,"end_index":10}]`,
 			wantBody: "café[[1]](" + a + ") 東京[[2]](" + b + ")\n",
-			want: []Citation{
-				{N: 1, URL: a, StartIndex: 0, EndIndex: 5, Type: "url_citation"},
-				{N: 2, URL: b, StartIndex: 6, EndIndex: 12, Type: "url_citation"},
+			want: []Source{
+				web(1, a, Span{0, 5}),
+				web(2, b, Span{6, 12}),
 			},
 		},
 		{
@@ -325,21 +333,21 @@ func TestRender_offsets(t *testing.T) {
 			annotations: `[{"type":"url_citation","url":42,"start_index":0,"end_index":4}, "x", null,
 				{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":4}]`,
 			wantBody: "One.[[1]](" + a + ")\n",
-			want:     []Citation{{N: 1, URL: a, StartIndex: 0, EndIndex: 4, Type: "url_citation"}},
+			want:     []Source{web(1, a, Span{0, 4})},
 		},
 		{
 			name:        "marker_after_exclamation_mark_stays_a_link",
 			text:        "Wow!",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":4}]`,
 			wantBody:    "Wow! [[1]](" + a + ")\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 0, EndIndex: 4, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{0, 4})},
 		},
 		{
 			name:        "empty_span_at_start",
 			text:        "One.",
 			annotations: `[{"type":"url_citation","url":"` + a + `","start_index":0,"end_index":0}]`,
 			wantBody:    "[[1]](" + a + ")One.\n",
-			want:        []Citation{{N: 1, URL: a, StartIndex: 0, EndIndex: 0, Type: "url_citation"}},
+			want:        []Source{web(1, a, Span{0, 0})},
 		},
 	}
 	for _, tc := range tests {
@@ -352,8 +360,129 @@ func TestRender_offsets(t *testing.T) {
 			if diff := cmp.Diff(tc.wantBody, body(t, r.Markdown)); diff != "" {
 				t.Errorf("report text (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.want, r.Citations); diff != "" {
-				t.Errorf("Citations (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, r.Sources); diff != "" {
+				t.Errorf("Sources (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRender_citationMarkup(t *testing.T) {
+	t.Parallel()
+	const a, b, c = "https://a.example/", "https://b.example/", "https://c.example/"
+	ma, mb, mc := "[[1]]("+a+")", "[[2]]("+b+")", "[[3]]("+c+")"
+	list := "\n\n**Sources:**\n1. [Site A](" + a + ")\n2. [Site B](" + b + ")\n"
+	cite := func(url string, start, end int) string {
+		return fmt.Sprintf(`{"type":"url_citation","url":%q,"title":null,"start_index":%d,"end_index":%d}`, url, start, end)
+	}
+	tests := []struct {
+		name        string
+		text        string
+		annotations []string
+		wantBody    string
+		wantList    []string
+	}{
+		{
+			name:     "marker_names_a_list_item",
+			text:     "One [cite: 1]." + list,
+			wantBody: "One " + ma + ".\n",
+			wantList: []string{"1. [Site A](" + a + ")", "2. [Site B](" + b + ")"},
+		},
+		{
+			name:     "marker_with_a_list_of_numbers",
+			text:     "One [cite: 2, 1]. Two [cite: 1,2]." + list,
+			wantBody: "One [[1]](" + b + ")[[2]](" + a + "). Two [[2]](" + a + ")[[1]](" + b + ").\n",
+			wantList: []string{"1. [Site B](" + b + ")", "2. [Site A](" + a + ")"},
+		},
+		{
+			name:        "annotation_before_the_marker_of_its_source_adds_nothing",
+			text:        "One [cite: 1]." + list,
+			annotations: []string{cite(a, 0, 3)},
+			wantBody:    "One " + ma + ".\n",
+			wantList:    []string{"1. [Site A](" + a + ")", "2. [Site B](" + b + ")"},
+		},
+		{
+			name:        "annotation_over_the_marker_of_its_source_adds_nothing",
+			text:        "One [cite: 1]. Two [cite: 2]." + list,
+			annotations: []string{cite(a, 0, 13), cite(b, 15, 29)},
+			wantBody:    "One " + ma + ". Two " + mb + ".\n",
+			wantList:    []string{"1. [Site A](" + a + ")", "2. [Site B](" + b + ")"},
+		},
+		{
+			name:        "annotation_of_another_source_joins_the_marker",
+			text:        "One [cite: 1]." + list,
+			annotations: []string{cite(c, 0, 3)},
+			wantBody:    "One " + ma + "[[2]](" + c + ").\n",
+			wantList:    []string{"1. [Site A](" + a + ")", "2. [c.example](" + c + ")", "3. [Site B](" + b + ")"},
+		},
+		{
+			name:        "annotation_elsewhere_keeps_its_marker",
+			text:        "One. Two [cite: 2]." + list,
+			annotations: []string{cite(a, 0, 4)},
+			wantBody:    "One." + ma + " Two " + mb + ".\n",
+			wantList:    []string{"1. [Site A](" + a + ")", "2. [Site B](" + b + ")"},
+		},
+		{
+			name:     "unknown_number_is_dropped_with_the_space_before",
+			text:     "One [cite: 7]. Two [cite: 1, 7]." + list,
+			wantBody: "One. Two " + ma + ".\n",
+			wantList: []string{"1. [Site A](" + a + ")", "2. [Site B](" + b + ")"},
+		},
+		{
+			name:        "markers_without_a_list_are_dropped",
+			text:        "One [cite: 1]. Two [cite: 2] and three.\n[cite: 3] Four.\n*   [cite: 4] Five.",
+			annotations: []string{cite(a, 0, 3)},
+			wantBody:    "One" + ma + ". Two and three.\nFour.\n* Five.\n",
+			wantList:    []string{"1. [a.example](" + a + ")"},
+		},
+		{
+			name:     "marker_after_exclamation_mark_stays_a_link",
+			text:     "Wow![cite: 1]" + list,
+			wantBody: "Wow! " + ma + "\n",
+			wantList: []string{"1. [Site A](" + a + ")", "2. [Site B](" + b + ")"},
+		},
+		{
+			name:        "citation_of_the_list_itself_is_not_marked",
+			text:        "One." + list,
+			annotations: []string{cite(c, 0, 4), cite(b, 20, 30)},
+			wantBody:    "One." + mc[:2] + "1]](" + c + ")\n",
+			wantList:    []string{"1. [c.example](" + c + ")", "2. [Site A](" + a + ")", "3. [Site B](" + b + ")"},
+		},
+		{
+			name:     "sources_heading_variants",
+			text:     "One [cite: 1].\n\n## Sources\n\n1. Site A: " + a + "\n2) <" + b + ">\n",
+			wantBody: "One " + ma + ".\n",
+			wantList: []string{"1. [Site A](" + a + ")", "2. [b.example](" + b + ")"},
+		},
+		{
+			name:     "list_followed_by_text_is_kept",
+			text:     "One [cite: 1]." + list + "\nMore text.",
+			wantBody: "One." + list + "\nMore text.\n",
+		},
+		{
+			name:     "list_with_an_item_without_url_is_kept",
+			text:     "One [cite: 1].\n\nSources:\n1. A book\n",
+			wantBody: "One.\n\nSources:\n1. A book\n",
+		},
+		{
+			name:     "hostile_list_items_are_escaped",
+			text:     "One [cite: 1][cite: 2][cite: 3].\n\n**Sources:**\n1. [<script>x</script> *b*](" + a + ")\n2. [go](javascript:alert(1))\n3. [\\[y\\]](https://c.example/a)b%29(c)\n",
+			wantBody: "One " + ma + "\\[2\\][[3]](https://c.example/a).\n",
+			wantList: []string{`1. [\<script\>x\</script\> \*b\*](` + a + ")", "2. go: javascript:alert(1)", `3. [\[y\]](https://c.example/a)`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := render(t, textInteraction(t, tc.text, "["+strings.Join(tc.annotations, ",")+"]"))
+			if r.Text != tc.text {
+				t.Errorf("Text = %q, want the text as sent %q", r.Text, tc.text)
+			}
+			if diff := cmp.Diff(tc.wantBody, body(t, r.Markdown)); diff != "" {
+				t.Errorf("report text (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantList, sources(r.Markdown)); diff != "" {
+				t.Errorf("Sources (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -410,8 +539,8 @@ func TestRender_outputText(t *testing.T) {
 func TestRender_noCitations(t *testing.T) {
 	t.Parallel()
 	r := render(t, textInteraction(t, "# Title\n\nPlain text.", `[]`))
-	if r.Citations != nil {
-		t.Errorf("Citations = %v, want none", r.Citations)
+	if r.Sources != nil {
+		t.Errorf("Sources = %v, want none", r.Sources)
 	}
 	if got, want := body(t, r.Markdown), "# Title\n\nPlain text.\n"; got != want {
 		t.Errorf("report text = %q, want %q", got, want)
@@ -432,8 +561,8 @@ func TestRender_noModelOutput(t *testing.T) {
 	t.Parallel()
 	r := render(t, `{"id":"v1_x","agent":"deep-research-pro-preview-12-2025","status":"completed",
 		"steps":[{"type":"user_input","content":[{"type":"text","text":"q"}]},{"type":"thought","summary":[]}]}`)
-	if r.Text != "" || r.Citations != nil {
-		t.Errorf("Text = %q, Citations = %v, want none", r.Text, r.Citations)
+	if r.Text != "" || r.Sources != nil {
+		t.Errorf("Text = %q, Sources = %v, want none", r.Text, r.Sources)
 	}
 	if !r.Completed() {
 		t.Fatal("Completed() = false, want true")
@@ -452,10 +581,22 @@ func TestRender_sources(t *testing.T) {
 		wantSource  string
 	}{
 		{
-			name:        "title_falls_back_to_url",
-			annotations: `[{"type":"url_citation","url":"https://a.example/x_y","end_index":2}]`,
-			wantMarker:  "[[1]](https://a.example/x_y)",
-			wantSource:  `1. [https://a.example/x\_y](https://a.example/x_y)`,
+			name:        "title_falls_back_to_host",
+			annotations: `[{"type":"url_citation","url":"https://www.a.example/x_y","title":null,"end_index":2}]`,
+			wantMarker:  "[[1]](https://www.a.example/x_y)",
+			wantSource:  `1. [a.example](https://www.a.example/x_y)`,
+		},
+		{
+			name:        "host_title_is_escaped",
+			annotations: `[{"type":"url_citation","url":"https://A_B.example:8443/","end_index":2}]`,
+			wantMarker:  "[[1]](https://A_B.example:8443/)",
+			wantSource:  `1. [a\_b.example](https://A_B.example:8443/)`,
+		},
+		{
+			name:        "title_falls_back_to_url_without_host",
+			annotations: `[{"source":"javascript:alert(1)","end_index":2}]`,
+			wantMarker:  `\[1\]`,
+			wantSource:  "1. javascript:alert(1)",
 		},
 		{
 			name:        "markdown_in_title_is_escaped",
@@ -497,7 +638,7 @@ func TestRender_sources(t *testing.T) {
 			name:        "untyped_source",
 			annotations: `[{"source":"https://a.example/","end_index":2}]`,
 			wantMarker:  "[[1]](https://a.example/)",
-			wantSource:  "1. [https://a.example/](https://a.example/)",
+			wantSource:  "1. [a.example](https://a.example/)",
 		},
 		{
 			name:        "title_that_looks_like_a_list",
@@ -512,10 +653,10 @@ func TestRender_sources(t *testing.T) {
 			wantSource:  `1. \# notes`,
 		},
 		{
-			name:        "blank_title_falls_back_to_url",
+			name:        "blank_title_falls_back_to_host",
 			annotations: `[{"type":"url_citation","url":"https://a.example/","title":"  \n\t ","end_index":2}]`,
 			wantMarker:  "[[1]](https://a.example/)",
-			wantSource:  "1. [https://a.example/](https://a.example/)",
+			wantSource:  "1. [a.example](https://a.example/)",
 		},
 		{
 			name:        "indented_title_is_trimmed",
@@ -525,8 +666,8 @@ func TestRender_sources(t *testing.T) {
 		},
 		{
 			name:        "first_non_empty_title_wins",
-			annotations: `[{"type":"url_citation","url":"https://a.example/","end_index":1},{"type":"url_citation","url":"https://a.example/","title":"Second","end_index":2},{"type":"url_citation","url":"https://a.example/","title":"Third","end_index":3}]`,
-			wantMarker:  "O[[1]](https://a.example/)K[[1]](https://a.example/)",
+			annotations: `[{"type":"url_citation","url":"https://a.example/","start_index":0,"end_index":1},{"type":"url_citation","url":"https://a.example/","title":"Second","start_index":1,"end_index":2},{"type":"url_citation","url":"https://a.example/","title":"Third","start_index":2,"end_index":3}]`,
+			wantMarker:  "O[[1]](https://a.example/)K[[1]](https://a.example/).[[1]](https://a.example/)",
 			wantSource:  "1. [Second](https://a.example/)",
 		},
 	}
@@ -610,9 +751,10 @@ func TestRender_invalid(t *testing.T) {
 
 func TestReport_CitationsJSON(t *testing.T) {
 	t.Parallel()
-	r := &Report{Citations: []Citation{
-		{N: 1, URL: "https://a.example/?x=1&y=<2>", Title: "A", StartIndex: 0, EndIndex: 4, Type: "url_citation"},
-		{N: 2, URL: "files/abc", StartIndex: 5, EndIndex: 9},
+	r := &Report{Sources: []Source{
+		{N: 1, URL: "https://a.example/?x=1&y=<2>", Title: "A", Type: "url_citation", Spans: []Span{{0, 4}, {10, 12}}},
+		{N: 2, URL: "files/abc", Title: "files/abc", Spans: []Span{{5, 9}}},
+		{N: 3, URL: "https://b.example/", Title: "b.example", Spans: []Span{}},
 	}}
 	got, err := r.CitationsJSON()
 	if err != nil {
@@ -623,26 +765,45 @@ func TestReport_CitationsJSON(t *testing.T) {
     "n": 1,
     "url": "https://a.example/?x=1&y=<2>",
     "title": "A",
-    "start_index": 0,
-    "end_index": 4,
-    "type": "url_citation"
+    "type": "url_citation",
+    "spans": [
+      {
+        "start_index": 0,
+        "end_index": 4
+      },
+      {
+        "start_index": 10,
+        "end_index": 12
+      }
+    ]
   },
   {
     "n": 2,
     "url": "files/abc",
-    "start_index": 5,
-    "end_index": 9
+    "title": "files/abc",
+    "spans": [
+      {
+        "start_index": 5,
+        "end_index": 9
+      }
+    ]
+  },
+  {
+    "n": 3,
+    "url": "https://b.example/",
+    "title": "b.example",
+    "spans": []
   }
 ]
 `
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("CitationsJSON() (-want +got):\n%s", diff)
 	}
-	var back []Citation
+	var back []Source
 	if err := json.Unmarshal(got, &back); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(r.Citations, back); diff != "" {
+	if diff := cmp.Diff(r.Sources, back); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
