@@ -218,17 +218,14 @@ func (s *Server) ExpireBatch(name string) (Notification, error) {
 // move; RUNNING can only be entered from PENDING.
 func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notification, error) {
 	id := strings.TrimPrefix(name, "batches/")
-	var (
-		inlined json.RawMessage
-		output  Content
-	)
 	s.mu.Lock()
 	b, ok := s.batches[id]
 	s.mu.Unlock()
 	if !ok {
 		return Notification{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
 	}
-	output = b.results
+	var inlined json.RawMessage
+	var output Content = b.results
 	if to == BatchSucceeded && (b.inline || b.embed) {
 		// Built outside the lock: it reads the whole results file.
 		var err error
