@@ -102,9 +102,15 @@ type (
 			PendingRequestCount    int64String `json:"pendingRequestCount"`
 		} `json:"batchStats"`
 	}
+	// An embedding batch's output has the same form. The API reference's
+	// EmbedContentBatchOutput puts its inline results under
+	// inlinedResponses, like a GenerateContentBatchOutput; the SDK's batch
+	// converters read them from inlinedEmbedContentResponses. Either is
+	// accepted.
 	batchOutput struct {
-		ResponsesFile    string          `json:"responsesFile"`
-		InlinedResponses json.RawMessage `json:"inlinedResponses"`
+		ResponsesFile                string          `json:"responsesFile"`
+		InlinedResponses             json.RawMessage `json:"inlinedResponses"`
+		InlinedEmbedContentResponses json.RawMessage `json:"inlinedEmbedContentResponses"`
 	}
 )
 
@@ -197,8 +203,21 @@ func parseBatch(name string, body []byte) (*Batch, error) {
 			return nil, fmt.Errorf("%w: batch output: %w", ErrUnexpectedResponse, err)
 		}
 	}
-	if b.Inlined, err = inlinedLines(out.InlinedResponses); err != nil {
+	inlined := nonNull(out.InlinedResponses)
+	if embed := nonNull(out.InlinedEmbedContentResponses); embed != nil {
+		if inlined != nil {
+			return nil, fmt.Errorf("%w: batch output has both inlinedResponses and inlinedEmbedContentResponses", ErrUnexpectedResponse)
+		}
+		inlined = embed
+	}
+	var failed int64
+	if b.Inlined, failed, err = inlinedLines(inlined); err != nil {
 		return nil, err
+	}
+	if b.Stats == (BatchStats{}) && len(b.Inlined) > 0 {
+		// No batchStats: count the inlined results themselves.
+		n := int64(len(b.Inlined))
+		b.Stats = BatchStats{Requests: n, Succeeded: n - failed, Failed: failed}
 	}
 	return b, nil
 }
@@ -225,20 +244,22 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// inlinedLines converts inlined responses into results-file lines. raw is
-// either the InlinedResponses wrapper ({"inlinedResponses":[…]}, what the
-// API sends) or the array itself.
-func inlinedLines(raw json.RawMessage) ([]json.RawMessage, error) {
+// inlinedLines converts inlined responses into results-file lines, and
+// counts those that are errors. raw is either the wrapper
+// ({"inlinedResponses":[…]}, what the API sends) or the array itself; the
+// items are generation or embedding results alike ({response|error,
+// metadata}).
+func inlinedLines(raw json.RawMessage) (lines []json.RawMessage, failed int64, err error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if raw[0] == '{' {
 		var wrapper struct {
 			InlinedResponses json.RawMessage `json:"inlinedResponses"`
 		}
 		if err := json.Unmarshal(raw, &wrapper); err != nil {
-			return nil, fmt.Errorf("%w: inlinedResponses: %w", ErrUnexpectedResponse, err)
+			return nil, 0, fmt.Errorf("%w: inlinedResponses: %w", ErrUnexpectedResponse, err)
 		}
 		return inlinedLines(wrapper.InlinedResponses)
 	}
@@ -248,9 +269,9 @@ func inlinedLines(raw json.RawMessage) ([]json.RawMessage, error) {
 		Metadata map[string]json.RawMessage `json:"metadata"`
 	}
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("%w: inlinedResponses: %w", ErrUnexpectedResponse, err)
+		return nil, 0, fmt.Errorf("%w: inlinedResponses: %w", ErrUnexpectedResponse, err)
 	}
-	lines := make([]json.RawMessage, 0, len(items))
+	lines = make([]json.RawMessage, 0, len(items))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	// The bytes are the API's: keep "<", ">" and "&" as they came.
@@ -259,9 +280,9 @@ func inlinedLines(raw json.RawMessage) ([]json.RawMessage, error) {
 		resp, errObj := nonNull(it.Response), nonNull(it.Error)
 		switch {
 		case resp == nil && errObj == nil:
-			return nil, fmt.Errorf("%w: inlined response %d has neither a response nor an error", ErrUnexpectedResponse, i)
+			return nil, 0, fmt.Errorf("%w: inlined response %d has neither a response nor an error", ErrUnexpectedResponse, i)
 		case resp != nil && errObj != nil:
-			return nil, fmt.Errorf("%w: inlined response %d has both a response and an error", ErrUnexpectedResponse, i)
+			return nil, 0, fmt.Errorf("%w: inlined response %d has both a response and an error", ErrUnexpectedResponse, i)
 		}
 		key := nonNull(it.Metadata["key"])
 		if key == nil {
@@ -275,11 +296,14 @@ func inlinedLines(raw json.RawMessage) ([]json.RawMessage, error) {
 			Response json.RawMessage `json:"response,omitempty"`
 			Error    json.RawMessage `json:"error,omitempty"`
 		}{key, resp, errObj}); err != nil {
-			return nil, fmt.Errorf("%w: inlined response %d: %w", ErrUnexpectedResponse, i, err)
+			return nil, 0, fmt.Errorf("%w: inlined response %d: %w", ErrUnexpectedResponse, i, err)
 		}
 		lines = append(lines, bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))))
+		if errObj != nil {
+			failed++
+		}
 	}
-	return lines, nil
+	return lines, failed, nil
 }
 
 // nonNull returns nil for an absent or null JSON value.

@@ -3,6 +3,7 @@ package gemini_test
 import (
 	"bufio"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -192,6 +193,54 @@ func TestGetBatch_inlined(t *testing.T) {
 		if errs != b.Stats.Failed || int64(len(b.Inlined)) != b.Stats.Requests {
 			t.Errorf("%d lines with %d errors; stats say %+v", len(b.Inlined), errs, b.Stats)
 		}
+	}
+}
+
+func TestGetBatch_embeddings(t *testing.T) {
+	t.Parallel()
+	results := geminisim.ResultsFile{Size: 20 * geminisim.DefaultLineSize, FailureRatio: 0.25, Seed: 5}
+	e := newEnv(t, envConfig{})
+	name, err := e.sim.CreateBatch(geminisim.BatchSpec{Results: results, Inline: true, Embeddings: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.CompleteBatch(name); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.client.GetBatch(testContext(t), name)
+	if err != nil {
+		t.Fatalf("GetBatch: %v", err)
+	}
+	if b.State != gemini.BatchSucceeded || b.ResponsesFile != "" {
+		t.Fatalf("batch = %s file=%q, want a SUCCEEDED inline batch", b.State, b.ResponsesFile)
+	}
+	want := gemini.BatchStats{Requests: 20, Succeeded: 15, Failed: 5}
+	if b.Stats != want || len(b.Inlined) != 20 {
+		t.Fatalf("%d lines, stats %+v; want 20 lines, stats %+v", len(b.Inlined), b.Stats, want)
+	}
+	var failed int64
+	for i, line := range b.Inlined {
+		var l struct {
+			Key      string `json:"key"`
+			Response *struct {
+				Embedding struct {
+					Values []float64 `json:"values"`
+				} `json:"embedding"`
+			} `json:"response"`
+			Error *gemini.JobError `json:"error"`
+		}
+		if err := json.Unmarshal(line, &l); err != nil || l.Key != "request-"+strconv.Itoa(i+1) {
+			t.Fatalf("line %d is not a results line with key request-%d: %s", i, i+1, line)
+		}
+		switch {
+		case l.Error != nil && l.Response == nil:
+			failed++
+		case l.Response == nil || l.Error != nil || len(l.Response.Embedding.Values) == 0:
+			t.Errorf("line %d is neither an embedding nor an error: %s", i, line)
+		}
+	}
+	if failed != want.Failed {
+		t.Errorf("%d error lines, want %d", failed, want.Failed)
 	}
 }
 

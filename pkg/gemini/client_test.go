@@ -2,8 +2,11 @@ package gemini_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,4 +149,78 @@ func TestErrors_neverRevealAPIKey(t *testing.T) {
 	}
 	_, err = gemini.New(ctx, gemini.Options{APIKey: testAPIKey, BaseURL: "http://example.com/?key=" + testAPIKey})
 	assertNoSecret(t, err)
+}
+
+// TestClient_sendsKeyInHeaderOnly checks every kind of request the client
+// makes: the key rides in x-goog-api-key and never in ?key=, which the
+// Interactions API refuses next to the header.
+func TestClient_sendsKeyInHeaderOnly(t *testing.T) {
+	t.Parallel()
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	e := newEnv(t, envConfig{wrap: handlerFunc(func(next http.Handler, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Query().Has("key") || r.Header.Get("x-goog-api-key") != testAPIKey {
+			t.Errorf("%s: key in the query %v, header key right %v", r.URL.Path, r.URL.Query().Has("key"), r.Header.Get("x-goog-api-key") == testAPIKey)
+		}
+		next.ServeHTTP(w, r)
+	})})
+	ctx := testContext(t)
+	batch, err := e.sim.CreateBatch(geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.CompleteBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	it, err := e.sim.CreateInteraction(geminisim.InteractionSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	video, err := e.sim.CreateVideo(geminisim.VideoSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.CompleteVideo(video); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := e.client.GetBatch(ctx, batch)
+	if err != nil {
+		t.Fatalf("GetBatch: %v", err)
+	}
+	if _, err := e.client.GetInteraction(ctx, it); err != nil {
+		t.Fatalf("GetInteraction: %v", err)
+	}
+	op, err := e.client.GetVideoOperation(ctx, video)
+	if err != nil || len(op.Videos) != 1 {
+		t.Fatalf("GetVideoOperation: %v %+v", err, op)
+	}
+	// A key pasted into a download URI is dropped, not sent twice.
+	withKey, err := url.Parse(op.Videos[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := withKey.Query()
+	q.Set("key", testAPIKey)
+	withKey.RawQuery = q.Encode()
+	for _, ref := range []string{b.ResponsesFile, op.Videos[0], withKey.String()} {
+		d, err := e.client.Download(ctx, ref)
+		if err != nil {
+			t.Fatalf("Download %s: %v", ref, err)
+		}
+		if _, err := io.Copy(io.Discard, d.Body); err != nil {
+			t.Fatalf("Download %s: %v", ref, err)
+		}
+		d.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 6 {
+		t.Errorf("requests %v, want one of each kind", seen)
+	}
 }

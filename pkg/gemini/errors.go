@@ -34,16 +34,21 @@ var (
 )
 
 // APIError is an error answer of the Gemini API: a non-2xx HTTP status with
-// Google's error JSON ({"error":{"code":…,"message":…,"status":…}}).
+// Google's error JSON ({"error":{"code":404,"message":…,"status":"NOT_FOUND"}})
+// or the Interactions API's ({"error":{"code":"not_found","message":…}}).
+// Whether it is worth retrying depends on the HTTP status alone.
 type APIError struct {
 	// Status is the HTTP status code.
 	Status int
-	// Code is the google.rpc.Code name, e.g. "NOT_FOUND".
+	// Code is the google.rpc.Code name, e.g. "NOT_FOUND", in upper case
+	// whichever error shape named it; when the body names none, the code
+	// Google pairs with the HTTP status.
 	Code string
 	// Message is the server's developer-facing message.
 	Message string
 	// Reason is the reason of a google.rpc.ErrorInfo detail, if any, e.g.
-	// "API_KEY_INVALID".
+	// "API_KEY_INVALID"; or an Interactions API string code that is not a
+	// google.rpc.Code name, as sent.
 	Reason string
 	// RetryAfter is how long the server asked the client to wait, from the
 	// Retry-After header or a google.rpc.RetryInfo detail; 0 if neither.
@@ -110,15 +115,35 @@ const maxErrorBody = 64 << 10
 // HTML page from a proxy, say).
 const maxErrorMessage = 512
 
-// googleError is Google's error JSON.
-type googleError struct {
+// errorBody is the error JSON of a non-2xx answer. Two shapes are in use,
+// and both are accepted:
+//
+//   - Google's, on batches, files and operations:
+//     {"error":{"code":404,"message":"…","status":"NOT_FOUND","details":[…]}},
+//     code being the HTTP status and status the google.rpc.Code name;
+//   - the Interactions API's (the SDK's interactions.Error):
+//     {"error":{"code":"not_found","message":"…"}}, a string code.
+//
+// Code is kept raw so that neither shape fails to decode.
+type errorBody struct {
 	Error *struct {
-		Code    int               `json:"code"`
+		Code    json.RawMessage   `json:"code"`
 		Message string            `json:"message"`
 		Status  string            `json:"status"`
 		Details []json.RawMessage `json:"details"`
 	} `json:"error"`
 }
+
+// rpcCodes are the google.rpc.Code names.
+var rpcCodes = map[string]bool{
+	"OK": true, "CANCELLED": true, "UNKNOWN": true, "INVALID_ARGUMENT": true, "DEADLINE_EXCEEDED": true,
+	"NOT_FOUND": true, "ALREADY_EXISTS": true, "PERMISSION_DENIED": true, "RESOURCE_EXHAUSTED": true,
+	"FAILED_PRECONDITION": true, "ABORTED": true, "OUT_OF_RANGE": true, "UNIMPLEMENTED": true,
+	"INTERNAL": true, "UNAVAILABLE": true, "DATA_LOSS": true, "UNAUTHENTICATED": true,
+}
+
+// maxReason bounds a string code kept as the Reason.
+const maxReason = 128
 
 // errorDetail holds the fields of the google.rpc detail types used here:
 // ErrorInfo (reason) and RetryInfo (retryDelay).
@@ -133,17 +158,37 @@ type errorDetail struct {
 func newAPIError(resp *http.Response) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &APIError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
-	var ge googleError
-	if json.Unmarshal(body, &ge) == nil && ge.Error != nil {
-		e.Code, e.Message = ge.Error.Status, ge.Error.Message
-		e.applyDetails(ge.Error.Details)
-	} else {
+	if !e.applyBody(body) {
 		e.Message = truncate(strings.TrimSpace(string(body)), maxErrorMessage)
 	}
 	if e.Code == "" {
 		e.Code = rpcCode(resp.StatusCode)
 	}
 	return e
+}
+
+// applyBody fills Code, Message, Reason and RetryAfter from an error JSON
+// body in either shape of errorBody, and reports whether body was one.
+// Code stays empty when the body names no google.rpc.Code; an Interactions
+// string code that is no such name (the SDK documents it only as
+// identifying the error type) is kept as the Reason instead.
+func (e *APIError) applyBody(body []byte) bool {
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil || eb.Error == nil {
+		return false
+	}
+	e.Message = eb.Error.Message
+	e.Code = eb.Error.Status
+	var s string
+	if e.Code == "" && json.Unmarshal(eb.Error.Code, &s) == nil && s != "" {
+		if upper := strings.ToUpper(s); rpcCodes[upper] {
+			e.Code = upper
+		} else {
+			e.Reason = truncate(s, maxReason)
+		}
+	}
+	e.applyDetails(eb.Error.Details)
+	return true
 }
 
 // applyDetails takes the reason and retry delay from google.rpc details.
@@ -177,9 +222,16 @@ func fromSDKError(err error) error {
 		return err
 	}
 	e := &APIError{Status: sdkErr.Code, Code: sdkErr.Status, Message: truncate(sdkErr.Message, maxErrorMessage)}
-	// Without error JSON the SDK puts the HTTP status line ("503 Service
-	// Unavailable") in Status.
-	if e.Code == "" || strings.Contains(e.Code, " ") {
+	// When the SDK cannot decode the error JSON (an Interactions API
+	// string code does not fit its numeric Code), it puts the HTTP status
+	// line ("404 Not Found") in Status and the body in Message.
+	if strings.Contains(e.Code, " ") {
+		e.Code = ""
+		if e.applyBody([]byte(sdkErr.Message)) {
+			e.Message = truncate(e.Message, maxErrorMessage)
+		}
+	}
+	if e.Code == "" {
 		e.Code = rpcCode(sdkErr.Code)
 	}
 	var details []json.RawMessage

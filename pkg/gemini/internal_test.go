@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,32 +17,35 @@ import (
 func TestInlinedLines(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name    string
-		raw     string
-		want    []string
-		wantErr bool
+		name       string
+		raw        string
+		want       []string
+		wantFailed int64
+		wantErr    bool
 	}{
-		{"absent", ``, nil, false},
-		{"null", `null`, nil, false},
-		{"empty_wrapper", `{}`, nil, false},
+		{"absent", ``, nil, 0, false},
+		{"null", `null`, nil, 0, false},
+		{"empty_wrapper", `{}`, nil, 0, false},
 		{"wrapper", `{"inlinedResponses":[{"response":{"a":1},"metadata":{"key":"k1"}}]}`,
-			[]string{`{"key":"k1","response":{"a":1}}`}, false},
+			[]string{`{"key":"k1","response":{"a":1}}`}, 0, false},
 		{"bare_array", `[{"error":{"code":13,"message":"x"},"metadata":{"key":"k2"}}]`,
-			[]string{`{"key":"k2","error":{"code":13,"message":"x"}}`}, false},
+			[]string{`{"key":"k2","error":{"code":13,"message":"x"}}`}, 1, false},
 		{"index_when_no_key", `[{"response":{"a":1}},{"response":{"b":2},"metadata":{}},{"error":{"code":5}}]`,
-			[]string{`{"key":"0","response":{"a":1}}`, `{"key":"1","response":{"b":2}}`, `{"key":"2","error":{"code":5}}`}, false},
+			[]string{`{"key":"0","response":{"a":1}}`, `{"key":"1","response":{"b":2}}`, `{"key":"2","error":{"code":5}}`}, 1, false},
 		{"pretty_printed_is_compacted", "{\n  \"inlinedResponses\": [\n    {\n      \"response\": {\n        \"text\": \"a\\nb <c> & d\"\n      },\n      \"metadata\": {\"key\": \"k\"}\n    }\n  ]\n}",
-			[]string{`{"key":"k","response":{"text":"a\nb <c> & d"}}`}, false},
-		{"null_error_ignored", `[{"response":{"a":1},"error":null}]`, []string{`{"key":"0","response":{"a":1}}`}, false},
-		{"neither", `[{"metadata":{"key":"k"}}]`, nil, true},
-		{"both", `[{"response":{},"error":{}}]`, nil, true},
-		{"not_an_array", `{"inlinedResponses":"nope"}`, nil, true},
-		{"malformed", `[{"response":`, nil, true},
+			[]string{`{"key":"k","response":{"text":"a\nb <c> & d"}}`}, 0, false},
+		{"null_error_ignored", `[{"response":{"a":1},"error":null}]`, []string{`{"key":"0","response":{"a":1}}`}, 0, false},
+		{"embeddings", `{"inlinedResponses":[{"response":{"embedding":{"values":[0.5,-0.25]}},"metadata":{"key":"e1"}},{"error":{"code":3,"message":"bad"},"metadata":{"key":"e2"}}]}`,
+			[]string{`{"key":"e1","response":{"embedding":{"values":[0.5,-0.25]}}}`, `{"key":"e2","error":{"code":3,"message":"bad"}}`}, 1, false},
+		{"neither", `[{"metadata":{"key":"k"}}]`, nil, 0, true},
+		{"both", `[{"response":{},"error":{}}]`, nil, 0, true},
+		{"not_an_array", `{"inlinedResponses":"nope"}`, nil, 0, true},
+		{"malformed", `[{"response":`, nil, 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := inlinedLines(json.RawMessage(tc.raw))
+			got, failed, err := inlinedLines(json.RawMessage(tc.raw))
 			if tc.wantErr {
 				if !errors.Is(err, ErrUnexpectedResponse) {
 					t.Fatalf("error %v, want ErrUnexpectedResponse", err)
@@ -57,6 +62,9 @@ func TestInlinedLines(t *testing.T) {
 			if diff := cmp.Diff(tc.want, gotS); diff != "" {
 				t.Errorf("lines (-want +got):\n%s", diff)
 			}
+			if failed != tc.wantFailed {
+				t.Errorf("failed = %d, want %d", failed, tc.wantFailed)
+			}
 		})
 	}
 }
@@ -72,6 +80,18 @@ func TestParseBatch_shapes(t *testing.T) {
 	}{
 		{"output_in_response_only", `{"name":"batches/b1","done":true,"metadata":{"state":"JOB_STATE_SUCCEEDED","batchStats":{"requestCount":2,"successfulRequestCount":"2"}},"response":{"responsesFile":"files/r1"}}`,
 			&Batch{Name: name, State: BatchSucceeded, Done: true, ResponsesFile: "files/r1", Stats: BatchStats{Requests: 2, Succeeded: 2}}, false},
+		// Embedding batches: the SDK converters' inlinedEmbedContentResponses,
+		// and the API reference's inlinedResponses holding embeddings.
+		{"embed_inlined_in_metadata_output", `{"name":"batches/b1","done":true,"metadata":{"@type":"type.googleapis.com/google.ai.generativelanguage.v1main.EmbedContentBatch","state":"BATCH_STATE_SUCCEEDED","batchStats":{"requestCount":"2","successfulRequestCount":"1","failedRequestCount":"1"},"output":{"inlinedEmbedContentResponses":{"inlinedResponses":[{"response":{"embedding":{"values":[0.1]}},"metadata":{"key":"a"}},{"error":{"code":3,"message":"x"},"metadata":{"key":"b"}}]}}}}`,
+			&Batch{Name: name, State: BatchSucceeded, Done: true, Stats: BatchStats{Requests: 2, Succeeded: 1, Failed: 1},
+				Inlined: []json.RawMessage{json.RawMessage(`{"key":"a","response":{"embedding":{"values":[0.1]}}}`), json.RawMessage(`{"key":"b","error":{"code":3,"message":"x"}}`)}}, false},
+		{"embed_inlined_in_response_without_stats", `{"name":"batches/b1","done":true,"metadata":{"state":"BATCH_STATE_SUCCEEDED"},"response":{"inlinedEmbedContentResponses":{"inlinedResponses":[{"response":{"embedding":{"values":[0.1]}}},{"response":{"embedding":{"values":[0.2]}}},{"error":{"code":13}}]}}}`,
+			&Batch{Name: name, State: BatchSucceeded, Done: true, Stats: BatchStats{Requests: 3, Succeeded: 2, Failed: 1},
+				Inlined: []json.RawMessage{json.RawMessage(`{"key":"0","response":{"embedding":{"values":[0.1]}}}`), json.RawMessage(`{"key":"1","response":{"embedding":{"values":[0.2]}}}`), json.RawMessage(`{"key":"2","error":{"code":13}}`)}}, false},
+		{"embed_inlined_as_inlined_responses", `{"name":"batches/b1","done":true,"metadata":{"state":"BATCH_STATE_SUCCEEDED","output":{"inlinedResponses":{"inlinedResponses":[{"response":{"embedding":{"values":[0.1]}},"metadata":{"key":"a"}}]}}}}`,
+			&Batch{Name: name, State: BatchSucceeded, Done: true, Stats: BatchStats{Requests: 1, Succeeded: 1},
+				Inlined: []json.RawMessage{json.RawMessage(`{"key":"a","response":{"embedding":{"values":[0.1]}}}`)}}, false},
+		{"both_inlined_forms", `{"name":"batches/b1","done":true,"metadata":{"state":"BATCH_STATE_SUCCEEDED","output":{"inlinedResponses":{"inlinedResponses":[{"response":{}}]},"inlinedEmbedContentResponses":{"inlinedResponses":[{"response":{}}]}}}}`, nil, true},
 		{"unknown_state_kept", `{"name":"batches/b1","metadata":{"state":"BATCH_STATE_HIBERNATING"}}`,
 			&Batch{Name: name, State: "HIBERNATING"}, false},
 		{"partially_succeeded_is_done", `{"name":"batches/b1","metadata":{"state":"JOB_STATE_PARTIALLY_SUCCEEDED","output":{"responsesFile":"files/r1"}}}`,
@@ -215,6 +235,63 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
+func TestNewAPIError(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name          string
+		status        int
+		body          string
+		want          *APIError
+		wantTransient bool
+	}{
+		// Google's format, one status of each class.
+		{"google_invalid_argument", 400, `{"error":{"code":400,"message":"Bad request.","status":"INVALID_ARGUMENT"}}`,
+			&APIError{Status: 400, Code: "INVALID_ARGUMENT", Message: "Bad request."}, false},
+		{"google_not_found", 404, `{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}`,
+			&APIError{Status: 404, Code: "NOT_FOUND", Message: "Requested entity was not found."}, false},
+		{"google_resource_exhausted", 429, `{"error":{"code":429,"message":"Quota.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}`,
+			&APIError{Status: 429, Code: "RESOURCE_EXHAUSTED", Message: "Quota.", RetryAfter: 7 * time.Second}, true},
+		{"google_internal", 500, `{"error":{"code":500,"message":"Internal.","status":"INTERNAL"}}`,
+			&APIError{Status: 500, Code: "INTERNAL", Message: "Internal."}, true},
+		{"google_unavailable", 503, `{"error":{"code":503,"message":"Overloaded.","status":"UNAVAILABLE"}}`,
+			&APIError{Status: 503, Code: "UNAVAILABLE", Message: "Overloaded."}, true},
+		{"google_without_status", 404, `{"error":{"code":404,"message":"Gone."}}`,
+			&APIError{Status: 404, Code: "NOT_FOUND", Message: "Gone."}, false},
+		// The Interactions API's string code, the same statuses.
+		{"interactions_invalid_argument", 400, `{"error":{"code":"invalid_argument","message":"Multiple authentication credentials received."}}`,
+			&APIError{Status: 400, Code: "INVALID_ARGUMENT", Message: "Multiple authentication credentials received."}, false},
+		{"interactions_not_found", 404, `{"error":{"code":"not_found","message":"Interaction not found."}}`,
+			&APIError{Status: 404, Code: "NOT_FOUND", Message: "Interaction not found."}, false},
+		{"interactions_resource_exhausted", 429, `{"error":{"code":"resource_exhausted","message":"Quota."}}`,
+			&APIError{Status: 429, Code: "RESOURCE_EXHAUSTED", Message: "Quota."}, true},
+		{"interactions_internal", 500, `{"error":{"code":"internal","message":"Internal."}}`,
+			&APIError{Status: 500, Code: "INTERNAL", Message: "Internal."}, true},
+		{"interactions_unavailable", 503, `{"error":{"code":"UNAVAILABLE","message":"Overloaded."}}`,
+			&APIError{Status: 503, Code: "UNAVAILABLE", Message: "Overloaded."}, true},
+		{"interactions_unknown_code_kept_as_reason", 429, `{"error":{"code":"rate_limit_exceeded","message":"Slow down."}}`,
+			&APIError{Status: 429, Code: "RESOURCE_EXHAUSTED", Message: "Slow down.", Reason: "rate_limit_exceeded"}, true},
+		// The HTTP status decides what is transient, whatever the body says.
+		{"status_outranks_code", 503, `{"error":{"code":"invalid_argument","message":"x"}}`,
+			&APIError{Status: 503, Code: "INVALID_ARGUMENT", Message: "x"}, true},
+		{"not_json", 502, "<html>Bad Gateway</html>",
+			&APIError{Status: 502, Code: "INTERNAL", Message: "<html>Bad Gateway</html>"}, true},
+		{"odd_code_type", 400, `{"error":{"code":{"x":1},"message":"odd"}}`,
+			&APIError{Status: 400, Code: "INVALID_ARGUMENT", Message: "odd"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := newAPIError(&http.Response{StatusCode: tc.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))})
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("APIError (-want +got):\n%s", diff)
+			}
+			if got.Transient() != tc.wantTransient {
+				t.Errorf("Transient() = %v, want %v", got.Transient(), tc.wantTransient)
+			}
+		})
+	}
+}
+
 func TestFromSDKError(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -227,6 +304,8 @@ func TestFromSDKError(t *testing.T) {
 			&APIError{Status: 429, Code: "RESOURCE_EXHAUSTED", Message: "quota", RetryAfter: 3 * time.Second}},
 		{"status_line", genai.APIError{Code: 503, Status: "503 Service Unavailable", Message: "<html>"},
 			&APIError{Status: 503, Code: "UNAVAILABLE", Message: "<html>"}},
+		{"interactions_string_code", genai.APIError{Code: 404, Status: "404 Not Found", Message: `{"error":{"code":"not_found","message":"Interaction not found."}}`},
+			&APIError{Status: 404, Code: "NOT_FOUND", Message: "Interaction not found."}},
 		{"error_info", genai.APIError{Code: 400, Status: "INVALID_ARGUMENT", Message: "bad key",
 			Details: []map[string]any{{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}}},
 			&APIError{Status: 400, Code: "INVALID_ARGUMENT", Message: "bad key", Reason: "API_KEY_INVALID"}},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,7 +57,24 @@ const (
 	msgQuota       = "You exceeded your current quota, please check your plan and billing details."
 	msgInternal    = "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
 	msgUnavailable = "The model is overloaded. Please try again later."
+	// msgMultipleCredentials is how the Interactions API refused a request
+	// carrying the key both in x-goog-api-key and in ?key= (a third-party
+	// report).
+	msgMultipleCredentials = "Multiple authentication credentials received."
 )
+
+// errorWriter writes an error answer with an HTTP status, in one API's
+// format.
+type errorWriter func(w http.ResponseWriter, code int, message string, details ...map[string]any)
+
+// errorWriterFor returns the error format of route: the Interactions API's
+// string codes on interactions, Google's numeric ones everywhere else.
+func errorWriterFor(route Route) errorWriter {
+	if route == RouteInteractions {
+		return writeInteractionsError
+	}
+	return writeAPIError
+}
 
 // writeAPIError writes Google's error JSON with the given HTTP status.
 func writeAPIError(w http.ResponseWriter, code int, message string, details ...map[string]any) {
@@ -65,23 +83,44 @@ func writeAPIError(w http.ResponseWriter, code int, message string, details ...m
 	}})
 }
 
-// writeInjectedError writes the error of an injected failure. A 429 carries
-// Retry-After and, as Gemini does, a google.rpc.RetryInfo detail.
-func writeInjectedError(w http.ResponseWriter, code int, retryAfter time.Duration) {
+// interactionsError is the Interactions API's error body (the SDK's
+// interactions.Error), whose code is a string:
+//
+//	{"error":{"code":"not_found","message":"..."}}
+//
+// The SDK documents the code only as identifying the error type; the
+// simulator sends the google.rpc.Code name in lower case.
+type interactionsError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeInteractionsError writes the Interactions API's error JSON with the
+// given HTTP status. The format has no details; they are dropped.
+func writeInteractionsError(w http.ResponseWriter, code int, message string, _ ...map[string]any) {
+	writeJSON(w, code, map[string]interactionsError{"error": {
+		Code: strings.ToLower(rpcStatusOf(code)), Message: message,
+	}})
+}
+
+// writeInjectedError writes the error of an injected failure with write. A
+// 429 carries Retry-After and, in Google's format, a google.rpc.RetryInfo
+// detail, as Gemini does.
+func writeInjectedError(w http.ResponseWriter, write errorWriter, code int, retryAfter time.Duration) {
 	switch code {
 	case http.StatusTooManyRequests:
 		secs := int64((retryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		writeAPIError(w, code, msgQuota, map[string]any{
+		write(w, code, msgQuota, map[string]any{
 			"@type":      "type.googleapis.com/google.rpc.RetryInfo",
 			"retryDelay": strconv.FormatInt(secs, 10) + "s",
 		})
 	case http.StatusServiceUnavailable:
-		writeAPIError(w, code, msgUnavailable)
+		write(w, code, msgUnavailable)
 	case http.StatusInternalServerError:
-		writeAPIError(w, code, msgInternal)
+		write(w, code, msgInternal)
 	default:
-		writeAPIError(w, code, http.StatusText(code)+".")
+		write(w, code, http.StatusText(code)+".")
 	}
 }
 

@@ -2,10 +2,14 @@ package geminisim
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,6 +65,9 @@ func (st BatchState) terminal() bool { return st >= BatchSucceeded }
 const (
 	// DefaultModel is the model of batches with no Model.
 	DefaultModel = "gemini-2.5-flash"
+	// DefaultEmbeddingModel is the model of embedding batches with no
+	// Model.
+	DefaultEmbeddingModel = "gemini-embedding-001"
 	// DefaultResultsSize is the results file size of batches whose Results
 	// has no Size.
 	DefaultResultsSize = 64 << 10
@@ -70,10 +77,14 @@ const (
 )
 
 // Type URLs of the batch Operation. "v1main" is what the service returns,
-// although the API is served under /v1beta.
+// although the API is served under /v1beta. Embedding batches are
+// EmbedContentBatch resources with an EmbedContentBatchOutput (API
+// reference, embeddings).
 const (
-	batchMetadataType = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
-	batchOutputType   = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
+	batchMetadataType      = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+	batchOutputType        = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
+	embedBatchMetadataType = "type.googleapis.com/google.ai.generativelanguage.v1main.EmbedContentBatch"
+	embedBatchOutputType   = "type.googleapis.com/google.ai.generativelanguage.v1main.EmbedContentBatchOutput"
 )
 
 // BatchSpec describes a batch job to create.
@@ -91,6 +102,16 @@ type BatchSpec struct {
 	// Inline returns the results inside the batch (inlinedResponses, one
 	// per results line) instead of as a responses file.
 	Inline bool
+	// Embeddings makes this an embedding batch, as created by
+	// models/{model}:asyncBatchEmbedContent: its metadata is an
+	// EmbedContentBatch, each success an EmbedContentResponse
+	// ({"embedding":{"values":[…]}}, a short stand-in vector), and inline
+	// results come under inlinedEmbedContentResponses, where the SDK's
+	// batch converters read them. Results fixes the requests, their keys
+	// and which fail; its size must not exceed MaxInlineResultsSize, and
+	// the embedding results are smaller. An empty Model means
+	// DefaultEmbeddingModel.
+	Embeddings bool
 	// UserMetadata is echoed in the batch's notifications.
 	UserMetadata map[string]any
 }
@@ -107,7 +128,7 @@ type batch struct {
 	id                     string
 	model, displayName     string
 	results                ResultsFile
-	inline                 bool
+	inline, embed          bool
 	userMetadata           map[string]any
 	lines, failed          int64
 	state                  BatchState
@@ -125,9 +146,13 @@ func (s *Server) CreateBatch(spec BatchSpec) (string, error) {
 	}
 	b := &batch{
 		id: id, model: strings.TrimPrefix(spec.Model, "models/"), displayName: spec.DisplayName,
-		results: spec.Results, inline: spec.Inline, userMetadata: spec.UserMetadata, state: BatchPending,
+		results: spec.Results, inline: spec.Inline, embed: spec.Embeddings, userMetadata: spec.UserMetadata, state: BatchPending,
 	}
-	if b.model == "" {
+	switch {
+	case b.model != "":
+	case b.embed:
+		b.model = DefaultEmbeddingModel
+	default:
 		b.model = DefaultModel
 	}
 	if !isToken(b.model) {
@@ -139,8 +164,9 @@ func (s *Server) CreateBatch(spec BatchSpec) (string, error) {
 	if b.results.Size == 0 {
 		b.results.Size = DefaultResultsSize
 	}
-	if b.inline && b.results.Size > MaxInlineResultsSize {
-		return "", fmt.Errorf("%w: inline results of %d bytes exceed %d", ErrInvalidSpec, b.results.Size, MaxInlineResultsSize)
+	if (b.inline || b.embed) && b.results.Size > MaxInlineResultsSize {
+		// Embedding results are built in memory, inline or not.
+		return "", fmt.Errorf("%w: inline or embedding results of %d bytes exceed %d", ErrInvalidSpec, b.results.Size, MaxInlineResultsSize)
 	}
 	if b.lines, b.failed, err = b.results.Lines(); err != nil {
 		return "", err
@@ -192,18 +218,24 @@ func (s *Server) ExpireBatch(name string) (Notification, error) {
 // move; RUNNING can only be entered from PENDING.
 func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notification, error) {
 	id := strings.TrimPrefix(name, "batches/")
-	var inlined json.RawMessage
 	s.mu.Lock()
 	b, ok := s.batches[id]
 	s.mu.Unlock()
 	if !ok {
 		return Notification{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
 	}
-	if to == BatchSucceeded && b.inline {
+	var inlined json.RawMessage
+	var output Content = b.results
+	if to == BatchSucceeded && (b.inline || b.embed) {
 		// Built outside the lock: it reads the whole results file.
 		var err error
-		if inlined, err = inlinedResponses(b.results); err != nil {
+		if output, err = batchOutputContent(b); err != nil {
 			return Notification{}, err
+		}
+		if b.inline {
+			if inlined, err = inlinedResponses(output.NewReader()); err != nil {
+				return Notification{}, err
+			}
 		}
 	}
 	now := s.now()
@@ -226,7 +258,7 @@ func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notifi
 			b.inlined = inlined
 		} else {
 			b.fileID = newID()
-			s.files[b.fileID] = fileEntry{content: b.results, created: now}
+			s.files[b.fileID] = fileEntry{content: output, created: now}
 			data.OutputFileURI = "files/" + b.fileID
 		}
 	case BatchFailed:
@@ -249,10 +281,73 @@ func (s *Server) eventID(prefix, id string) string {
 	return prefix + id
 }
 
-// inlinedResponses converts every results line into an InlinedResponse:
-// {"response":{...},"metadata":{"key":"request-1"}} or
+// batchOutputContent returns the results a succeeded batch publishes: its
+// Results, or for an embedding batch the same lines with an embedding in
+// place of each response.
+func batchOutputContent(b *batch) (Content, error) {
+	if !b.embed {
+		return b.results, nil
+	}
+	return embeddingResults(b.results)
+}
+
+// embeddingResults rewrites the lines of f as an embedding batch's results:
+// {"key":…,"response":{"embedding":{"values":[…]}}}, errors unchanged. The
+// vector is derived from the key, so equal files give equal bytes.
+func embeddingResults(f ResultsFile) (StaticFile, error) {
+	type line struct {
+		Key      string          `json:"key"`
+		Response json.RawMessage `json:"response,omitempty"`
+		Error    json.RawMessage `json:"error,omitempty"`
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(f.NewReader())
+	sc.Buffer(nil, MaxInlineResultsSize)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return StaticFile{}, fmt.Errorf("failed to parse results line: %w", err)
+		}
+		if l.Error == nil {
+			l.Response = embedding(l.Key, f.Seed)
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			return StaticFile{}, fmt.Errorf("failed to encode embedding result: %w", err)
+		}
+		out.Write(b)
+		out.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return StaticFile{}, fmt.Errorf("failed to read results: %w", err)
+	}
+	return StaticFile{Data: out.Bytes(), MediaType: f.ContentType()}, nil
+}
+
+// embeddingDims is the length of the simulator's embeddings; real ones are
+// hundreds to thousands of values, which tests do not need.
+const embeddingDims = 8
+
+// embedding returns an EmbedContentResponse whose values in [-1, 1) are
+// derived from key and seed.
+func embedding(key string, seed uint64) json.RawMessage {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	b := []byte(`{"embedding":{"values":[`)
+	for i := range uint64(embeddingDims) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		v := float64(mix(seed^h.Sum64(), i)>>11)/(1<<53)*2 - 1
+		b = strconv.AppendFloat(b, v, 'f', 6, 64)
+	}
+	return append(b, "]}}"...)
+}
+
+// inlinedResponses converts every results line read from r into an
+// InlinedResponse: {"response":{...},"metadata":{"key":"request-1"}} or
 // {"error":{...},"metadata":{"key":...}}.
-func inlinedResponses(f ResultsFile) (json.RawMessage, error) {
+func inlinedResponses(r io.Reader) (json.RawMessage, error) {
 	type line struct {
 		Key      string          `json:"key"`
 		Response json.RawMessage `json:"response,omitempty"`
@@ -264,7 +359,7 @@ func inlinedResponses(f ResultsFile) (json.RawMessage, error) {
 		Metadata map[string]string `json:"metadata"`
 	}
 	var out []inlined
-	sc := bufio.NewScanner(f.NewReader())
+	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, MaxInlineResultsSize)
 	for sc.Scan() {
 		var l line
@@ -284,8 +379,9 @@ func inlinedResponses(f ResultsFile) (json.RawMessage, error) {
 }
 
 // Wire shapes of GET /v1beta/batches/{id}: a google.longrunning.Operation
-// whose metadata is the GenerateContentBatch and whose response, once done,
-// is its GenerateContentBatchOutput. Proto3 JSON omits default values, so
+// whose metadata is the GenerateContentBatch (EmbedContentBatch) and whose
+// response, once done, is its GenerateContentBatchOutput
+// (EmbedContentBatchOutput). Proto3 JSON omits default values, so
 // zero counts and a false done are left out; int64 counts are strings.
 type (
 	batchOperation struct {
@@ -308,9 +404,10 @@ type (
 		Name        string       `json:"name"`
 	}
 	batchOutput struct {
-		Type             string           `json:"@type,omitempty"`
-		ResponsesFile    string           `json:"responsesFile,omitempty"`
-		InlinedResponses *inlinedEnvelope `json:"inlinedResponses,omitempty"`
+		Type                         string           `json:"@type,omitempty"`
+		ResponsesFile                string           `json:"responsesFile,omitempty"`
+		InlinedResponses             *inlinedEnvelope `json:"inlinedResponses,omitempty"`
+		InlinedEmbedContentResponses *inlinedEnvelope `json:"inlinedEmbedContentResponses,omitempty"`
 	}
 	inlinedEnvelope struct {
 		InlinedResponses json.RawMessage `json:"inlinedResponses"`
@@ -331,8 +428,12 @@ type (
 // held.
 func (s *Server) renderBatch(b *batch) batchOperation {
 	name := "batches/" + b.id
+	mdType, outType := batchMetadataType, batchOutputType
+	if b.embed {
+		mdType, outType = embedBatchMetadataType, embedBatchOutputType
+	}
 	op := batchOperation{Name: name, Metadata: batchMetadata{
-		Type: batchMetadataType, Model: "models/" + b.model, DisplayName: b.displayName,
+		Type: mdType, Model: "models/" + b.model, DisplayName: b.displayName,
 		CreateTime: timestamp(b.created), UpdateTime: timestamp(b.updated),
 		State: b.state.Wire(s.style), Name: name,
 	}}
@@ -341,14 +442,17 @@ func (s *Server) renderBatch(b *batch) batchOperation {
 	case BatchSucceeded:
 		stats.SuccessfulRequestCount, stats.FailedRequestCount = b.lines-b.failed, b.failed
 		out := &batchOutput{}
-		if b.inline {
+		switch {
+		case b.inline && b.embed:
+			out.InlinedEmbedContentResponses = &inlinedEnvelope{InlinedResponses: b.inlined}
+		case b.inline:
 			out.InlinedResponses = &inlinedEnvelope{InlinedResponses: b.inlined}
-		} else {
+		default:
 			out.ResponsesFile = "files/" + b.fileID
 		}
 		op.Metadata.Output = out
 		resp := *out
-		resp.Type = batchOutputType
+		resp.Type = outType
 		op.Response = &resp
 	case BatchFailed:
 		// No source says how a failed batch counts its requests; the

@@ -2,9 +2,11 @@
 // geminihooks talks to, for tests, the local runner and benchmarks.
 //
 // A [Server] is an http.Handler that answers, with the documented wire
-// format and Google's error JSON:
+// format and Google's error JSON (the Interactions API's own, string-code
+// error JSON on interactions):
 //
-//   - GET /v1beta/batches/{id}: a batch as a long-running Operation;
+//   - GET /v1beta/batches/{id}: a batch (generation or embedding) as a
+//     long-running Operation;
 //   - GET /v1beta/files/{id} and the two download forms,
 //     /download/v1beta/files/{id}:download?alt=media (the documented one) and
 //     /v1beta/files/{id}:download?alt=media (the Go SDK's);
@@ -30,7 +32,8 @@
 // [VideoFile] describes deterministic content that is generated on the fly
 // while it is streamed, so multi-GiB downloads run at memory speed, and
 // [DigestOf] yields the checksums of exactly the bytes served, for comparing
-// against a stored copy.
+// against a stored copy. Embedding batches are the exception: their
+// results, bounded like inline ones, are built in memory.
 //
 // Fault knobs (FailNext, SetDelay, TruncateNext) and per-route request
 // counters let tests exercise retries and partial downloads.

@@ -1,11 +1,13 @@
 package geminisim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +107,37 @@ func decodeError(t *testing.T, body []byte) googleError {
 		t.Fatalf("body is not Google's error JSON (%v):\n%s", err, body)
 	}
 	return e
+}
+
+// decodeInteractionsError unmarshals the Interactions API's error JSON,
+// strictly: a string code and a message, nothing else.
+func decodeInteractionsError(t *testing.T, body []byte) interactionsError {
+	t.Helper()
+	var e struct {
+		Error *interactionsError `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil || e.Error == nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("body is not the Interactions API's error JSON (%v):\n%s", err, body)
+	}
+	return *e.Error
+}
+
+// wantError checks that body is an error in route's format with the HTTP
+// status and google.rpc code name: Google's {"code":status,"status":rpc},
+// or on interactions {"code":"<rpc in lower case>"}.
+func wantError(t *testing.T, route Route, body []byte, status int, rpc string) {
+	t.Helper()
+	if route == RouteInteractions {
+		if e := decodeInteractionsError(t, body); e.Code != strings.ToLower(rpc) {
+			t.Errorf("error = %+v, want code %q", e, strings.ToLower(rpc))
+		}
+		return
+	}
+	if e := decodeError(t, body); e.Error.Code != status || e.Error.Status != rpc {
+		t.Errorf("error = %+v, want %d %s", e.Error, status, rpc)
+	}
 }
 
 // advanceBatch moves the batch from PENDING to st (a no-op for

@@ -309,7 +309,7 @@ func (s *Server) getInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeAPIError(w, http.StatusNotFound, msgNotFound)
+		writeInteractionsError(w, http.StatusNotFound, msgNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -3,6 +3,7 @@ package geminisim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
 )
@@ -264,5 +266,128 @@ func TestSDK_videosOperation(t *testing.T) {
 	}
 	if !bytes.Equal(got, readAll(t, video)) || !bytes.Equal(v.Video.VideoBytes, got) {
 		t.Errorf("downloaded %d bytes (VideoBytes %d) that differ from the %d generated", len(got), len(v.Video.VideoBytes), video.Size)
+	}
+}
+
+func TestSDK_embeddingBatchesGet(t *testing.T) {
+	t.Parallel()
+	results := ResultsFile{Size: 6 * DefaultLineSize, FailureRatio: 0.5, Seed: 1}
+	for _, inline := range []bool{true, false} {
+		t.Run(map[bool]string{true: "inline", false: "file"}[inline], func(t *testing.T) {
+			t.Parallel()
+			sim, ts := newTestServer(t, Options{})
+			name, err := sim.CreateBatch(BatchSpec{Results: results, Inline: inline, Embeddings: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sim.CompleteBatch(name); err != nil {
+				t.Fatal(err)
+			}
+			c := newSDKClient(t, ts)
+			job, err := c.Batches.Get(sdkContext(t), name, nil)
+			if err != nil {
+				t.Fatalf("Batches.Get: %v", err)
+			}
+			if job.State != genai.JobStateSucceeded || job.Model != "models/"+DefaultEmbeddingModel || job.Dest == nil {
+				t.Fatalf("job = %s %s dest %+v", job.State, job.Model, job.Dest)
+			}
+			if !inline {
+				if len(job.Dest.InlinedEmbedContentResponses) != 0 || len(job.Dest.InlinedResponses) != 0 {
+					t.Errorf("file batch has inline results: %+v", job.Dest)
+				}
+				data, err := c.Files.Download(sdkContext(t), genai.NewDownloadURIFromFile(&genai.File{DownloadURI: job.Dest.FileName}), nil)
+				if err != nil {
+					t.Fatalf("Files.Download: %v", err)
+				}
+				var succeeded, failed int
+				for line := range strings.Lines(string(data)) {
+					var l struct {
+						Key      string                            `json:"key"`
+						Response *genai.SingleEmbedContentResponse `json:"response"`
+						Error    *genai.JobError                   `json:"error"`
+					}
+					if err := json.Unmarshal([]byte(line), &l); err != nil || !strings.HasPrefix(l.Key, "request-") {
+						t.Fatalf("line %q: %v", line, err)
+					}
+					switch {
+					case l.Response != nil && l.Error == nil && l.Response.Embedding != nil && len(l.Response.Embedding.Values) == embeddingDims:
+						succeeded++
+					case l.Error != nil && l.Response == nil:
+						failed++
+					default:
+						t.Errorf("line %q is neither an embedding nor an error", line)
+					}
+				}
+				if succeeded != 3 || failed != 3 {
+					t.Errorf("%d embeddings and %d errors, want 3 and 3", succeeded, failed)
+				}
+				return
+			}
+			if len(job.Dest.InlinedResponses) != 0 {
+				t.Errorf("embedding results read as generation results: %+v", job.Dest.InlinedResponses)
+			}
+			var keys []string
+			var errs int
+			for _, r := range job.Dest.InlinedEmbedContentResponses {
+				keys = append(keys, r.Metadata["key"].(string))
+				switch {
+				case r.Error != nil && r.Response == nil:
+					errs++
+				case r.Response != nil && r.Error == nil:
+					if r.Response.Embedding == nil || len(r.Response.Embedding.Values) != embeddingDims {
+						t.Errorf("response without an embedding: %+v", r.Response)
+					}
+				default:
+					t.Errorf("inlined response %+v has both or neither", r)
+				}
+			}
+			want := []string{"request-1", "request-2", "request-3", "request-4", "request-5", "request-6"}
+			if diff := cmp.Diff(want, keys); diff != "" || errs != 3 {
+				t.Errorf("inlined keys (-want +got):\n%s\nerrors %d, want 3", diff, errs)
+			}
+		})
+	}
+}
+
+func TestSDK_interactionsErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		status   int // injected; 0 asks for a missing interaction
+		wantCode string
+	}{
+		{"not_found", 0, "not_found"},
+		{"rate_limited", 429, "resource_exhausted"},
+		{"unavailable", 503, "unavailable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sim, ts := newTestServer(t, Options{})
+			id, err := sim.CreateInteraction(InteractionSpec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.status == 0 {
+				id = "missing"
+			} else if err := sim.FailNext(RouteInteractions, 1, tc.status); err != nil {
+				t.Fatal(err)
+			}
+			_, err = newSDKClient(t, ts).Interactions.Get(sdkContext(t), operations.GetInteractionByIDRequest{ID: id}, noRetries)
+			// The SDK decodes the body into its error models only if it
+			// has their string code.
+			var code *string
+			switch e := err.(type) {
+			case *apierrors.GetInteractionByIDClientError:
+				code = e.Error_.Code
+			case *apierrors.GetInteractionByIDServerError:
+				code = e.Error_.Code
+			default:
+				t.Fatalf("error %T %v, want one of the SDK's interaction error models", err, err)
+			}
+			if code == nil || *code != tc.wantCode {
+				t.Errorf("code = %v, want %q", code, tc.wantCode)
+			}
+		})
 	}
 }

@@ -36,7 +36,8 @@ const (
 // Options configures a Server.
 type Options struct {
 	// APIKey is the key that every Gemini route requires, in the
-	// x-goog-api-key header or the key query parameter. Required.
+	// x-goog-api-key header or the key query parameter (not both on the
+	// interactions route). Required.
 	APIKey string
 	// BaseURL is the simulator's external URL, used in the URIs it hands
 	// out (video download links). Empty means the scheme and Host of each
@@ -159,8 +160,10 @@ func (s *Server) routes() *http.ServeMux {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // handle wraps a route handler with, in order: counting, the configured
-// delay, the method check, authentication and injected failures.
+// delay, the method check, authentication and injected failures. Errors
+// take the route's format (errorWriterFor).
 func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler {
+	write := errorWriterFor(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.faults.count(route)
 		if !wait(r, s.faults.delay(route)) {
@@ -169,14 +172,14 @@ func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			// The routes behind handle serve reads only; Google answers unknown
 			// method/path pairs with 404.
-			writeAPIError(w, http.StatusNotFound, msgNoMethod)
+			write(w, http.StatusNotFound, msgNoMethod)
 			return
 		}
-		if auth && !s.authorize(w, r) {
+		if auth && !s.authorize(w, r, route) {
 			return
 		}
 		if code := s.faults.takeFailure(route); code != 0 {
-			writeInjectedError(w, code, s.retryAfter)
+			writeInjectedError(w, write, code, s.retryAfter)
 			return
 		}
 		h(w, r)
@@ -185,11 +188,17 @@ func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler
 
 // authorize checks the API key, answering as Google does: 403
 // PERMISSION_DENIED when no key is given, 400 INVALID_ARGUMENT with an
-// API_KEY_INVALID ErrorInfo when the key is wrong.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
-	key := r.Header.Get("x-goog-api-key")
+// API_KEY_INVALID ErrorInfo when the key is wrong. The Interactions API
+// also refuses, with its own 400, a key given both in the header and in
+// ?key=, whatever the keys.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, route Route) bool {
+	key, query := r.Header.Get("x-goog-api-key"), r.URL.Query()
+	if route == RouteInteractions && key != "" && query.Has("key") {
+		writeInteractionsError(w, http.StatusBadRequest, msgMultipleCredentials)
+		return false
+	}
 	if key == "" {
-		key = r.URL.Query().Get("key")
+		key = query.Get("key")
 	}
 	switch {
 	case key == "":

@@ -67,6 +67,46 @@ func fixture(t *testing.T, sim *Server) map[Route]string {
 	}
 }
 
+func TestServer_keyTwice(t *testing.T) {
+	t.Parallel()
+	sim, ts := newTestServer(t, Options{})
+	paths := fixture(t, sim)
+	cases := []struct {
+		name  string
+		query string // key= next to the right key in the header
+	}{
+		{"same_key", testAPIKey},
+		{"other_key", "nope"},
+	}
+	for route, path := range paths {
+		for _, tc := range cases {
+			t.Run(string(route)+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				sep := "?"
+				if strings.Contains(path, "?") {
+					sep = "&"
+				}
+				resp := get(t, ts.URL+path+sep+"key="+tc.query, testAPIKey)
+				if route != RouteInteractions {
+					// Only the Interactions API is known to refuse it; the
+					// header's key counts.
+					if resp.status != http.StatusOK {
+						t.Fatalf("status = %d, want 200\n%s", resp.status, resp.body)
+					}
+					return
+				}
+				if resp.status != http.StatusBadRequest {
+					t.Fatalf("status = %d, want 400\n%s", resp.status, resp.body)
+				}
+				wantError(t, route, resp.body, http.StatusBadRequest, "INVALID_ARGUMENT")
+				if e := decodeInteractionsError(t, resp.body); e.Message != msgMultipleCredentials {
+					t.Errorf("message = %q, want %q", e.Message, msgMultipleCredentials)
+				}
+			})
+		}
+	}
+}
+
 func TestServer_auth(t *testing.T) {
 	t.Parallel()
 	sim, ts := newTestServer(t, Options{})
@@ -126,19 +166,20 @@ func TestServer_notFound(t *testing.T) {
 	t.Parallel()
 	_, ts := newTestServer(t, Options{})
 	cases := []struct {
-		name string
-		path string
+		name  string
+		path  string
+		route Route // whose error format applies
 	}{
-		{"batch", "/v1beta/batches/missing"},
-		{"file", "/v1beta/files/missing"},
-		{"download_sdk_form", "/v1beta/files/missing:download?alt=media"},
-		{"download_documented_form", "/download/v1beta/files/missing:download?alt=media"},
-		{"download_without_verb", "/download/v1beta/files/missing"},
-		{"interaction", "/v1beta/interactions/missing"},
-		{"operation", "/v1beta/models/veo-3.0-generate-001/operations/missing"},
-		{"operation_short_form", "/v1beta/operations/missing"},
-		{"unknown_path", "/v1beta/tunedModels/x"},
-		{"root", "/"},
+		{"batch", "/v1beta/batches/missing", RouteBatches},
+		{"file", "/v1beta/files/missing", RouteFiles},
+		{"download_sdk_form", "/v1beta/files/missing:download?alt=media", RouteDownload},
+		{"download_documented_form", "/download/v1beta/files/missing:download?alt=media", RouteDownload},
+		{"download_without_verb", "/download/v1beta/files/missing", RouteDownload},
+		{"interaction", "/v1beta/interactions/missing", RouteInteractions},
+		{"operation", "/v1beta/models/veo-3.0-generate-001/operations/missing", RouteOperations},
+		{"operation_short_form", "/v1beta/operations/missing", RouteOperations},
+		{"unknown_path", "/v1beta/tunedModels/x", RouteUnknown},
+		{"root", "/", RouteUnknown},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,9 +188,7 @@ func TestServer_notFound(t *testing.T) {
 			if resp.status != http.StatusNotFound {
 				t.Fatalf("status = %d, want 404\n%s", resp.status, resp.body)
 			}
-			if e := decodeError(t, resp.body); e.Error.Code != 404 || e.Error.Status != "NOT_FOUND" {
-				t.Errorf("error = %+v, want 404 NOT_FOUND", e.Error)
-			}
+			wantError(t, tc.route, resp.body, http.StatusNotFound, "NOT_FOUND")
 		})
 	}
 	t.Run("post_is_not_served", func(t *testing.T) {

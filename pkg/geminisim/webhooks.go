@@ -216,11 +216,11 @@ func (s *Server) handleWebhooks(dispatch func(*http.Request) http.HandlerFunc) h
 			writeAPIError(w, http.StatusNotFound, msgNoMethod)
 			return
 		}
-		if !s.authorize(w, r) {
+		if !s.authorize(w, r, RouteWebhooks) {
 			return
 		}
 		if code := s.faults.takeFailure(RouteWebhooks); code != 0 {
-			writeInjectedError(w, code, s.retryAfter)
+			writeInjectedError(w, writeAPIError, code, s.retryAfter)
 			return
 		}
 		h(w, r)

@@ -188,6 +188,27 @@ func TestMaterialize_storesFinishedJobs(t *testing.T) {
 			},
 		},
 		{
+			// An embedding batch's inline results, under
+			// inlinedEmbedContentResponses, are stored and counted alike.
+			name: "batch_inlined_embeddings",
+			run: func(t *testing.T, sim *geminisim.Server) job {
+				return finishedBatch(t, sim, geminisim.BatchSpec{Results: inlined, Inline: true, Embeddings: true})
+			},
+			state:   event.StateSucceeded,
+			objects: []string{materializer.ResultsName},
+			counts:  wantCounts(t, inlined),
+			check: func(t *testing.T, f *fixture, _ job, folder string) {
+				data := f.read(folder + materializer.ResultsName)
+				total, failed := resultLines(t, data)
+				if want := wantCounts(t, inlined); total != want.Requests || failed != want.Failed || failed == 0 {
+					t.Errorf("results.jsonl has %d lines, %d errors; want %d, %d (and some errors)", total, failed, want.Requests, want.Failed)
+				}
+				if n := bytes.Count(data, []byte(`"response":{"embedding":{"values":[`)); int64(n) != total-failed {
+					t.Errorf("results.jsonl has %d embeddings, want %d", n, total-failed)
+				}
+			},
+		},
+		{
 			// The guide's JOB_STATE_* spelling and bare ids in webhooks.
 			name:    "batch_guide_states_bare_ids",
 			sim:     geminisim.Options{StateStyle: geminisim.StateStyleGuide, BareEventIDs: true},
