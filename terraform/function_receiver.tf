@@ -46,6 +46,45 @@ resource "google_project_iam_member" "receiver_firestore_user" {
   }
 }
 
+# Captures (webhook_capture_limit > 0): the receiver writes write-once
+# objects under captures/ in the results bucket, and nothing else there. The
+# store looks an object up before creating it (get) and creates it under a
+# does-not-exist precondition (create); without delete or update it cannot
+# change what is stored. Listing is not granted: the condition names objects.
+locals {
+  captures_condition = {
+    title       = "${var.name_prefix}-captures-only"
+    description = "Only the captures/ folder of the results bucket."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.results.name}/objects/captures/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "receiver_captures_creator" {
+  count  = var.webhook_capture_limit > 0 ? 1 : 0
+  bucket = google_storage_bucket.results.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.receiver.member
+
+  condition {
+    title       = local.captures_condition.title
+    description = local.captures_condition.description
+    expression  = local.captures_condition.expression
+  }
+}
+
+resource "google_storage_bucket_iam_member" "receiver_captures_viewer" {
+  count  = var.webhook_capture_limit > 0 ? 1 : 0
+  bucket = google_storage_bucket.results.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.receiver.member
+
+  condition {
+    title       = local.captures_condition.title
+    description = local.captures_condition.description
+    expression  = local.captures_condition.expression
+  }
+}
+
 resource "google_cloudfunctions2_function" "receiver" {
   project     = var.project_id
   location    = var.region
@@ -102,6 +141,8 @@ resource "google_cloudfunctions2_function" "receiver" {
       EVENTS_TOPIC                    = google_pubsub_topic.events.id
       PUBSUB_ORDERING                 = var.receiver_settings.pubsub_ordering
       PUBLISH_TIMEOUT                 = var.receiver_settings.publish_timeout
+      WEBHOOK_CAPTURE_LIMIT           = var.webhook_capture_limit
+      RESULTS_BUCKET                  = google_storage_bucket.results.name
       LOG_LEVEL                       = var.log_level
     }
   }
@@ -113,6 +154,8 @@ resource "google_cloudfunctions2_function" "receiver" {
     google_secret_manager_secret_iam_member.receiver_signing_accessor,
     google_secret_manager_secret_iam_member.receiver_signing_viewer,
     google_project_iam_member.receiver_firestore_user,
+    google_storage_bucket_iam_member.receiver_captures_creator,
+    google_storage_bucket_iam_member.receiver_captures_viewer,
     google_storage_bucket_iam_member.build_source_reader,
     google_artifact_registry_repository_iam_member.build_image_writer,
     google_project_iam_member.build_log_writer,

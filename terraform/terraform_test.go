@@ -349,6 +349,7 @@ func TestCodeDependenciesAreProvisioned(t *testing.T) {
 		{name: "signing_secret", entryPoint: receiverfn.EntryPoint, env: "WEBHOOK_SIGNING_SECRET", wantType: "google_secret_manager_secret"},
 		{name: "results_topic", entryPoint: materializerfn.EntryPoint, env: "RESULTS_TOPIC", wantType: "google_pubsub_topic"},
 		{name: "results_bucket", entryPoint: materializerfn.EntryPoint, env: "RESULTS_BUCKET", wantType: "google_storage_bucket"},
+		{name: "capture_bucket", entryPoint: receiverfn.EntryPoint, env: "RESULTS_BUCKET", wantType: "google_storage_bucket"},
 		{name: "gemini_api_key", entryPoint: materializerfn.EntryPoint, env: "GEMINI_API_KEY", wantType: "google_secret_manager_secret"},
 	}
 	for _, tc := range tests {

@@ -186,6 +186,17 @@ variable "webhook_jwt_issuer" {
   default     = ""
 }
 
+variable "webhook_capture_limit" {
+  description = "WEBHOOK_CAPTURE_LIMIT: how many verified deliveries the receiver stores, with its verdict, under captures/ in the results bucket (geminihooks captures pull turns them into test fixtures). 0 is off; 50 suits a first deployment. Above 0, the receiver may create and read objects under captures/ only."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.webhook_capture_limit >= 0 && var.webhook_capture_limit <= 1000 && floor(var.webhook_capture_limit) == var.webhook_capture_limit
+    error_message = "webhook_capture_limit must be a whole number from 0 (off) to 1000."
+  }
+}
+
 variable "idempotency_collection" {
   description = "Firestore collection of the delivery ledger; the TTL policy is placed on it."
   type        = string

@@ -33,6 +33,32 @@ func FromClaims(claims map[string]any) (*Notification, bool, error) {
 	return n, true, nil
 }
 
+// FromDelivery returns the notification of a delivery whose JWT claims
+// verified (claims nil for other deliveries). When the claims carry the
+// event they are the truth, and a body that contradicts them is rejected
+// with [CodeBodyClaimsMismatch]; otherwise the body is the event.
+func FromDelivery(body []byte, claims map[string]any) (*Notification, error) {
+	if claims != nil {
+		fromClaims, ok, err := FromClaims(claims)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if len(body) > 0 {
+				fromBody, err := Parse(body)
+				if err != nil {
+					return nil, err
+				}
+				if err := fromClaims.Contradicts(fromBody); err != nil {
+					return nil, err
+				}
+			}
+			return fromClaims, nil
+		}
+	}
+	return Parse(body)
+}
+
 // Contradicts compares a notification parsed from an HTTP body with n, the
 // notification built from verified JWT claims, and returns an *[Error] with
 // code [CodeBodyClaimsMismatch] when they disagree. It returns nil when they

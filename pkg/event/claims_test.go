@@ -202,3 +202,41 @@ func TestNotification_Contradicts_namesFieldsNotValues(t *testing.T) {
 		t.Errorf("message = %q, want %q", perr.Message, want)
 	}
 }
+
+func TestFromDelivery(t *testing.T) {
+	t.Parallel()
+	eventClaims := jwtClaims(map[string]any{"type": "batch.succeeded", "data": map[string]any{"id": "batches/b1"}})
+	tests := []struct {
+		name     string
+		body     string
+		claims   map[string]any
+		wantType string
+		wantID   string
+		wantCode string
+	}{
+		{name: "no_claims_read_body", body: `{"type":"batch.failed","data":{"id":"batches/b2"}}`, wantType: "batch.failed", wantID: "batches/b2"},
+		{name: "claims_without_event_read_body", body: `{"type":"batch.failed","data":{"id":"batches/b2"}}`, claims: jwtClaims(nil), wantType: "batch.failed", wantID: "batches/b2"},
+		{name: "claims_and_agreeing_body", body: `{"type":"batch.succeeded","data":{"id":"b1"}}`, claims: eventClaims, wantType: "batch.succeeded", wantID: "batches/b1"},
+		{name: "claims_and_empty_body", claims: eventClaims, wantType: "batch.succeeded", wantID: "batches/b1"},
+		{name: "claims_and_contradicting_body", body: `{"type":"batch.succeeded","data":{"id":"batches/b9"}}`, claims: eventClaims, wantCode: CodeBodyClaimsMismatch},
+		{name: "claims_and_malformed_body", body: `{"type":`, claims: eventClaims, wantCode: CodeInvalidJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			n, err := FromDelivery([]byte(tt.body), tt.claims)
+			if tt.wantCode != "" {
+				if !errors.Is(err, &Error{Code: tt.wantCode}) {
+					t.Fatalf("FromDelivery() error = %v, want code %s", err, tt.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Type != tt.wantType || n.Resource() != tt.wantID {
+				t.Errorf("FromDelivery() = %s %s, want %s %s", n.Type, n.Resource(), tt.wantType, tt.wantID)
+			}
+		})
+	}
+}

@@ -252,7 +252,13 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() error { pub.Stop(); return nil })
-	h, err := receiver.New(verifier, ledger, pub, opts.Logger, receiver.HandlerOptions(rcfg))
+	hopts := receiver.HandlerOptions(rcfg)
+	// Captures go to the data directory's captures/ folder, as they would
+	// to the results bucket's.
+	if hopts.Capture, err = receiver.NewCapture(s.Store, rcfg, opts.Logger); err != nil {
+		return nil, err
+	}
+	h, err := receiver.New(verifier, ledger, pub, opts.Logger, hopts)
 	if err != nil {
 		return nil, err
 	}

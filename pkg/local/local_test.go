@@ -14,6 +14,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -110,8 +111,9 @@ func envOr(name string) string {
 
 func TestStack_demo(t *testing.T) {
 	t.Parallel()
+	const captures = 3 // fewer than the demo's deliveries
 	stack, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
+		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{"WEBHOOK_CAPTURE_LIMIT": strconv.Itoa(captures)}),
 		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(),
 	})
 	if err != nil {
@@ -135,6 +137,13 @@ func TestStack_demo(t *testing.T) {
 	for _, r := range results {
 		if want[r.Job] != r.Event || r.Folder == "" || r.Latency <= 0 {
 			t.Errorf("%s: event %q folder %q latency %s; want %s", r.Job, r.Event, r.Folder, r.Latency, want[r.Job])
+		}
+	}
+	// The receiver captured the first deliveries into the data directory.
+	for slot := 1; slot <= captures+1; slot++ {
+		_, err := stack.Store.Stat(context.Background(), capture.SlotName(capture.Prefix, slot))
+		if exists := err == nil; exists != (slot <= captures) {
+			t.Errorf("capture slot %d: exists=%v (err %v); want exactly %d captures", slot, exists, err, captures)
 		}
 	}
 }

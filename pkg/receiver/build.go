@@ -69,7 +69,11 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 	}
 	res.Push(func() error { publisher.Stop(); return nil })
 
-	h, err := New(verifier, ledger, publisher, logger, HandlerOptions(cfg))
+	hopts := HandlerOptions(cfg)
+	if hopts.Capture, err = buildCapture(ctx, cfg, logger, &res); err != nil {
+		return fail(err)
+	}
+	h, err := New(verifier, ledger, publisher, logger, hopts)
 	if err != nil {
 		return fail(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -73,6 +74,14 @@ type Config struct {
 	Ordering bool `env:"PUBSUB_ORDERING, default=true"`
 	// PublishTimeout bounds one publish.
 	PublishTimeout time.Duration `env:"PUBLISH_TIMEOUT, default=10s"`
+
+	// CaptureLimit is how many verified deliveries the fleet stores, with
+	// the receiver's verdict, under captures/ in ResultsBucket, so that real
+	// traffic can pin what Gemini leaves undocumented. 0 turns capturing off.
+	CaptureLimit int `env:"WEBHOOK_CAPTURE_LIMIT, default=0"`
+	// ResultsBucket is the materializer's results bucket, which holds the
+	// captures; it is needed only when CaptureLimit is above 0.
+	ResultsBucket string `env:"RESULTS_BUCKET"`
 
 	// LogLevel is debug, info, notice, warning or error.
 	LogLevel string `env:"LOG_LEVEL, default=info"`
@@ -138,6 +147,12 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.EventsTopic) == "" {
 		add("EVENTS_TOPIC must not be empty")
 	}
+	if c.CaptureLimit < 0 || c.CaptureLimit > capture.MaxLimit {
+		add("WEBHOOK_CAPTURE_LIMIT must be 0 (off) to %d, got %d", capture.MaxLimit, c.CaptureLimit)
+	}
+	if c.CaptureLimit > 0 && (c.ResultsBucket == "" || strings.ContainsAny(c.ResultsBucket, "/ ")) {
+		add("RESULTS_BUCKET must be a bucket name when WEBHOOK_CAPTURE_LIMIT is set, got %q", c.ResultsBucket)
+	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -176,5 +191,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("idempotency_lease", c.IdempotencyLease),
 		slog.String("events_topic", c.EventsTopic),
 		slog.Bool("ordering", c.Ordering),
+		slog.Int("capture_limit", c.CaptureLimit),
+		slog.String("results_bucket", c.ResultsBucket),
 	)
 }

@@ -27,6 +27,31 @@ func TestLoadConfig_defaults(t *testing.T) {
 	}
 }
 
+func TestLoadConfig_capture(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"off_by_default", map[string]string{}, 0},
+		{"off_needs_no_bucket", map[string]string{"WEBHOOK_CAPTURE_LIMIT": "0"}, 0},
+		{"on_with_bucket", map[string]string{"WEBHOOK_CAPTURE_LIMIT": "50", "RESULTS_BUCKET": "p-geminihooks-results"}, 50},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := LoadConfig(context.Background(), envconfig.MapLookuper(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.CaptureLimit != tc.want {
+				t.Errorf("CaptureLimit = %d, want %d", cfg.CaptureLimit, tc.want)
+			}
+		})
+	}
+}
+
 func TestLoadConfig_rejects(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -45,6 +70,10 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"nested_collection", map[string]string{"IDEMPOTENCY_COLLECTION": "a/b"}, "IDEMPOTENCY_COLLECTION"},
 		{"bad_log_level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"not_a_duration", map[string]string{"IDEMPOTENCY_LEASE": "soon"}, "IDEMPOTENCY_LEASE"},
+		{"negative_capture_limit", map[string]string{"WEBHOOK_CAPTURE_LIMIT": "-1", "RESULTS_BUCKET": "b-results"}, "WEBHOOK_CAPTURE_LIMIT"},
+		{"capture_limit_too_large", map[string]string{"WEBHOOK_CAPTURE_LIMIT": "1001", "RESULTS_BUCKET": "b-results"}, "WEBHOOK_CAPTURE_LIMIT"},
+		{"capture_without_bucket", map[string]string{"WEBHOOK_CAPTURE_LIMIT": "50"}, "RESULTS_BUCKET"},
+		{"capture_bucket_is_a_path", map[string]string{"WEBHOOK_CAPTURE_LIMIT": "50", "RESULTS_BUCKET": "b/captures"}, "RESULTS_BUCKET"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

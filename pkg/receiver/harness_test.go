@@ -71,6 +71,7 @@ type harnessOptions struct {
 	keys     signature.KeySource // default: the signer's key
 	audience string
 	maxBody  int64
+	capture  Capturer // default: none
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -124,7 +125,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.pub != nil {
 		pub = o.pub
 	}
-	h.handler, err = New(v, h.ledger, pub, logging.New(h.logs, slog.LevelDebug), Options{MaxBodyBytes: o.maxBody, Now: h.clock.Now, ProjectID: "test"})
+	h.handler, err = New(v, h.ledger, pub, logging.New(h.logs, slog.LevelDebug), Options{MaxBodyBytes: o.maxBody, Now: h.clock.Now, ProjectID: "test", Capture: o.capture})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
@@ -41,12 +42,19 @@ type Publisher interface {
 	Publish(ctx context.Context, m publish.Message) (string, error)
 }
 
+// Capturer keeps verified deliveries with their verdicts (see package
+// capture). Capture must not fail and must return quickly.
+type Capturer interface {
+	Capture(ctx context.Context, d capture.Delivery)
+}
+
 var (
 	_ Verifier  = (*signature.Verifier)(nil)
 	_ Ledger    = (*idempotency.Firestore)(nil)
 	_ Ledger    = (*idempotency.Memory)(nil)
 	_ Publisher = (*publish.PubSub)(nil)
 	_ Publisher = (*publish.Memory)(nil)
+	_ Capturer  = (*capture.Recorder)(nil)
 )
 
 // Response statuses on 2xx.
@@ -69,6 +77,9 @@ type Options struct {
 	ProjectID string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Capture, when set, is given every verified delivery with its answer
+	// before the answer is sent.
+	Capture Capturer
 }
 
 // Handler is the webhook endpoint.
@@ -113,6 +124,9 @@ type result struct {
 	webhookID string
 	attrs     []any // logged
 	err       *apiError
+	// verified and body are set once the signature has verified.
+	verified *signature.Delivery
+	body     []byte
 }
 
 // apiError separates what the sender sees (status, code, message) from what
@@ -146,6 +160,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := logging.WithLogger(r.Context(), logger)
 
 	res := h.process(ctx, w, r)
+	if h.opts.Capture != nil && res.verified != nil {
+		h.opts.Capture.Capture(ctx, capture.Delivery{Header: r.Header, Body: res.body, Verified: res.verified, Verdict: res.verdict()})
+	}
 	latency := slog.Duration("latency", h.opts.Now().Sub(start))
 	if res.err != nil {
 		e := res.err
@@ -171,6 +188,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, okBody{Status: res.status, WebhookID: res.webhookID})
 }
 
+// verdict is the answer res leads to, as a capture records it.
+func (res *result) verdict() capture.Verdict {
+	if res.err != nil {
+		return capture.Verdict{HTTPStatus: res.err.status, Code: res.err.code}
+	}
+	return capture.Verdict{HTTPStatus: http.StatusOK, Status: res.status}
+}
+
 func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Request) result {
 	if r.Method != http.MethodPost {
 		return fail(http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted", nil)
@@ -188,6 +213,13 @@ func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return verifyFailure(err)
 	}
+	res := h.deliver(ctx, delivery, body)
+	res.verified, res.body = delivery, body
+	return res
+}
+
+// deliver handles a verified delivery.
+func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, body []byte) result {
 	attrs := []any{slog.String("scheme", string(delivery.Scheme))}
 	if delivery.SecretLabel != "" {
 		attrs = append(attrs, slog.String("secret", delivery.SecretLabel))
@@ -270,27 +302,11 @@ func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
 }
 
-// notification extracts the event from a verified delivery. When a JWT's
-// verified claims carry the event, the claims are the truth and a body that
-// contradicts them is rejected; otherwise the (HMAC-authenticated) body is.
+// notification extracts the event from a verified delivery: for a JWT, its
+// verified claims decide (event.FromDelivery); otherwise the body does.
 func notification(d *signature.Delivery, body []byte) (*event.Notification, error) {
-	if d.Scheme == signature.SchemeJWT && d.Claims != nil {
-		fromClaims, ok, err := event.FromClaims(d.Claims)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			if len(body) > 0 {
-				fromBody, err := event.Parse(body)
-				if err != nil {
-					return nil, err
-				}
-				if err := fromClaims.Contradicts(fromBody); err != nil {
-					return nil, err
-				}
-			}
-			return fromClaims, nil
-		}
+	if d.Scheme == signature.SchemeJWT {
+		return event.FromDelivery(body, d.Claims)
 	}
 	return event.Parse(body)
 }
