@@ -1,11 +1,13 @@
 package gemini_test
 
 import (
+	"encoding/json"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/geminisim"
 )
@@ -194,6 +196,51 @@ func TestSplitOperation(t *testing.T) {
 			}
 			if err != nil || model != tc.model || id != tc.id {
 				t.Errorf("(%q) = %q, %q, %v; want %q, %q", tc.in, model, id, err, tc.model, tc.id)
+			}
+		})
+	}
+}
+
+// TestIdentifiers_matchEvent checks that every id form resolves to the same
+// job whether the client reads it raw or as pkg/event normalized it for the
+// completion event.
+func TestIdentifiers_matchEvent(t *testing.T) {
+	t.Parallel()
+	split := func(s string) (string, error) {
+		model, id, err := gemini.SplitOperation(s)
+		return model + "|" + id, err
+	}
+	const api = gemini.DefaultBaseURL
+	cases := []struct {
+		name, eventType, id string
+		fn                  func(string) (string, error)
+	}{
+		{"batch_name", "batch.succeeded", "batches/abc", gemini.BatchName},
+		{"batch_bare", "batch.succeeded", "abc", gemini.BatchName},
+		{"batch_guide_example", "batch.succeeded", "batch_123456", gemini.BatchName},
+		{"batch_url", "batch.succeeded", api + "/v1beta/batches/abc", gemini.BatchName},
+		{"interaction_bare", "interaction.completed", "v1_abc", gemini.InteractionID},
+		{"interaction_url", "interaction.completed", api + "/v1beta/interactions/v1_abc", gemini.InteractionID},
+		{"video_name", "video.generated", "models/veo-3.0-generate-001/operations/op1", split},
+		{"video_url", "video.generated", api + "/v1/models/veo-3.0-generate-001/operations/op1", split},
+		{"video_short", "video.generated", "operations/op1", split},
+		{"video_bare", "video.generated", "op1", split},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body, err := json.Marshal(map[string]any{"type": tc.eventType, "data": map[string]any{"id": tc.id}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := event.Parse(body)
+			if err != nil {
+				t.Fatalf("event.Parse: %v", err)
+			}
+			raw, err1 := tc.fn(tc.id)
+			normalized, err2 := tc.fn(n.Resource())
+			if err1 != nil || err2 != nil || raw != normalized {
+				t.Errorf("raw %q -> %q, %v; normalized %q -> %q, %v", tc.id, raw, err1, n.Resource(), normalized, err2)
 			}
 		})
 	}
