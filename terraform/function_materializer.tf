@@ -74,14 +74,15 @@ resource "google_cloudfunctions2_function" "materializer" {
     # GEMINI_API_KEY comes from Secret Manager below.
     environment_variables = {
       GOOGLE_CLOUD_PROJECT = var.project_id
-      GEMINI_BASE_URL      = var.materializer_settings.gemini_base_url
-      GEMINI_FETCH_TIMEOUT = var.materializer_settings.fetch_timeout
-      RESULTS_BUCKET       = google_storage_bucket.results.name
-      RESULTS_PREFIX       = var.materializer_settings.results_prefix
-      RESULTS_TOPIC        = google_pubsub_topic.results.id
-      UPLOAD_CHUNK_SIZE    = var.materializer_settings.upload_chunk_size
-      PUBSUB_ORDERING      = var.materializer_settings.pubsub_ordering
-      LOG_LEVEL            = var.log_level
+      GEMINI_BASE_URL       = var.materializer_settings.gemini_base_url
+      GEMINI_DOWNLOAD_HOSTS = join(",", var.materializer_settings.download_hosts)
+      GEMINI_FETCH_TIMEOUT  = var.materializer_settings.fetch_timeout
+      RESULTS_BUCKET        = google_storage_bucket.results.name
+      RESULTS_PREFIX        = var.materializer_settings.results_prefix
+      RESULTS_TOPIC         = google_pubsub_topic.results.id
+      UPLOAD_CHUNK_SIZE     = var.materializer_settings.upload_chunk_size
+      PUBSUB_ORDERING       = var.materializer_settings.pubsub_ordering
+      LOG_LEVEL             = var.log_level
     }
 
     # Read when an instance starts: after adding a version, new instances

@@ -273,6 +273,7 @@ variable "materializer_settings" {
   description = "Materializer tuning; each attribute is the environment variable of the same name in the README's configuration table."
   type = object({
     gemini_base_url   = optional(string, "https://generativelanguage.googleapis.com")
+    download_hosts    = optional(list(string), []) # empty: the code's default list
     results_prefix    = optional(string, "gemini")
     upload_chunk_size = optional(number, 8388608)
     fetch_timeout     = optional(string, "30s")

@@ -87,7 +87,8 @@ type Data struct {
 	GeminiEventType string `json:"gemini_event_type"`
 	// Resource is the normalized resource name: "batches/<id>",
 	// "interactions/<id>", a video operation name ("operations/<id>" or
-	// "models/<model>/operations/<id>"), or for unknown kinds the id as sent.
+	// "models/<model>/operations/<id>"), or for unknown kinds the id as sent
+	// (an API URL becomes the name it spells).
 	Resource string `json:"resource,omitempty"`
 	// ResourceID is the last segment of Resource.
 	ResourceID string `json:"resource_id,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -108,8 +109,9 @@ type Notification struct {
 	Version string
 	// Timestamp is the envelope timestamp; zero when absent.
 	Timestamp time.Time
-	// ID is data.id as sent: bare ("batch_123", "123") or prefixed
-	// ("batches/123", "models/veo-3.0-generate-001/operations/abc").
+	// ID is data.id as sent: bare ("batch_123", "123"), prefixed
+	// ("batches/123", "models/veo-3.0-generate-001/operations/abc") or a
+	// URL of the Gemini API.
 	ID string
 	// OutputFileURI is data.output_file_uri.
 	OutputFileURI string
@@ -306,20 +308,35 @@ func (n *Notification) validate() error {
 	return nil
 }
 
+// apiHost is the Gemini API's host (the client's default base URL), whose
+// URLs are accepted as ids.
+const apiHost = "generativelanguage.googleapis.com"
+
+// apiVersions are the version prefixes of the API's URLs; the webhooks
+// guide shows both.
+var apiVersions = []string{"v1beta", "v1"}
+
 // resourceName returns the normalized resource name for id. Gemini's
 // examples show bare ids ("batch_123456") while its APIs use prefixed names
-// ("batches/123456"), so both are accepted and the prefix is added when
-// missing. Video ids are operation names such as
-// "models/veo-3.0-generate-001/operations/abc" and are kept as sent when they
-// contain a slash.
+// ("batches/123456"), and no source shows the real form, so every form is
+// accepted: a bare id (the prefix is added), a resource name, or the
+// resource's URL on the Gemini API ("https://generativelanguage.googleapis.com/v1beta/batches/123456").
+// Video ids are operation names, "models/<model>/operations/<id>"; a bare
+// id or "operations/<id>" becomes "operations/<id>", which names no model
+// and so no documented path: the materializer then uses the event's video
+// URIs.
 func resourceName(kind Kind, id string) (string, error) {
 	if id == "" {
 		return "", nil
 	}
-	if len(id) > maxResourceIDLen {
+	name, err := trimAPIURL(id)
+	if err != nil {
+		return "", err
+	}
+	if len(name) > maxResourceIDLen {
 		return "", newError(CodeInvalidResourceID, "data.id is longer than %d bytes", maxResourceIDLen)
 	}
-	segments := strings.Split(id, "/")
+	segments := strings.Split(name, "/")
 	for _, s := range segments {
 		if !isSegment(s) {
 			return "", newError(CodeInvalidResourceID,
@@ -328,26 +345,50 @@ func resourceName(kind Kind, id string) (string, error) {
 	}
 	switch kind {
 	case KindBatch:
-		return prefixed("batches", id, segments)
+		return prefixed("batches", id, name, segments)
 	case KindInteraction:
-		return prefixed("interactions", id, segments)
+		return prefixed("interactions", id, name, segments)
 	case KindVideo:
-		if len(segments) == 1 {
-			return "operations/" + id, nil
+		switch {
+		case len(segments) == 4 && segments[0] == "models" && segments[2] == "operations":
+			return name, nil
+		case len(segments) == 1 && name == id, len(segments) == 2 && segments[0] == "operations":
+			return "operations/" + segments[len(segments)-1], nil
 		}
-		return id, nil
+		return "", newError(CodeInvalidResourceID, "data.id %s is neither <id>, operations/<id> nor models/<model>/operations/<id>", quote(id))
 	default:
-		return id, nil
+		return name, nil
 	}
 }
 
-// prefixed accepts "<id>" or "<collection>/<id>".
-func prefixed(collection, id string, segments []string) (string, error) {
-	switch {
-	case len(segments) == 1:
-		return collection + "/" + id, nil
-	case len(segments) == 2 && segments[0] == collection:
+// trimAPIURL returns the resource name that id spells as a URL of the Gemini
+// API, and any other id unchanged. A URL must be https on the API's host,
+// with a version prefix, a resource name of at least two segments, and no
+// query, fragment, credentials or escapes.
+func trimAPIURL(id string) (string, error) {
+	if !strings.Contains(id, "://") {
 		return id, nil
+	}
+	u, err := url.Parse(id)
+	if err == nil && u.Scheme == "https" && u.User == nil && u.RawQuery == "" && u.Fragment == "" &&
+		u.RawPath == "" && !u.ForceQuery && (u.Host == apiHost || u.Host == apiHost+":443") {
+		for _, v := range apiVersions {
+			if name, ok := strings.CutPrefix(u.Path, "/"+v+"/"); ok && strings.Contains(name, "/") {
+				return name, nil
+			}
+		}
+	}
+	return "", newError(CodeInvalidResourceID, "data.id %s is a URL but not of a resource on https://%s/%s/", quote(id), apiHost, apiVersions[0])
+}
+
+// prefixed accepts "<id>" or "<collection>/<id>"; name is id without its
+// URL, which must spell the collection.
+func prefixed(collection, id, name string, segments []string) (string, error) {
+	switch {
+	case len(segments) == 1 && name == id:
+		return collection + "/" + name, nil
+	case len(segments) == 2 && segments[0] == collection:
+		return name, nil
 	default:
 		return "", newError(CodeInvalidResourceID, "data.id %s is neither <id> nor %s/<id>", quote(id), collection)
 	}

@@ -259,6 +259,15 @@ func TestParse_errors(t *testing.T) {
 		{"id_leading_slash", `{"type":"video.generated","data":{"id":"/operations/c"}}`, CodeInvalidResourceID},
 		{"id_trailing_slash", `{"type":"video.generated","data":{"id":"operations/c/"}}`, CodeInvalidResourceID},
 		{"id_double_slash", `{"type":"video.generated","data":{"id":"operations//c"}}`, CodeInvalidResourceID},
+		{"id_video_other_collection", `{"type":"video.generated","data":{"id":"batches/c"}}`, CodeInvalidResourceID},
+		{"id_video_model_without_operation", `{"type":"video.generated","data":{"id":"models/veo/c"}}`, CodeInvalidResourceID},
+		{"id_url_foreign_host", `{"type":"batch.succeeded","data":{"id":"https://example.com/v1beta/batches/b"}}`, CodeInvalidResourceID},
+		{"id_url_plain_http", `{"type":"batch.succeeded","data":{"id":"http://generativelanguage.googleapis.com/v1beta/batches/b"}}`, CodeInvalidResourceID},
+		{"id_url_no_version", `{"type":"batch.succeeded","data":{"id":"https://generativelanguage.googleapis.com/batches/b"}}`, CodeInvalidResourceID},
+		{"id_url_bare_id", `{"type":"batch.succeeded","data":{"id":"https://generativelanguage.googleapis.com/v1beta/b"}}`, CodeInvalidResourceID},
+		{"id_url_query", `{"type":"batch.succeeded","data":{"id":"https://generativelanguage.googleapis.com/v1beta/batches/b?alt=json"}}`, CodeInvalidResourceID},
+		{"id_url_escaped", `{"type":"batch.succeeded","data":{"id":"https://generativelanguage.googleapis.com/v1beta/batches/%2e%2e"}}`, CodeInvalidResourceID},
+		{"id_url_other_collection", `{"type":"interaction.completed","data":{"id":"https://generativelanguage.googleapis.com/v1beta/batches/b"}}`, CodeInvalidResourceID},
 		{"id_control_char", `{"type":"batch.succeeded","data":{"id":"b\u0000"}}`, CodeInvalidResourceID},
 		{"id_space", `{"type":"batch.succeeded","data":{"id":"b 1"}}`, CodeInvalidResourceID},
 		{"id_leading_dash", `{"type":"batch.succeeded","data":{"id":"-b"}}`, CodeInvalidResourceID},
@@ -357,6 +366,54 @@ func TestNotification_IsPing(t *testing.T) {
 			}
 			if got := n.IsPing(); got != tc.want {
 				t.Errorf("IsPing() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNotification_Resource checks every form an id may take in a payload:
+// no source shows the real one.
+func TestNotification_Resource(t *testing.T) {
+	t.Parallel()
+	const api = "https://generativelanguage.googleapis.com"
+	cases := []struct {
+		name, eventType, id, want string
+	}{
+		{"batch_resource_name", "batch.succeeded", "batches/abc", "batches/abc"},
+		{"batch_bare", "batch.succeeded", "abc", "batches/abc"},
+		{"batch_guide_example", "batch.succeeded", "batch_123456", "batches/batch_123456"},
+		{"batch_url", "batch.succeeded", api + "/v1beta/batches/abc", "batches/abc"},
+		{"batch_url_v1", "batch.succeeded", api + "/v1/batches/abc", "batches/abc"},
+		{"batch_url_default_port", "batch.succeeded", "https://generativelanguage.googleapis.com:443/v1beta/batches/abc", "batches/abc"},
+		{"interaction_bare", "interaction.completed", "v1_abc", "interactions/v1_abc"},
+		{"interaction_resource_name", "interaction.completed", "interactions/v1_abc", "interactions/v1_abc"},
+		{"interaction_url", "interaction.completed", api + "/v1beta/interactions/v1_abc", "interactions/v1_abc"},
+		{"video_operation_name", "video.generated", "models/veo-3.0-generate-001/operations/op1", "models/veo-3.0-generate-001/operations/op1"},
+		{"video_operation_url", "video.generated", api + "/v1beta/models/veo-3.0-generate-001/operations/op1", "models/veo-3.0-generate-001/operations/op1"},
+		{"video_short_name", "video.generated", "operations/op1", "operations/op1"},
+		{"video_short_url", "video.generated", api + "/v1beta/operations/op1", "operations/op1"},
+		{"video_bare", "video.generated", "op1", "operations/op1"},
+		{"unknown_kept", "model.tuned", "tunedModels/x", "tunedModels/x"},
+		{"unknown_url_trimmed", "model.tuned", api + "/v1beta/tunedModels/x", "tunedModels/x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body, err := json.Marshal(map[string]any{"type": tc.eventType, "data": map[string]any{"id": tc.id}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := n.Resource(); got != tc.want {
+				t.Errorf("Resource() = %q, want %q", got, tc.want)
+			}
+			// A normalized name is a fixed point.
+			again := &Notification{Type: tc.eventType, ID: tc.want}
+			if got := again.Resource(); got != tc.want {
+				t.Errorf("Resource() of %q = %q, want it unchanged", tc.want, got)
 			}
 		})
 	}

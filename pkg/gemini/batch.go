@@ -139,7 +139,7 @@ func (n *int64String) UnmarshalJSON(b []byte) error {
 // and the inlined responses' exact JSON (it re-encodes them through its own
 // types).
 func (c *Client) GetBatch(ctx context.Context, id string) (*Batch, error) {
-	name, err := BatchName(id)
+	name, err := c.resolve("batch", id, BatchName)
 	if err != nil {
 		return nil, scrub(err, c.apiKey)
 	}

@@ -43,8 +43,11 @@ const apiVersion = "v1beta"
 // the largest; the API caps inline batch requests at 20 MB.
 const maxMetadataBody = 256 << 20
 
-// maxRedirects bounds redirects followed within the base URL.
+// maxRedirects bounds the redirects followed by one request.
 const maxRedirects = 10
+
+// apiKeyHeader carries the API key; it is sent to the base URL only.
+const apiKeyHeader = "x-goog-api-key"
 
 // RetryPolicy bounds the in-call retries of transient failures: each
 // request is attempted up to Attempts times, waiting an exponentially
@@ -66,16 +69,25 @@ type RetryPolicy struct {
 type Options struct {
 	// BaseURL is the API's origin (scheme://host[:port], no path). Empty
 	// means DefaultBaseURL. It must be https, or http on a loopback host
-	// (the simulator). It is the only host the client ever contacts.
+	// (the simulator). It is the only host the API key is sent to.
 	BaseURL string
-	// APIKey authenticates every request. Required. It is a secret: it is
-	// sent in the x-goog-api-key header only and never appears in errors.
+	// APIKey authenticates every request to BaseURL. Required. It is a
+	// secret: it is sent in the x-goog-api-key header only, never to
+	// another host, and never appears in errors.
 	APIKey string
+	// DownloadHosts are the hosts besides BaseURL that a download may be
+	// redirected to or a video URI may point at: exact host names
+	// ("storage.googleapis.com"), optionally with a port, or a suffix with
+	// a leading dot (".googleusercontent.com") matching every subdomain.
+	// They are reached over https without the API key; plain http is
+	// allowed only for a loopback host named exactly (the simulator's
+	// download host). Empty means DefaultDownloadHosts. Metadata requests
+	// never leave BaseURL.
+	DownloadHosts []string
 	// HTTPClient sends the requests; nil means a client on
 	// http.DefaultTransport. The client is copied, and its CheckRedirect
-	// is wrapped to refuse redirects off the base URL. Its Timeout, if
-	// set, also bounds whole downloads, so leave it zero and rely on
-	// Timeout.
+	// is wrapped to enforce the rules above. Its Timeout, if set, also
+	// bounds whole downloads, so leave it zero and rely on Timeout.
 	HTTPClient *http.Client
 	// Timeout bounds each metadata request, and the wait for a download's
 	// headers or for its next bytes (a stalled download is resumed). Zero
@@ -92,14 +104,15 @@ type Options struct {
 // Client fetches jobs and results from the Gemini API. It is safe for
 // concurrent use.
 type Client struct {
-	base       *url.URL
-	origin     string
-	apiKey     string
-	hc         *http.Client
-	sdk        *genai.Client
-	timeout    time.Duration
-	retry      RetryPolicy
-	maxResumes int
+	base          *url.URL
+	origin        string
+	apiKey        string
+	downloadHosts []hostRule
+	hc            *http.Client
+	sdk           *genai.Client
+	timeout       time.Duration
+	retry         RetryPolicy
+	maxResumes    int
 }
 
 // New validates opts and returns a Client. It makes no request.
@@ -124,8 +137,16 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	hosts := opts.DownloadHosts
+	if len(hosts) == 0 {
+		hosts = DefaultDownloadHosts()
+	}
+	downloadHosts, err := parseDownloadHosts(hosts)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
-		base: base, origin: origin(base), apiKey: opts.APIKey,
+		base: base, origin: origin(base), apiKey: opts.APIKey, downloadHosts: downloadHosts,
 		timeout: opts.Timeout, retry: opts.Retry, maxResumes: opts.MaxResumes,
 	}
 	if c.timeout == 0 {
@@ -151,11 +172,16 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	}
 	next := hc.CheckRedirect
 	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if origin(req.URL) != c.origin {
-			return fmt.Errorf("%w: refused redirect to %s", ErrForeignHost, redactURL(req.URL.String()))
-		}
 		if len(via) >= maxRedirects {
-			return fmt.Errorf("gemini: stopped after %d redirects", maxRedirects)
+			return fmt.Errorf("%w: stopped after %d redirects", ErrUnexpectedResponse, maxRedirects)
+		}
+		if origin(req.URL) != c.origin {
+			if !isDownload(req.Context()) || !c.downloadHost(req.URL) {
+				return fmt.Errorf("%w: refused redirect to %s", ErrForeignHost, c.redact(req.URL.String()))
+			}
+			// net/http copies every header but a few standard credentials
+			// to the next hop, whatever its host: the key stays behind.
+			req.Header.Del(apiKeyHeader)
 		}
 		if next != nil {
 			return next(req, via)
@@ -231,13 +257,16 @@ func (c *Client) apiURL(path string) string {
 	return c.base.String() + "/" + apiVersion + "/" + path
 }
 
-// newRequest returns an authenticated GET request.
+// newRequest returns a GET request, authenticated when it goes to the base
+// URL: the key is never sent to another host.
 func (c *Client) newRequest(ctx context.Context, rawURL string) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("failed to build request for %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("failed to build request for %s: %w", c.redact(rawURL), err)
 	}
-	req.Header.Set("x-goog-api-key", c.apiKey)
+	if origin(req.URL) == c.origin {
+		req.Header.Set(apiKeyHeader, c.apiKey)
+	}
 	return req, nil
 }
 
@@ -246,12 +275,28 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ue, ok := errors.AsType[*url.Error](err); ok {
-			ue.URL = redactURL(ue.URL)
+			ue.URL = c.redact(ue.URL)
 		}
 		return nil, err
 	}
 	return resp, nil
 }
+
+// redact returns raw fit for an error: redactURL's redactions, and no query
+// at all off the base URL, where it may hold a signed URL's credentials.
+func (c *Client) redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.RawQuery != "" && origin(u) != c.origin {
+		u.RawQuery = ""
+		raw = u.String()
+	}
+	return redactURL(raw)
+}
+
+// downloadKey marks the context of a download request, the only kind that
+// may be redirected to a download host.
+type downloadKey struct{}
+
+func isDownload(ctx context.Context) bool { return ctx.Value(downloadKey{}) != nil }
 
 // getJSON GETs an API path, with retries, and returns the response body
 // exactly as received.

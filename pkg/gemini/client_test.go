@@ -38,6 +38,12 @@ func TestNew(t *testing.T) {
 		{"with_userinfo", gemini.Options{APIKey: testAPIKey, BaseURL: "https://me:" + testAPIKey + "@gemini.example.com"}, true},
 		{"negative_timeout", gemini.Options{APIKey: testAPIKey, Timeout: -time.Second}, true},
 		{"negative_attempts", gemini.Options{APIKey: testAPIKey, Retry: gemini.RetryPolicy{Attempts: -1}}, true},
+		{"download_hosts", gemini.Options{APIKey: testAPIKey, DownloadHosts: []string{"storage.googleapis.com", ".googleusercontent.com", "127.0.0.1:9000", "[::1]:9000"}}, false},
+		{"download_host_tld_suffix", gemini.Options{APIKey: testAPIKey, DownloadHosts: []string{".com"}}, true},
+		{"download_host_wildcard", gemini.Options{APIKey: testAPIKey, DownloadHosts: []string{"*.googleusercontent.com"}}, true},
+		{"download_host_url", gemini.Options{APIKey: testAPIKey, DownloadHosts: []string{"https://storage.googleapis.com"}}, true},
+		{"download_host_path", gemini.Options{APIKey: testAPIKey, DownloadHosts: []string{"storage.googleapis.com/bucket"}}, true},
+		{"download_host_blank", gemini.Options{APIKey: testAPIKey, DownloadHosts: []string{" "}}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,12 +128,12 @@ func TestErrors_neverRevealAPIKey(t *testing.T) {
 	_ = e.sim.FailNext(geminisim.AnyRoute, 100, 503)
 	collect(e.client.GetBatch(ctx, batch))
 	collect(e.client.GetInteraction(ctx, "nope"))
-	collect(e.client.GetVideoOperation(ctx, "operations/nope"))
+	collect(e.client.GetVideoOperation(ctx, "models/veo-3.0-generate-001/operations/nope"))
 	collect(e.client.Download(ctx, file))
 	e.sim.ResetFaults()
 	_ = e.sim.SetDelay(geminisim.AnyRoute, time.Second)
 	collect(e.client.GetBatch(ctx, batch))
-	collect(e.client.GetVideoOperation(ctx, "operations/nope"))
+	collect(e.client.GetVideoOperation(ctx, "models/veo-3.0-generate-001/operations/nope"))
 	e.sim.ResetFaults()
 	_ = e.sim.TruncateNext(1, 1000)
 	d, err := e.client.Download(ctx, file)
@@ -142,7 +148,7 @@ func TestErrors_neverRevealAPIKey(t *testing.T) {
 	collect(nil, err)
 	e.ts.Close()
 	collect(e.client.GetBatch(ctx, batch))
-	collect(e.client.GetVideoOperation(ctx, "operations/x"))
+	collect(e.client.GetVideoOperation(ctx, "models/veo-3.0-generate-001/operations/x"))
 
 	for _, err := range errs {
 		assertNoSecret(t, err)

@@ -16,9 +16,10 @@
 //     responses by resuming with HTTP Range requests.
 //
 // Identifiers coming from webhooks are validated strictly ([BatchName],
-// [InteractionID], [OperationName], [FileName]) before any request is made,
-// and only the configured base URL is ever contacted: download URIs and
-// redirects that point elsewhere are refused.
+// [InteractionID], [OperationName], [FileName]) before any request is made.
+// The API key goes to the configured base URL only. Downloads may be
+// redirected to, or point at, an allow-list of download hosts
+// ([Options].DownloadHosts), which get no key; any other host is refused.
 //
 // Errors are classified for the caller, which acknowledges permanent
 // failures and retries transient ones: see [IsTransient] and [APIError].

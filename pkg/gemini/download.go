@@ -36,8 +36,11 @@ var errClosed = errors.New("gemini: read from a closed download")
 // Download opens the content named by ref for streaming: a Files API name
 // ("files/<id>", fetched from the documented
 // /download/v1beta/files/<id>:download?alt=media), or an absolute download
-// URI from a generated video, which must be on the configured base URL.
-// Reading continues under ctx, which must stay live until Body is closed.
+// URI from a generated video, on the configured base URL (sent with the API
+// key) or on an allowed download host (sent without it). The download may
+// be redirected to an allowed download host; a redirect anywhere else fails
+// with ErrForeignHost. Reading continues under ctx, which must stay live
+// until Body is closed.
 func (c *Client) Download(ctx context.Context, ref string) (*Download, error) {
 	target, what, err := c.downloadURL(ref)
 	if err != nil {
@@ -65,8 +68,8 @@ func (c *Client) downloadURL(ref string) (target, what string, err error) {
 		(u.Scheme != "https" && u.Scheme != "http") {
 		return "", "", fmt.Errorf("%w: download reference %q is neither files/<id> nor an http(s) URL", ErrInvalidID, truncate(redactURL(ref), 200))
 	}
-	if origin(u) != c.origin {
-		return "", "", fmt.Errorf("%w: refused to download %s", ErrForeignHost, truncate(redactURL(ref), 200))
+	if origin(u) != c.origin && !c.downloadHost(u) {
+		return "", "", fmt.Errorf("%w: refused to download %s", ErrForeignHost, truncate(c.redact(ref), 200))
 	}
 	// The key travels in a header; one pasted into the URI is dropped.
 	if q := u.Query(); q.Has("key") {
@@ -74,7 +77,7 @@ func (c *Client) downloadURL(ref string) (target, what string, err error) {
 		u.RawQuery = q.Encode()
 	}
 	u.Fragment = ""
-	return u.String(), u.String(), nil
+	return u.String(), c.redact(u.String()), nil
 }
 
 // downloadBody streams a download, resuming it with Range requests when the
@@ -107,7 +110,9 @@ type downloadBody struct {
 // the right place.
 func (d *downloadBody) open() error {
 	first := d.offset == 0 && d.resumes == 0
-	ctx, cancel := context.WithCancelCause(d.ctx)
+	// Each attempt starts at the original URL, whose redirect may be
+	// signed for a short time only.
+	ctx, cancel := context.WithCancelCause(context.WithValue(d.ctx, downloadKey{}, true))
 	req, err := d.c.newRequest(ctx, d.url)
 	if err != nil {
 		cancel(nil)

@@ -107,7 +107,7 @@ func TestDownload_resumesTruncated(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
 			var ranges []string
-			e := newEnv(t, envConfig{wrap: handlerFunc(func(next http.Handler, w http.ResponseWriter, r *http.Request) {
+			e := newEnv(t, envConfig{wrapDownloads: handlerFunc(func(next http.Handler, w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				ranges = append(ranges, r.Header.Get("Range"))
 				mu.Unlock()
@@ -144,7 +144,7 @@ func stripRange(next http.Handler, w http.ResponseWriter, r *http.Request) {
 func TestDownload_resumeWithoutRangeSupport(t *testing.T) {
 	t.Parallel()
 	const size = 2<<20 + 11
-	e := newEnv(t, envConfig{wrap: handlerFunc(stripRange)})
+	e := newEnv(t, envConfig{wrapDownloads: handlerFunc(stripRange)})
 	name := addResults(t, e.sim, size)
 	// Every full response is cut at the same place until the third: the
 	// second is cut again while the client skips what it already has.
@@ -198,7 +198,7 @@ func TestDownload_resumeFailures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envConfig{wrap: tc.wrap, client: gemini.Options{MaxResumes: tc.maxResumes}})
+			e := newEnv(t, envConfig{wrapDownloads: tc.wrap, client: gemini.Options{MaxResumes: tc.maxResumes}})
 			name := addResults(t, e.sim, size)
 			if err := e.sim.TruncateNext(1, after); err != nil {
 				t.Fatal(err)
@@ -246,7 +246,7 @@ type stallOnce struct {
 }
 
 func (s *stallOnce) wrap(next http.Handler, w http.ResponseWriter, r *http.Request) {
-	if !strings.Contains(r.URL.Path, ":download") || s.used.Swap(true) {
+	if s.used.Swap(true) {
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -275,7 +275,7 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 func TestDownload_resumesStalled(t *testing.T) {
 	t.Parallel()
 	stall := &stallOnce{after: 300_000}
-	e := newEnv(t, envConfig{wrap: handlerFunc(stall.wrap), client: gemini.Options{Timeout: 300 * time.Millisecond}})
+	e := newEnv(t, envConfig{wrapDownloads: handlerFunc(stall.wrap), client: gemini.Options{Timeout: 300 * time.Millisecond}})
 	name := addResults(t, e.sim, 1<<20+7)
 	start := time.Now()
 	downloadAll(t, e, name, name)
@@ -440,4 +440,146 @@ func TestDownload_close(t *testing.T) {
 	if !bytes.Equal(buf[:1], []byte("{")) {
 		t.Errorf("content starts with %q, want a JSON line", buf[:1])
 	}
+}
+
+// recordHeaders wraps a handler and records the x-goog-api-key header of
+// every request it serves.
+type recordHeaders struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (h *recordHeaders) wrap(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.keys = append(h.keys, r.Header.Get("x-goog-api-key"))
+	h.mu.Unlock()
+	next.ServeHTTP(w, r)
+}
+
+func (h *recordHeaders) seen() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.keys...)
+}
+
+// TestDownload_downloadHost checks the redirect that the API answers a
+// download with: followed to an allowed download host without the API key,
+// refused anywhere else, and taken again on every resume.
+func TestDownload_downloadHost(t *testing.T) {
+	t.Parallel()
+	t.Run("allowed_without_key", func(t *testing.T) {
+		t.Parallel()
+		var rec recordHeaders
+		e := newEnv(t, envConfig{wrapDownloads: handlerFunc(rec.wrap)})
+		name := addResults(t, e.sim, 300_001)
+		downloadAll(t, e, name, name)
+		if got := rec.seen(); !cmp.Equal(got, []string{""}) {
+			t.Errorf("the download host saw API key headers %q, want one request without", got)
+		}
+		if a, d := e.sim.Requests(geminisim.RouteDownload), e.sim.Requests(geminisim.RouteDownloadHost); a != 1 || d != 1 {
+			t.Errorf("requests: API %d, download host %d; want 1 and 1", a, d)
+		}
+	})
+	t.Run("resume_redirects_again", func(t *testing.T) {
+		t.Parallel()
+		var rec recordHeaders
+		e := newEnv(t, envConfig{wrapDownloads: handlerFunc(rec.wrap)})
+		name := addResults(t, e.sim, 1<<20+9)
+		if err := e.sim.TruncateNext(2, 200_000); err != nil {
+			t.Fatal(err)
+		}
+		downloadAll(t, e, name, name)
+		// A truncation hits full responses only: the first, then the
+		// resume is a Range request served whole.
+		if a, d := e.sim.Requests(geminisim.RouteDownload), e.sim.Requests(geminisim.RouteDownloadHost); a != 2 || d != 2 {
+			t.Errorf("requests: API %d, download host %d; want 2 and 2", a, d)
+		}
+		for _, k := range rec.seen() {
+			if k != "" {
+				t.Error("the download host received the API key")
+			}
+		}
+	})
+	t.Run("not_allowed", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envConfig{client: gemini.Options{DownloadHosts: []string{"storage.googleapis.com"}}})
+		name := addResults(t, e.sim, 1000)
+		_, err := e.client.Download(testContext(t), name)
+		if !errors.Is(err, gemini.ErrForeignHost) || gemini.IsTransient(err) {
+			t.Fatalf("error %v, want a permanent ErrForeignHost", err)
+		}
+		if strings.Contains(err.Error(), "sig=") {
+			t.Errorf("error %q reveals the signed URL's query", err)
+		}
+		assertNoSecret(t, err)
+		if n := e.sim.Requests(geminisim.RouteDownloadHost); n != 0 {
+			t.Errorf("the download host received %d requests, want 0", n)
+		}
+		if n := e.sim.Requests(geminisim.RouteDownload); n != 1 {
+			t.Errorf("download requests = %d, want 1 (a refusal is not retried)", n)
+		}
+	})
+	t.Run("loopback_suffix_not_enough", func(t *testing.T) {
+		t.Parallel()
+		// Plain http is allowed for a loopback host named exactly only.
+		e := newEnv(t, envConfig{client: gemini.Options{DownloadHosts: []string{".0.0.1"}}})
+		name := addResults(t, e.sim, 1000)
+		if _, err := e.client.Download(testContext(t), name); !errors.Is(err, gemini.ErrForeignHost) {
+			t.Fatalf("error %v, want ErrForeignHost", err)
+		}
+	})
+	t.Run("direct_uri_without_key", func(t *testing.T) {
+		t.Parallel()
+		var rec recordHeaders
+		host := httptest.NewServer(handlerFunc(rec.wrap)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("video bytes"))
+		})))
+		t.Cleanup(host.Close)
+		e := newEnv(t, envConfig{client: gemini.Options{DownloadHosts: []string{strings.TrimPrefix(host.URL, "http://")}}})
+		d, err := e.client.Download(testContext(t), host.URL+"/v.mp4?key="+testAPIKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Body.Close()
+		if b, err := io.ReadAll(d.Body); err != nil || string(b) != "video bytes" {
+			t.Errorf("read %q, %v", b, err)
+		}
+		if got := rec.seen(); !cmp.Equal(got, []string{""}) {
+			t.Errorf("the download host saw API key headers %q, want one request without", got)
+		}
+	})
+	t.Run("metadata_never_leaves_the_api", func(t *testing.T) {
+		t.Parallel()
+		var rec recordHeaders
+		host := httptest.NewServer(handlerFunc(rec.wrap)(http.NotFoundHandler()))
+		t.Cleanup(host.Close)
+		e := newEnv(t, envConfig{
+			client: gemini.Options{DownloadHosts: []string{strings.TrimPrefix(host.URL, "http://")}},
+			wrap: handlerFunc(func(_ http.Handler, w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, host.URL+r.URL.Path, http.StatusFound)
+			}),
+		})
+		_, err := e.client.GetBatch(testContext(t), "batches/abc")
+		if !errors.Is(err, gemini.ErrForeignHost) || gemini.IsTransient(err) {
+			t.Errorf("error %v, want a permanent ErrForeignHost", err)
+		}
+		if n := len(rec.seen()); n != 0 {
+			t.Errorf("the other host received %d requests", n)
+		}
+	})
+	t.Run("redirects_bounded", func(t *testing.T) {
+		t.Parallel()
+		var hops atomic.Int64
+		e := newEnv(t, envConfig{wrap: handlerFunc(func(_ http.Handler, w http.ResponseWriter, r *http.Request) {
+			hops.Add(1)
+			http.Redirect(w, r, "/loop/"+strconv.FormatInt(hops.Load(), 10), http.StatusFound)
+		})})
+		_, err := e.client.Download(testContext(t), "files/abc")
+		if err == nil || gemini.IsTransient(err) || !errors.Is(err, gemini.ErrUnexpectedResponse) {
+			t.Fatalf("error %v, want a permanent ErrUnexpectedResponse", err)
+		}
+		if n := hops.Load(); n != 10 {
+			t.Errorf("requests = %d, want 10: the 10th redirect is not followed", n)
+		}
+	})
 }

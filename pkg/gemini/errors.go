@@ -21,9 +21,9 @@ import (
 // permanent failures, except ErrIncomplete, which is transient.
 var (
 	// ErrForeignHost: a download URI or a redirect points somewhere other
-	// than the configured base URL, so it is refused (the API key would go
-	// with it).
-	ErrForeignHost = errors.New("gemini: URL is not on the configured Gemini base URL")
+	// than the configured base URL or an allowed download host
+	// (Options.DownloadHosts), so it is refused.
+	ErrForeignHost = errors.New("gemini: URL is neither on the Gemini base URL nor on an allowed download host")
 	// ErrUnexpectedResponse: the API answered 2xx with something that is
 	// not the expected resource (malformed JSON, a missing state, another
 	// resource's name).

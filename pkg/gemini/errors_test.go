@@ -293,7 +293,7 @@ func TestGet_connectionRefused(t *testing.T) {
 	}
 	ctx := testContext(t)
 	for _, j := range jobs {
-		err := j.get(ctx, c, map[string]string{"batch": "batches/1", "interaction": "abc", "video": "operations/x"}[j.name])
+		err := j.get(ctx, c, map[string]string{"batch": "batches/1", "interaction": "abc", "video": "models/veo-3.0-generate-001/operations/x"}[j.name])
 		if err == nil || !gemini.IsTransient(err) {
 			t.Errorf("%s: error %v, want a transient connection error", j.name, err)
 		}

@@ -30,10 +30,12 @@ var testRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.Ge
 // fixedNow is the simulator's clock in tests that compare timestamps.
 var fixedNow = time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC)
 
-// env is a simulator served on loopback and a client pointed at it.
+// env is a simulator served on loopback, its download host on a second
+// listener, and a client pointed at them.
 type env struct {
 	sim    *geminisim.Server
 	ts     *httptest.Server
+	dl     *httptest.Server // the download host
 	client *gemini.Client
 }
 
@@ -44,6 +46,9 @@ type envConfig struct {
 	// wrap, if set, wraps the simulator's handler (to alter requests or
 	// responses on their way).
 	wrap func(http.Handler) http.Handler
+	// wrapDownloads, if set, wraps the download host's handler, which
+	// serves the bytes.
+	wrapDownloads func(http.Handler) http.Handler
 }
 
 // fastRetry retries quickly, so that tests of retries take milliseconds.
@@ -61,10 +66,18 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		cfg.sim.APIKey = testAPIKey
 	}
 	cfg.sim.SigningKey = key
+	dl := httptest.NewUnstartedServer(nil)
+	t.Cleanup(dl.Close)
+	cfg.sim.DownloadURL = "http://" + dl.Listener.Addr().String()
 	sim, err := geminisim.New(cfg.sim)
 	if err != nil {
 		t.Fatalf("geminisim.New: %v", err)
 	}
+	dl.Config.Handler = sim.DownloadHandler()
+	if cfg.wrapDownloads != nil {
+		dl.Config.Handler = cfg.wrapDownloads(dl.Config.Handler)
+	}
+	dl.Start()
 	var h http.Handler = sim
 	if cfg.wrap != nil {
 		h = cfg.wrap(h)
@@ -74,6 +87,9 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	opts := cfg.client
 	if opts.BaseURL == "" {
 		opts.BaseURL = ts.URL
+	}
+	if opts.DownloadHosts == nil {
+		opts.DownloadHosts = []string{dl.Listener.Addr().String()}
 	}
 	if opts.APIKey == "" {
 		opts.APIKey = testAPIKey
@@ -88,7 +104,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if err != nil {
 		t.Fatalf("gemini.New: %v", err)
 	}
-	return &env{sim: sim, ts: ts, client: c}
+	return &env{sim: sim, ts: ts, dl: dl, client: c}
 }
 
 // testContext returns a context that ends with the test or after a minute.

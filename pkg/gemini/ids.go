@@ -3,7 +3,9 @@ package gemini
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -36,44 +38,125 @@ func invalidID(kind, id string) error {
 	return fmt.Errorf("%w: %s %q", ErrInvalidID, kind, shown)
 }
 
+// ErrNoModel is wrapped by the error about a video operation named
+// without its model ("operations/<op>" or a bare "<op>"): the API documents
+// operations only as models/<model>/operations/<op>, so such a name cannot
+// be fetched. It wraps ErrInvalidID.
+var ErrNoModel = fmt.Errorf("%w: video operation without its model", ErrInvalidID)
+
+// apiVersions are the version prefixes of the API's URLs. The webhooks guide
+// shows both v1beta and v1 paths.
+var apiVersions = []string{apiVersion, "v1"}
+
+// apiOrigin is DefaultBaseURL's origin, the host whose URLs are accepted
+// as identifiers.
+var apiOrigin = func() string {
+	u, _ := url.Parse(DefaultBaseURL)
+	return origin(u)
+}()
+
+// trimAPIURL returns the resource name that id spells as a URL of the API
+// ("https://generativelanguage.googleapis.com/v1beta/batches/abc" becomes
+// "batches/abc"), and any other id unchanged. No source shows the form of
+// data.id, so a full URL is accepted, but only on the Gemini API's host or
+// one of origins, with a version prefix, the collection, and nothing after
+// the path.
+func trimAPIURL(kind, id string, origins ...string) (string, error) {
+	if !isURL(id) {
+		return id, nil
+	}
+	u, err := url.Parse(id)
+	if err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" ||
+		u.RawPath != "" || !(origin(u) == apiOrigin || slices.Contains(origins, origin(u))) {
+		return "", fmt.Errorf("%w (not a URL of the Gemini API)", invalidID(kind, id))
+	}
+	for _, v := range apiVersions {
+		if name, ok := strings.CutPrefix(u.Path, "/"+v+"/"); ok && strings.Contains(name, "/") {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%w (not an API version and resource name)", invalidID(kind, id))
+}
+
+// isURL reports whether id is written as an absolute URL.
+func isURL(id string) bool { return strings.Contains(id, "://") }
+
+// resolve applies parse to id, first reading an API URL on the client's
+// base URL (as well as on the Gemini API's host) as the name it spells.
+func (c *Client) resolve(kind, id string, parse func(string) (string, error)) (string, error) {
+	name, err := trimAPIURL(kind, id, c.origin)
+	if err != nil {
+		return "", err
+	}
+	return parse(name)
+}
+
 // BatchName returns the resource name ("batches/<id>") of a batch given as
-// a resource name or a bare id ("123", "batch_123"). The webhooks guide's
-// only example id ("batch_123456") fits neither documented form, so a bare
-// id is taken verbatim as the id.
+// a resource name, a bare id ("123", "batch_123") or an API URL. The
+// webhooks guide's only example id ("batch_123456") fits neither documented
+// form, so a bare id is taken verbatim as the id.
 func BatchName(id string) (string, error) {
-	seg := strings.TrimPrefix(id, "batches/")
+	name, err := trimAPIURL("batch", id)
+	if err != nil {
+		return "", err
+	}
+	seg := strings.TrimPrefix(name, "batches/")
 	if !idSegment.MatchString(seg) {
 		return "", invalidID("batch", id)
 	}
 	return "batches/" + seg, nil
 }
 
-// InteractionID returns the bare id of an interaction given as a bare id or
-// as "interactions/<id>".
+// InteractionID returns the bare id of an interaction given as a bare id,
+// as "interactions/<id>" or as an API URL.
 func InteractionID(id string) (string, error) {
-	seg := strings.TrimPrefix(id, "interactions/")
+	name, err := trimAPIURL("interaction", id)
+	if err != nil {
+		return "", err
+	}
+	seg := strings.TrimPrefix(name, "interactions/")
 	if !interactionSegment.MatchString(seg) {
 		return "", invalidID("interaction", id)
 	}
 	return seg, nil
 }
 
-// OperationName returns the resource name of a video generation operation:
-// "models/<model>/operations/<op>" or "operations/<op>", as given. A bare
-// operation id becomes "operations/<op>", the short form, because webhooks
-// may carry bare ids.
-func OperationName(name string) (string, error) {
-	parts := strings.Split(name, "/")
+// SplitOperation returns the model and the id of a video generation
+// operation given as "models/<model>/operations/<op>", its API URL,
+// "operations/<op>" or a bare "<op>"; model is empty for the last two,
+// which webhooks may carry.
+func SplitOperation(name string) (model, id string, err error) {
+	trimmed, err := trimAPIURL("operation", name)
+	if err != nil {
+		return "", "", err
+	}
+	parts := strings.Split(trimmed, "/")
 	switch {
 	case len(parts) == 4 && parts[0] == "models" && modelSegment.MatchString(parts[1]) &&
 		parts[2] == "operations" && idSegment.MatchString(parts[3]):
-		return name, nil
+		return parts[1], parts[3], nil
 	case len(parts) == 2 && parts[0] == "operations" && idSegment.MatchString(parts[1]):
-		return name, nil
+		return "", parts[1], nil
 	case len(parts) == 1 && idSegment.MatchString(parts[0]):
-		return "operations/" + name, nil
+		return "", parts[0], nil
 	}
-	return "", invalidID("operation", name)
+	return "", "", invalidID("operation", name)
+}
+
+// OperationName returns the resource name "models/<model>/operations/<op>"
+// of a video generation operation given in a form SplitOperation accepts.
+// A name without its model fails with ErrNoModel: GET
+// /v1beta/models/{model}/operations/{op} is the only documented way to
+// fetch one.
+func OperationName(name string) (string, error) {
+	model, id, err := SplitOperation(name)
+	if err != nil {
+		return "", err
+	}
+	if model == "" {
+		return "", fmt.Errorf("%w: operation %q", ErrNoModel, truncate(name, 64))
+	}
+	return "models/" + model + "/operations/" + id, nil
 }
 
 // FileName validates a Files API name ("files/<id>") and returns it.

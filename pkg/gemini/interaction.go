@@ -168,7 +168,7 @@ type Usage struct {
 // exact response body is stored as interaction.json, and the SDK only
 // returns its own re-encodable model of it.
 func (c *Client) GetInteraction(ctx context.Context, id string) (*Interaction, error) {
-	id, err := InteractionID(id)
+	id, err := c.resolve("interaction", id, InteractionID)
 	if err != nil {
 		return nil, scrub(err, c.apiKey)
 	}

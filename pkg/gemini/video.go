@@ -3,7 +3,6 @@ package gemini
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"google.golang.org/genai"
 )
@@ -27,10 +26,10 @@ type VideoOperation struct {
 }
 
 // GetVideoOperation fetches a video generation operation by name (see
-// OperationName). It uses the SDK's Operations.GetVideosOperation, which
+// OperationName; a name without its model fails with ErrNoModel). It uses the SDK's Operations.GetVideosOperation, which
 // keeps everything needed here.
 func (c *Client) GetVideoOperation(ctx context.Context, name string) (*VideoOperation, error) {
-	name, err := OperationName(name)
+	name, err := c.resolve("operation", name, OperationName)
 	if err != nil {
 		return nil, scrub(err, c.apiKey)
 	}
@@ -57,10 +56,7 @@ func (c *Client) GetVideoOperation(ctx context.Context, name string) (*VideoOper
 
 // videoOperation converts and checks the SDK's operation.
 func videoOperation(name string, op *genai.GenerateVideosOperation) (*VideoOperation, error) {
-	// A short name ("operations/<op>") is answered with the full one, so
-	// compare the operation ids, and the whole name when it was given.
-	if op == nil || lastSegment(op.Name) != lastSegment(name) ||
-		(strings.HasPrefix(name, "models/") && op.Name != name) {
+	if op == nil || op.Name != name {
 		got := ""
 		if op != nil {
 			got = op.Name
@@ -87,6 +83,3 @@ func videoOperation(name string, op *genai.GenerateVideosOperation) (*VideoOpera
 	}
 	return v, nil
 }
-
-// lastSegment returns what follows the last "/" of s.
-func lastSegment(s string) string { return s[strings.LastIndex(s, "/")+1:] }

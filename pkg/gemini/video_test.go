@@ -18,8 +18,7 @@ func TestGetVideoOperation(t *testing.T) {
 		ref  func(name, id string) string
 	}{
 		{"full_name", func(name, _ string) string { return name }},
-		{"short_name", func(_, id string) string { return "operations/" + id }},
-		{"bare_id", func(_, id string) string { return id }},
+		{"api_url", func(name, _ string) string { return "BASE/v1beta/" + name }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -29,7 +28,7 @@ func TestGetVideoOperation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := tc.ref(name, name[strings.LastIndex(name, "/")+1:])
+			ref := strings.Replace(tc.ref(name, name[strings.LastIndex(name, "/")+1:]), "BASE", e.ts.URL, 1)
 			ctx := testContext(t)
 
 			op, err := e.client.GetVideoOperation(ctx, ref)
@@ -89,4 +88,25 @@ func TestGetVideoOperation_wrongModel(t *testing.T) {
 		t.Error("a well-formed name was reported as invalid")
 	}
 	assertNoSecret(t, err)
+}
+
+// TestGetVideoOperation_withoutModel checks that a name without its model,
+// which has no documented path, is refused before any request.
+func TestGetVideoOperation_withoutModel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	name, err := e.sim.CreateVideo(geminisim.VideoSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := name[strings.LastIndex(name, "/")+1:]
+	for _, ref := range []string{id, "operations/" + id, e.ts.URL + "/v1beta/operations/" + id} {
+		_, err := e.client.GetVideoOperation(testContext(t), ref)
+		if !errors.Is(err, gemini.ErrNoModel) || !errors.Is(err, gemini.ErrInvalidID) || gemini.IsTransient(err) {
+			t.Errorf("%s: error %v, want a permanent ErrNoModel", ref, err)
+		}
+	}
+	if n := e.sim.Requests(geminisim.AnyRoute); n != 0 {
+		t.Errorf("the simulator received %d requests, want 0", n)
+	}
 }

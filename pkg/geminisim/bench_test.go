@@ -40,7 +40,7 @@ func BenchmarkDownload(b *testing.B) {
 			for b.Loop() {
 				req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, url, nil)
 				req.Header.Set("x-goog-api-key", testAPIKey)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := client.Do(req)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -9,11 +9,15 @@
 //     long-running Operation;
 //   - GET /v1beta/files/{id} and the two download forms,
 //     /download/v1beta/files/{id}:download?alt=media (the documented one) and
-//     /v1beta/files/{id}:download?alt=media (the Go SDK's);
+//     /v1beta/files/{id}:download?alt=media (the Go SDK's), which redirect
+//     to a signed URL on a second listener, the download host (see
+//     [Server.DownloadHandler]), as the real API redirects to a Google
+//     storage host; the download host refuses requests that carry the API
+//     key;
 //   - GET /v1beta/interactions/{id}: an Interactions API resource (Deep
 //     Research or a model interaction);
-//   - GET /v1beta/models/{model}/operations/{op} (and /v1beta/operations/{op}):
-//     a Veo video generation operation;
+//   - GET /v1beta/models/{model}/operations/{op}: a Veo video generation
+//     operation (the only documented path of one);
 //   - GET /.well-known/jwks.json: the public keys that sign per-request
 //     webhooks;
 //   - the WebhookService: POST and GET /v1beta/webhooks, GET, PATCH and

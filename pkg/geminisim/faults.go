@@ -21,11 +21,14 @@ const (
 	RouteBatches Route = "batches.get"
 	// RouteFiles is GET /v1beta/files/{id} (metadata).
 	RouteFiles Route = "files.get"
-	// RouteDownload is both download forms of a file's bytes.
+	// RouteDownload is both download forms of a file on the API host,
+	// which redirect to the download host.
 	RouteDownload Route = "files.download"
+	// RouteDownloadHost is the download host, which serves the bytes.
+	RouteDownloadHost Route = "download_host"
 	// RouteInteractions is GET /v1beta/interactions/{id}.
 	RouteInteractions Route = "interactions.get"
-	// RouteOperations is the video operation, in both path forms.
+	// RouteOperations is GET /v1beta/models/{model}/operations/{op}.
 	RouteOperations Route = "operations.get"
 	// RouteJWKS is GET /.well-known/jwks.json.
 	RouteJWKS Route = "jwks"
@@ -36,7 +39,7 @@ const (
 )
 
 // routes lists every concrete route, in a fixed order.
-var routes = []Route{RouteBatches, RouteFiles, RouteDownload, RouteInteractions, RouteOperations, RouteJWKS, RouteWebhooks, RouteUnknown}
+var routes = []Route{RouteBatches, RouteFiles, RouteDownload, RouteDownloadHost, RouteInteractions, RouteOperations, RouteJWKS, RouteWebhooks, RouteUnknown}
 
 // faults holds the fault knobs and request counters of a Server.
 type faults struct {
@@ -114,9 +117,10 @@ func (s *Server) SetDelay(route Route, d time.Duration) error {
 	return nil
 }
 
-// TruncateNext makes the next n downloads that send the whole file (no Range
-// header) stop after the first `after` bytes: the response declares the full
-// Content-Length, then the connection is closed, so the client sees
+// TruncateNext makes the next n responses of the download host that send
+// the whole file (no Range header) stop after the first `after` bytes: the
+// response declares the full Content-Length, then the connection is
+// closed, so the client sees
 // io.ErrUnexpectedEOF. A file no longer than `after` is sent whole (the
 // truncation is still used up). Range requests are never truncated, so a
 // client can resume. n = 0 clears pending truncations.

@@ -129,7 +129,7 @@ func TestFaults_delay(t *testing.T) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+paths[RouteBatches], nil)
 	req.Header.Set("x-goog-api-key", testAPIKey)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
+	if resp, err := client.Do(req); err == nil {
 		resp.Body.Close()
 		t.Error("request outlived its deadline")
 	}
@@ -161,7 +161,7 @@ func TestFaults_truncate(t *testing.T) {
 		if rangeHeader != "" {
 			req.Header.Set("Range", rangeHeader)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func TestDownload_boundedMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestServer_concurrentAccess(t *testing.T) {
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/v1beta/"+name, nil)
 				req.Header.Set("x-goog-api-key", testAPIKey)
 				var resp *http.Response
-				if resp, err = http.DefaultClient.Do(req); err == nil {
+				if resp, err = client.Do(req); err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}

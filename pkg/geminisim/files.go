@@ -2,9 +2,7 @@ package geminisim
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -102,22 +100,18 @@ func (s *Server) getFileMetadata(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// download serves a file's bytes, for both forms:
-// /download/v1beta/files/{id}:download?alt=media and
-// /v1beta/files/{id}:download?alt=media.
-//
-// A request without Range gets the whole file, written in large chunks from
-// the generator (and is subject to TruncateNext). A Range request goes
-// through http.ServeContent, which implements byte ranges on the seekable
-// generator.
+// download serves both download forms of a file:
+// /download/v1beta/files/{id}:download?alt=media (documented in the Batch
+// guide) and /v1beta/files/{id}:download?alt=media (what the Go SDK's
+// Files.Download builds, kept as evidence of a real route). Like the real
+// API it answers with a redirect: the bytes come from the download host.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(r.PathValue("name"), ":download")
 	if !ok {
 		writeAPIError(w, http.StatusNotFound, msgNoMethod)
 		return
 	}
-	f, ok := s.file(id)
-	if !ok {
+	if _, ok := s.file(id); !ok {
 		writeAPIError(w, http.StatusNotFound, msgNotFound)
 		return
 	}
@@ -125,28 +119,5 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "Downloading a file requires alt=media.")
 		return
 	}
-	c := f.content
-	rd := c.NewReader()
-	w.Header().Set("Content-Type", c.ContentType())
-	w.Header().Set("Accept-Ranges", "bytes")
-	if r.Header.Get("Range") != "" {
-		http.ServeContent(w, r, "", time.Time{}, rd)
-		return
-	}
-	w.Header().Set("Content-Length", strconv.FormatInt(c.ContentLength(), 10))
-	if r.Method == http.MethodHead {
-		return
-	}
-	if k := s.faults.takeTruncation(); k >= 0 && k < c.ContentLength() {
-		w.WriteHeader(http.StatusOK)
-		if _, err := io.CopyN(w, rd, k); err != nil {
-			return
-		}
-		// Push what was written to the client, then abort: net/http closes
-		// the connection without completing the declared body.
-		_ = http.NewResponseController(w).Flush()
-		panic(http.ErrAbortHandler)
-	}
-	w.WriteHeader(http.StatusOK)
-	_, _ = rd.WriteTo(w)
+	s.redirectDownload(w, r, id)
 }

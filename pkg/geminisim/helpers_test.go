@@ -21,8 +21,8 @@ const testAPIKey = "test-api-key"
 // test would dominate their run time.
 var testKey = sync.OnceValues(signature.GenerateRSAKey)
 
-// newTestServer returns a simulator served by an httptest server that is
-// closed at the end of the test.
+// newTestServer returns a simulator served by an httptest server, with its
+// download host on a second one, both closed at the end of the test.
 func newTestServer(t *testing.T, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
 	key, err := testKey()
@@ -35,14 +35,34 @@ func newTestServer(t *testing.T, opts Options) (*Server, *httptest.Server) {
 	if opts.SigningKey == nil {
 		opts.SigningKey = key
 	}
+	var dl *httptest.Server
+	if opts.DownloadURL == "" {
+		dl = httptest.NewUnstartedServer(nil)
+		opts.DownloadURL = "http://" + dl.Listener.Addr().String()
+		t.Cleanup(dl.Close)
+	}
 	sim, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if dl != nil {
+		dl.Config.Handler = sim.DownloadHandler()
+		dl.Start()
 	}
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
 	return sim, ts
 }
+
+// client follows redirects as a careful Gemini client must: net/http
+// copies custom headers to every hop, so the API key is dropped on a hop
+// to another host (the download host refuses it).
+var client = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	if req.URL.Host != via[0].URL.Host {
+		req.Header.Del("x-goog-api-key")
+	}
+	return nil
+}}
 
 // response is a decoded HTTP response.
 type response struct {
@@ -67,7 +87,7 @@ func get(t *testing.T, url, key string, header ...string) response {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -26,6 +26,8 @@ func newSDKClient(t *testing.T, ts *httptest.Server) *genai.Client {
 		APIKey:      testAPIKey,
 		Backend:     genai.BackendGeminiAPI,
 		HTTPOptions: genai.HTTPOptions{BaseURL: ts.URL},
+		// The SDK would follow the download's redirect with the key.
+		HTTPClient: client,
 	})
 	if err != nil {
 		t.Fatalf("genai.NewClient: %v", err)

@@ -46,6 +46,14 @@ type Options struct {
 	// Addr is where Start listens. Empty means DefaultAddr (loopback, a free
 	// port).
 	Addr string
+	// DownloadURL is the external URL of the download host, where file
+	// downloads redirect to (see DownloadHandler). Empty means Start serves
+	// it on a second listener, DownloadAddr; a Server mounted elsewhere
+	// without a DownloadURL answers downloads with 500.
+	DownloadURL string
+	// DownloadAddr is where Start serves the download host when DownloadURL
+	// is empty. Empty means DefaultAddr.
+	DownloadAddr string
 	// StateStyle spells batch states; the default is StateStyleAPI.
 	StateStyle StateStyle
 	// BareEventIDs makes notifications carry bare job ids ("abc123")
@@ -70,13 +78,16 @@ type Options struct {
 // it on an httptest.Server, or call Start to serve it on a loopback port.
 // All methods are safe for concurrent use.
 type Server struct {
-	apiKey     string
-	baseURL    string
-	addr       string
-	style      StateStyle
-	bareIDs    bool
-	retryAfter time.Duration
-	now        func() time.Time
+	apiKey       string
+	baseURL      string
+	addr         string
+	downloadURL  string
+	downloadAddr string
+	urlKey       []byte // signs download URLs
+	style        StateStyle
+	bareIDs      bool
+	retryAfter   time.Duration
+	now          func() time.Time
 
 	mux    *http.ServeMux
 	keys   *keyring
@@ -93,6 +104,8 @@ type Server struct {
 	srvMu   sync.Mutex
 	httpSrv *http.Server
 	url     string
+	dlSrv   *http.Server // the download host, when Start serves it
+	dlURL   string
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -116,6 +129,9 @@ func New(opts Options) (*Server, error) {
 		apiKey:       opts.APIKey,
 		baseURL:      strings.TrimSuffix(opts.BaseURL, "/"),
 		addr:         opts.Addr,
+		downloadURL:  strings.TrimSuffix(opts.DownloadURL, "/"),
+		downloadAddr: opts.DownloadAddr,
+		urlKey:       []byte(rand.Text()),
 		style:        opts.StateStyle,
 		bareIDs:      opts.BareEventIDs,
 		retryAfter:   opts.RetryAfter,
@@ -129,6 +145,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.addr == "" {
 		s.addr = DefaultAddr
+	}
+	if s.downloadAddr == "" {
+		s.downloadAddr = DefaultAddr
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -146,8 +165,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("/v1beta/files/{name}", s.filesHandler())
 	mux.Handle("/download/v1beta/files/{name}", s.handle(RouteDownload, true, s.download))
 	mux.Handle("/v1beta/interactions/{id}", s.handle(RouteInteractions, true, s.getInteraction))
+	// Operations are served under their model only: the API documents no
+	// /v1beta/operations/{op} for the Gemini API's video operations.
 	mux.Handle("/v1beta/models/{model}/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
-	mux.Handle("/v1beta/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
 	mux.Handle("/.well-known/jwks.json", s.handle(RouteJWKS, false, s.getJWKS))
 	s.webhookRoutes(mux)
 	mux.Handle("/", s.handle(RouteUnknown, false, func(w http.ResponseWriter, _ *http.Request) {
@@ -216,8 +236,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, route Route) 
 	return true
 }
 
-// Start serves the simulator on Options.Addr until Close. It returns once
-// the listener is open, so URL is usable right away.
+// Start serves the simulator on Options.Addr, and the download host on a
+// second listener (Options.DownloadAddr) unless Options.DownloadURL names
+// one, until Close. It returns once the listeners are open, so URL and
+// DownloadURL are usable right away.
 func (s *Server) Start() error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
@@ -229,6 +251,16 @@ func (s *Server) Start() error {
 		return fmt.Errorf("failed to listen on %s: %w", s.addr, err)
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	if s.downloadURL == "" {
+		dln, err := net.Listen("tcp", s.downloadAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("failed to listen on %s for the download host: %w", s.downloadAddr, err)
+		}
+		dl := &http.Server{Handler: s.DownloadHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.dlSrv, s.dlURL = dl, "http://"+dln.Addr().String()
+		go func() { _ = dl.Serve(dln) }()
+	}
 	s.httpSrv, s.url = srv, "http://"+ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
 	return nil
@@ -242,8 +274,8 @@ func (s *Server) URL() string {
 	return s.url
 }
 
-// Close stops a started server, closing open connections. It is a no-op if
-// the server was not started.
+// Close stops a started server and its download host, closing open
+// connections. It is a no-op if the server was not started.
 func (s *Server) Close() error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
@@ -251,24 +283,31 @@ func (s *Server) Close() error {
 		return nil
 	}
 	err := s.httpSrv.Close()
-	s.httpSrv, s.url = nil, ""
+	if s.dlSrv != nil {
+		err = errors.Join(err, s.dlSrv.Close())
+	}
+	s.httpSrv, s.url, s.dlSrv, s.dlURL = nil, "", nil, ""
 	if err != nil {
 		return fmt.Errorf("failed to close server: %w", err)
 	}
 	return nil
 }
 
-// Shutdown stops a started server gracefully, waiting for requests in
-// flight until ctx is done.
+// Shutdown stops a started server and its download host gracefully,
+// waiting for requests in flight until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.srvMu.Lock()
-	srv := s.httpSrv
-	s.httpSrv, s.url = nil, ""
+	srv, dl := s.httpSrv, s.dlSrv
+	s.httpSrv, s.url, s.dlSrv, s.dlURL = nil, "", nil, ""
 	s.srvMu.Unlock()
 	if srv == nil {
 		return nil
 	}
-	if err := srv.Shutdown(ctx); err != nil {
+	err := srv.Shutdown(ctx)
+	if dl != nil {
+		err = errors.Join(err, dl.Shutdown(ctx))
+	}
+	if err != nil {
 		return fmt.Errorf("failed to shut down server: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -532,14 +533,15 @@ func TestServer_video(t *testing.T) {
 	if name != "models/veo-3.1-generate-preview/operations/op1" {
 		t.Fatalf("CreateVideo name = %q", name)
 	}
-	for _, path := range []string{"/v1beta/" + name, "/v1beta/operations/op1"} {
-		op := decode(t, get(t, ts.URL+path, testAPIKey).body)
-		if diff := cmp.Diff(map[string]any{"name": name}, op); diff != "" {
-			t.Errorf("pending operation at %s (-want +got):\n%s", path, diff)
-		}
+	op := decode(t, get(t, ts.URL+"/v1beta/"+name, testAPIKey).body)
+	if diff := cmp.Diff(map[string]any{"name": name}, op); diff != "" {
+		t.Errorf("pending operation (-want +got):\n%s", diff)
 	}
-	if resp := get(t, ts.URL+"/v1beta/models/other-model/operations/op1", testAPIKey); resp.status != http.StatusNotFound {
-		t.Errorf("operation under another model: status %d, want 404", resp.status)
+	// The API documents operations under their model only.
+	for _, path := range []string{"/v1beta/models/other-model/operations/op1", "/v1beta/operations/op1"} {
+		if resp := get(t, ts.URL+path, testAPIKey); resp.status != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", path, resp.status)
+		}
 	}
 	n, err := sim.CompleteVideo(name)
 	if err != nil {
@@ -550,7 +552,7 @@ func TestServer_video(t *testing.T) {
 	if n.Type != EventVideoGenerated || n.Data.ID != name || n.Data.OutputFileURI != wantURI {
 		t.Errorf("notification = %+v, want output_file_uri %s", n, wantURI)
 	}
-	op := decode(t, get(t, ts.URL+"/v1beta/"+name, testAPIKey).body)
+	op = decode(t, get(t, ts.URL+"/v1beta/"+name, testAPIKey).body)
 	want := map[string]any{"name": name, "done": true, "response": map[string]any{
 		"@type": predictResponseType,
 		"generateVideoResponse": map[string]any{"generatedSamples": []any{
@@ -642,7 +644,116 @@ func TestServer_start(t *testing.T) {
 	if !strings.HasPrefix(n.Data.OutputFileURI, sim.URL()+"/v1beta/files/") {
 		t.Errorf("output_file_uri %q does not use the started URL %s", n.Data.OutputFileURI, sim.URL())
 	}
+	// The download host is a second listener, and serves the video.
+	if dl := sim.DownloadURL(); dl == "" || dl == sim.URL() {
+		t.Errorf("DownloadURL = %q, want a second listener besides %s", dl, sim.URL())
+	}
+	if resp := get(t, n.Data.OutputFileURI, testAPIKey); resp.status != http.StatusOK || int64(len(resp.body)) != DefaultVideoSize {
+		t.Errorf("video download from the started server: status %d, %d bytes", resp.status, len(resp.body))
+	}
+	if sim.Requests(RouteDownloadHost) != 1 {
+		t.Errorf("download host requests = %d, want 1", sim.Requests(RouteDownloadHost))
+	}
 	if err := sim.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if sim.DownloadURL() != "" {
+		t.Errorf("DownloadURL after Close = %q", sim.DownloadURL())
+	}
+}
+
+// TestServer_downloadRedirect checks the download host: the API answers a
+// download with a redirect to a signed URL on another host:port, which
+// serves the bytes only to a request that carries no API key.
+func TestServer_downloadRedirect(t *testing.T) {
+	t.Parallel()
+	sim, ts := newTestServer(t, Options{})
+	data := []byte("0123456789abcdef")
+	name, err := sim.AddFile(StaticFile{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/download/v1beta/"+name+":download?alt=media", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-goog-api-key", testAPIKey)
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(location, sim.DownloadURL()+"/") {
+		t.Fatalf("download answered %d to %q, want 302 to the download host %s", resp.StatusCode, location, sim.DownloadURL())
+	}
+	if strings.Contains(location, testAPIKey) {
+		t.Errorf("the redirect carries the API key: %s", location)
+	}
+	unsigned, _, _ := strings.Cut(location, "?")
+	cases := []struct {
+		name   string
+		url    string
+		key    string
+		status int
+	}{
+		{"signed_without_key", location, "", http.StatusOK},
+		{"signed_with_key_header", location, testAPIKey, http.StatusBadRequest},
+		{"signed_with_key_param", location + "&key=" + testAPIKey, "", http.StatusBadRequest},
+		{"unsigned", unsigned, "", http.StatusForbidden},
+		{"tampered", location + "x", "", http.StatusForbidden},
+		{"other_file", strings.Replace(location, strings.TrimPrefix(name, "files/"), "other", 1), "", http.StatusForbidden},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp := get(t, tc.url, tc.key)
+			if resp.status != tc.status {
+				t.Fatalf("status = %d, want %d\n%.300s", resp.status, tc.status, resp.body)
+			}
+			if tc.status == http.StatusOK && !bytes.Equal(resp.body, data) {
+				t.Errorf("body = %q, want %q", resp.body, data)
+			}
+		})
+	}
+	t.Run("plain_client_leaks_the_key_and_is_refused", func(t *testing.T) {
+		t.Parallel()
+		// net/http forwards x-goog-api-key to the next host: the download
+		// host's refusal is what makes such a client fail its tests.
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/v1beta/"+name+":download?alt=media", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("x-goog-api-key", testAPIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("status = %d, want 400", resp.StatusCode)
+		}
+	})
+}
+
+func TestServer_noDownloadHost(t *testing.T) {
+	t.Parallel()
+	key, err := testKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := New(Options{APIKey: testAPIKey, SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	name, err := sim.AddFile(StaticFile{Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := get(t, ts.URL+"/download/v1beta/"+name+":download?alt=media", testAPIKey); resp.status != http.StatusInternalServerError {
+		t.Errorf("download without a download host: status %d, want 500", resp.status)
 	}
 }

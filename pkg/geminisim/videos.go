@@ -140,8 +140,7 @@ type (
 	}
 )
 
-// getOperation serves GET /v1beta/models/{model}/operations/{op} and the
-// tolerated short form /v1beta/operations/{op}.
+// getOperation serves GET /v1beta/models/{model}/operations/{op}.
 func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	v, ok := s.videos[r.PathValue("op")]
@@ -157,7 +156,7 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	if m := r.PathValue("model"); ok && m != "" && m != v.model {
+	if ok && r.PathValue("model") != v.model {
 		ok = false
 	}
 	if !ok {

@@ -296,6 +296,8 @@ func (s *Stack) startSimulator(overrides map[string]string) error {
 	s.Gemini = "Gemini API simulator at " + sim.URL()
 	overrides["GEMINI_API_KEY"] = key
 	overrides["GEMINI_BASE_URL"] = sim.URL()
+	// Downloads redirect to the simulator's download host, on loopback.
+	overrides["GEMINI_DOWNLOAD_HOSTS"] = strings.TrimPrefix(sim.DownloadURL(), "http://")
 	return nil
 }
 

@@ -65,9 +65,10 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 // nil for the default).
 func NewFetcher(ctx context.Context, cfg *Config, httpClient *http.Client) (*gemini.Client, error) {
 	return gemini.New(ctx, gemini.Options{
-		BaseURL:    cfg.GeminiBaseURL,
-		APIKey:     cfg.GeminiAPIKey,
-		HTTPClient: httpClient,
-		Timeout:    cfg.FetchTimeout,
+		BaseURL:       cfg.GeminiBaseURL,
+		APIKey:        cfg.GeminiAPIKey,
+		DownloadHosts: cfg.DownloadHosts,
+		HTTPClient:    httpClient,
+		Timeout:       cfg.FetchTimeout,
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 )
 
@@ -23,8 +24,12 @@ type Config struct {
 	// GeminiAPIKey authenticates calls to the Gemini API. Deployed, it is
 	// injected from Secret Manager.
 	GeminiAPIKey string `env:"GEMINI_API_KEY"`
-	// GeminiBaseURL is the only host the materializer contacts for jobs.
+	// GeminiBaseURL is the only host the materializer contacts for jobs,
+	// and the only one it sends the API key to.
 	GeminiBaseURL string `env:"GEMINI_BASE_URL, default=https://generativelanguage.googleapis.com"`
+	// DownloadHosts are the hosts a download may be redirected to (see
+	// gemini.Options.DownloadHosts); empty means gemini.DefaultDownloadHosts.
+	DownloadHosts []string `env:"GEMINI_DOWNLOAD_HOSTS"`
 	// ResultsBucket is the Cloud Storage bucket receiving the results.
 	ResultsBucket string `env:"RESULTS_BUCKET"`
 	// ResultsPrefix is the folder under which results are written.
@@ -60,6 +65,9 @@ func (c *Config) Validate() error {
 	}
 	if u, err := url.Parse(c.GeminiBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		add("GEMINI_BASE_URL must be an absolute http(s) URL, got %q", c.GeminiBaseURL)
+	}
+	if err := gemini.ValidateDownloadHosts(c.DownloadHosts); err != nil {
+		add("GEMINI_DOWNLOAD_HOSTS: %w", err)
 	}
 	if c.ResultsBucket == "" || strings.ContainsAny(c.ResultsBucket, "/ ") {
 		add("RESULTS_BUCKET must be a bucket name, got %q", c.ResultsBucket)
@@ -98,6 +106,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("project", c.ProjectID),
 		slog.String("gemini_api_key", key),
 		slog.String("gemini_base_url", c.GeminiBaseURL),
+		slog.Any("gemini_download_hosts", c.DownloadHosts),
 		slog.String("results_bucket", c.ResultsBucket),
 		slog.String("results_prefix", c.ResultsPrefix),
 		slog.String("results_topic", c.ResultsTopic),

@@ -56,6 +56,8 @@ func TestLoadConfig_errors(t *testing.T) {
 			want: []string{"GEMINI_API_KEY", "RESULTS_BUCKET"},
 		},
 		{name: "relative_base_url", env: map[string]string{"GEMINI_BASE_URL": "generativelanguage.googleapis.com"}, want: []string{"GEMINI_BASE_URL"}},
+		{name: "download_host_too_broad", env: map[string]string{"GEMINI_DOWNLOAD_HOSTS": "storage.googleapis.com,.com"}, want: []string{"GEMINI_DOWNLOAD_HOSTS"}},
+		{name: "download_host_url", env: map[string]string{"GEMINI_DOWNLOAD_HOSTS": "https://storage.googleapis.com"}, want: []string{"GEMINI_DOWNLOAD_HOSTS"}},
 		{name: "prefix_escapes", env: map[string]string{"RESULTS_PREFIX": "../other"}, want: []string{"RESULTS_PREFIX"}},
 		{name: "unaligned_chunk", env: map[string]string{"UPLOAD_CHUNK_SIZE": "1000000"}, want: []string{"UPLOAD_CHUNK_SIZE"}},
 		{name: "zero_timeout", env: map[string]string{"GEMINI_FETCH_TIMEOUT": "0s"}, want: []string{"GEMINI_FETCH_TIMEOUT"}},

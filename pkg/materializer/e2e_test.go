@@ -241,6 +241,7 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 	s.resultsSub = resultsSub
 	cfg := &materializer.Config{
 		ProjectID: testenv.Project(), GeminiAPIKey: testAPIKey, GeminiBaseURL: s.simURL,
+		DownloadHosts: []string{strings.TrimPrefix(s.sim.DownloadURL(), "http://")},
 		ResultsBucket: s.bucket, ResultsPrefix: "gemini", ResultsTopic: resultsTopic,
 		UploadChunkSize: testChunkSize, FetchTimeout: 10 * time.Second, Ordering: true, LogLevel: "info",
 	}

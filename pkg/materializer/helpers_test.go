@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -46,7 +45,8 @@ const (
 // test would dominate the run time.
 var testKey = sync.OnceValues(signature.GenerateRSAKey)
 
-// newSim returns a Gemini API simulator served over HTTP until the test ends.
+// newSim returns a Gemini API simulator, and its download host on a second
+// listener, served over HTTP until the test ends.
 func newSim(t testing.TB, opts geminisim.Options) (*geminisim.Server, string) {
 	t.Helper()
 	key, err := testKey()
@@ -58,21 +58,28 @@ func newSim(t testing.TB, opts geminisim.Options) (*geminisim.Server, string) {
 	if err != nil {
 		t.Fatalf("geminisim.New: %v", err)
 	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	return sim, srv.URL
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim, sim.URL()
 }
+
+// simDownloadHost is the download-host allow-list entry of the simulators
+// of newSim: their download hosts all listen on loopback.
+const simDownloadHost = "127.0.0.1"
 
 // newClient returns a Gemini API client for the simulator at baseURL whose
 // retries are fast, so that fault tests do not wait.
 func newClient(t testing.TB, baseURL string, maxResumes int) *gemini.Client {
 	t.Helper()
 	c, err := gemini.New(t.Context(), gemini.Options{
-		BaseURL:    baseURL,
-		APIKey:     testAPIKey,
-		Timeout:    10 * time.Second,
-		Retry:      gemini.RetryPolicy{Attempts: 4, Base: time.Millisecond, Max: 5 * time.Millisecond},
-		MaxResumes: maxResumes,
+		BaseURL:       baseURL,
+		APIKey:        testAPIKey,
+		DownloadHosts: []string{simDownloadHost},
+		Timeout:       10 * time.Second,
+		Retry:         gemini.RetryPolicy{Attempts: 4, Base: time.Millisecond, Max: 5 * time.Millisecond},
+		MaxResumes:    maxResumes,
 	})
 	if err != nil {
 		t.Fatalf("gemini.New: %v", err)

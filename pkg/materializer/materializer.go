@@ -1,8 +1,10 @@
 // Package materializer turns a completion event into durable results: it
 // re-fetches the finished job through the Gemini API by its strictly
-// validated id (the event's pointers are never trusted), streams the job's
-// output into Cloud Storage with write-once semantics, writes a manifest and
-// announces where everything landed on the results topic.
+// validated id (the event's pointers are not trusted, except the video URIs
+// of a video operation named without its model, which the API cannot be
+// asked about), streams the job's output into Cloud Storage with write-once
+// semantics, writes a manifest and announces where everything landed on the
+// results topic.
 //
 // Layout, under <prefix>/<kind>/<id>/:
 //
@@ -28,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -179,7 +182,11 @@ func (m *Materializer) Materialize(ctx context.Context, ev *event.Event) (*Resul
 	case event.KindInteraction:
 		st, err = m.interaction(ctx, job)
 	case event.KindVideo:
-		st, err = m.video(ctx, job)
+		if job.fromEvent {
+			st, err = m.videoFromEvent(ctx, ev, job)
+		} else {
+			st, err = m.video(ctx, job)
+		}
 	}
 	if err != nil {
 		if perr := classify(err); perr != nil {
@@ -199,6 +206,9 @@ type job struct {
 	// invalid marks an id the API would refuse; its folder is named after
 	// the id's hash instead of the id.
 	invalid bool
+	// fromEvent marks a video operation named without its model, whose
+	// video is downloaded from the event's URIs.
+	fromEvent bool
 }
 
 func (j *job) path(name string) string { return j.prefix + name }
@@ -217,7 +227,17 @@ func (m *Materializer) locate(ev *event.Event) (*job, error) {
 		id, err = gemini.InteractionID(ev.Data.Resource)
 		j.resource = "interactions/" + id
 	case event.KindVideo:
-		j.resource, err = gemini.OperationName(ev.Data.Resource)
+		var model, id string
+		model, id, err = gemini.SplitOperation(ev.Data.Resource)
+		switch {
+		case err != nil:
+		case model != "":
+			j.resource = "models/" + model + "/operations/" + id
+		default:
+			// No documented path serves an operation without its model:
+			// the video comes from the event's URIs.
+			j.resource, j.fromEvent = "operations/"+id, true
+		}
 	default:
 		return nil, fmt.Errorf("event kind %q names no job", ev.Data.Kind)
 	}
@@ -245,6 +265,7 @@ type stored struct {
 	counts      *event.RequestCounts
 	failure     *event.Failure // the job ended without results
 	completedAt time.Time
+	source      string // the event URI the objects came from, if not the API
 }
 
 func (m *Materializer) batch(ctx context.Context, j *job) (*stored, error) {
@@ -352,6 +373,49 @@ func (m *Materializer) video(ctx context.Context, j *job) (*stored, error) {
 	return st, nil
 }
 
+// videoFromEvent stores the video of an operation the event names without
+// its model, which the API cannot be asked about: the event's own URIs are
+// the only pointer to the video. It tries file_name (the documented
+// download route), then output_file_uri (the guide's field), then video_uri
+// (the cookbook's), skipping those the client refuses (a gs:// URI, a host
+// off the allow-list).
+func (m *Materializer) videoFromEvent(ctx context.Context, ev *event.Event, j *job) (*stored, error) {
+	var refs []string
+	if f := ev.Data.Files; f != nil {
+		for _, ref := range []string{f.FileName, f.OutputFileURI, f.VideoURI} {
+			if ref != "" && !slices.Contains(refs, ref) {
+				refs = append(refs, ref)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return nil, permanent("video_without_model",
+			fmt.Errorf("%s names no model, so the API cannot be asked for it, and the event carries no video URI", j.resource))
+	}
+	name := j.path("video-1.mp4")
+	var refused []error
+	for _, ref := range refs {
+		obj, err := m.copy(ctx, name, "video/mp4", ref)
+		if errors.Is(err, gemini.ErrInvalidID) || errors.Is(err, gemini.ErrForeignHost) {
+			refused = append(refused, err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &stored{state: event.StateGenerated, objects: []blob.Object{obj}, source: sourceURI(ref)}, nil
+	}
+	return nil, permanent("video_uri_unusable",
+		fmt.Errorf("%s names no model, and none of the event's video URIs can be downloaded: %w", j.resource, errors.Join(refused...)))
+}
+
+// sourceURI is ref as the manifest records it: without a query, which may
+// hold a signed URL's credentials.
+func sourceURI(ref string) string {
+	base, _, _ := strings.Cut(ref, "?")
+	return base
+}
+
 // copy streams a Gemini download into a new object, unless it exists.
 func (m *Materializer) copy(ctx context.Context, name, contentType, ref string) (blob.Object, error) {
 	if obj, err := m.store.Stat(ctx, name); err == nil {
@@ -385,8 +449,12 @@ type Manifest struct {
 	Objects       []event.StoredObject `json:"objects"`
 	Counts        *event.RequestCounts `json:"counts,omitempty"`
 	Bytes         int64                `json:"bytes"`
-	Error         *event.Failure       `json:"error,omitempty"`
-	Timings       event.Timings        `json:"timings"`
+	// Source is the URI from the completion event that the objects were
+	// downloaded from, when the API could not be asked (a video operation
+	// named without its model); its query is left out.
+	Source  string         `json:"source,omitempty"`
+	Error   *event.Failure `json:"error,omitempty"`
+	Timings event.Timings  `json:"timings"`
 }
 
 // finish writes the manifest, publishes the results event and records that
@@ -395,7 +463,7 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 	finished := m.opts.Now()
 	man := Manifest{
 		SchemaVersion: "1", Kind: j.kind, Resource: j.resource, State: st.state, SourceEventID: ev.ID,
-		Objects: []event.StoredObject{}, Counts: st.counts, Error: st.failure,
+		Objects: []event.StoredObject{}, Counts: st.counts, Source: st.source, Error: st.failure,
 		Timings: event.Timings{EventReceivedAt: ev.Data.Delivery.ReceivedAt, StartedAt: started, DurationMS: finished.Sub(started).Milliseconds()},
 	}
 	if !st.completedAt.IsZero() {
@@ -537,6 +605,10 @@ func classify(err error) *permanentError {
 		return permanent(code, err)
 	case errors.Is(err, gemini.ErrInvalidID):
 		return permanent("invalid_id", err)
+	case errors.Is(err, gemini.ErrForeignHost):
+		// A download pointing or redirected off the allow-list fails
+		// the same way every time.
+		return permanent("download_host_refused", err)
 	}
 	// Anything else (storage, unexpected) is retried: redelivery is cheap
 	// and the dead-letter topic bounds it.

@@ -19,6 +19,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/report"
@@ -1048,5 +1049,136 @@ func TestMaterialize_localDirectory(t *testing.T) {
 	}
 	if n := len(pub.Messages()); n != 3 {
 		t.Errorf("published %d events, want 3", n)
+	}
+}
+
+// TestMaterialize_videoWithoutModel covers video events whose id names no
+// model ("abc", "operations/abc"): no documented path serves such an
+// operation, so the video is downloaded from the event's URIs, through
+// the same allow-list as any download, or the event fails permanently.
+func TestMaterialize_videoWithoutModel(t *testing.T) {
+	t.Parallel()
+	type uris struct{ fileName, outputFileURI, videoURI string }
+	cases := []struct {
+		name string
+		// event returns the URIs the event carries, given the simulator's
+		// notification (bare id, output_file_uri, file_name).
+		event      func(n geminisim.Notification) uris
+		wantSource func(n geminisim.Notification) string // empty: a failure
+		wantCode   string
+		wantFetch  int64 // requests to the API host
+	}{
+		{
+			name:       "as_the_simulator_sends_it",
+			event:      func(n geminisim.Notification) uris { return uris{n.Data.FileName, n.Data.OutputFileURI, ""} },
+			wantSource: func(n geminisim.Notification) string { return n.Data.FileName },
+			wantFetch:  1,
+		},
+		{
+			name:       "video_uri_only",
+			event:      func(n geminisim.Notification) uris { return uris{"", "", n.Data.OutputFileURI} },
+			wantSource: func(n geminisim.Notification) string { return strings.TrimSuffix(n.Data.OutputFileURI, "?alt=media") },
+			wantFetch:  1,
+		},
+		{
+			name: "unusable_uris_skipped",
+			event: func(n geminisim.Notification) uris {
+				return uris{"gs://bucket/video.mp4", "https://evil.example/v.mp4", n.Data.OutputFileURI}
+			},
+			wantSource: func(n geminisim.Notification) string { return strings.TrimSuffix(n.Data.OutputFileURI, "?alt=media") },
+			wantFetch:  1,
+		},
+		{
+			name:     "no_uri",
+			event:    func(geminisim.Notification) uris { return uris{} },
+			wantCode: "video_without_model",
+		},
+		{
+			name:     "no_usable_uri",
+			event:    func(geminisim.Notification) uris { return uris{"gs://bucket/v.mp4", "https://evil.example/v.mp4", ""} },
+			wantCode: "video_uri_unusable",
+		},
+	}
+	for _, tc := range cases {
+		for _, id := range []string{"bare", "short_name"} {
+			t.Run(tc.name+"/"+id, func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t, fixtureOptions{sim: geminisim.Options{BareEventIDs: true}})
+				video := geminisim.VideoFile{Size: 100_003, Seed: 9}
+				j := finishedVideo(t, f.sim, geminisim.VideoSpec{Video: video})
+				n := j.n
+				if id == "short_name" {
+					n.Data.ID = "operations/" + n.Data.ID
+				}
+				u := tc.event(j.n)
+				n.Data.FileName, n.Data.OutputFileURI, n.Data.VideoURI = u.fileName, u.outputFileURI, u.videoURI
+				ev := completionEvent(t, n, newWebhookID())
+				if ev.Data.Resource != "operations/"+path.Base(j.folder) {
+					t.Fatalf("event resource = %q", ev.Data.Resource)
+				}
+
+				res, err := f.materialize(ev)
+				if err != nil {
+					t.Fatalf("Materialize() error = %v", err)
+				}
+				folder := "gemini/" + j.folder
+				man := manifest(t, f.read(folder+materializer.ManifestName))
+				if r := f.onlyResult(); r.Data.Resource != ev.Data.Resource {
+					t.Errorf("results event resource = %q, want %q", r.Data.Resource, ev.Data.Resource)
+				}
+				if n := f.sim.Requests(geminisim.RouteOperations); n != 0 {
+					t.Errorf("made %d operation requests, want none", n)
+				}
+				if got := f.sim.Requests(geminisim.RouteDownload); got != tc.wantFetch {
+					t.Errorf("made %d download requests, want %d", got, tc.wantFetch)
+				}
+				if tc.wantCode != "" {
+					if res.Outcome != materializer.Failed || man.Error == nil || man.Error.Code != tc.wantCode || !man.Error.Permanent {
+						t.Fatalf("outcome %s, manifest error %+v; want a permanent %s", res.Outcome, man.Error, tc.wantCode)
+					}
+					if man.Source != "" || len(man.Objects) != 0 {
+						t.Errorf("manifest source %q, %d objects; want none", man.Source, len(man.Objects))
+					}
+					return
+				}
+				if res.Outcome != materializer.Stored {
+					t.Fatalf("outcome %s, want stored; logs:\n%s", res.Outcome, f.logs.String())
+				}
+				name := folder + "video-1.mp4"
+				want, err := geminisim.DigestOf(video)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkContent(t, f.read(name), f.stat(name), want)
+				if man.Resource != ev.Data.Resource || man.Source != tc.wantSource(j.n) || len(man.Objects) != 1 {
+					t.Errorf("manifest resource %q, source %q, %d objects; want %q, %q, 1",
+						man.Resource, man.Source, len(man.Objects), ev.Data.Resource, tc.wantSource(j.n))
+				}
+			})
+		}
+	}
+}
+
+// TestMaterialize_downloadHostRefused checks that a download redirected to
+// a host off the allow-list fails permanently, once, without reaching it.
+func TestMaterialize_downloadHostRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{})
+	c, err := gemini.New(t.Context(), gemini.Options{BaseURL: f.url, APIKey: testAPIKey, DownloadHosts: []string{"storage.googleapis.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m, err = materializer.New(c, f.store, f.pub, logging.New(f.logs, slog.LevelDebug), materializer.Options{Bucket: testBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := finishedBatch(t, f.sim, geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 10_000}})
+	res := f.mustMaterialize(completionEvent(t, j.n, newWebhookID()), materializer.Failed)
+	man := manifest(t, f.read("gemini/"+j.folder+materializer.ManifestName))
+	if man.Error == nil || man.Error.Code != "download_host_refused" || res.Event == nil {
+		t.Errorf("manifest error %+v, want download_host_refused", man.Error)
+	}
+	if n := f.sim.Requests(geminisim.RouteDownloadHost); n != 0 {
+		t.Errorf("the download host received %d requests", n)
 	}
 }

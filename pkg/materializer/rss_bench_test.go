@@ -37,6 +37,7 @@ const (
 	childModeEnv  = "GEMINIHOOKS_BENCH_CHILD" // "materialize" or "iocopy"
 	childSimEnv   = "GEMINIHOOKS_BENCH_SIM"   // simulator URL
 	childKeyEnv   = "GEMINIHOOKS_BENCH_KEY"   // simulator API key
+	childHostEnv  = "GEMINIHOOKS_BENCH_HOST"  // simulator's download host (host:port)
 	childGCSEnv   = "GEMINIHOOKS_BENCH_GCS"   // gcsdiscard endpoint
 	childSinkEnv  = "GEMINIHOOKS_BENCH_SINK"  // raw discarding PUT endpoint
 	childEventEnv = "GEMINIHOOKS_BENCH_EVENT" // the completion event, JSON
@@ -146,6 +147,7 @@ func benchMaterializeLargeBatch(b *testing.B, size int64, childCPU int) {
 		ev := benchEvent(b, n)
 		env := []string{
 			childSimEnv + "=" + sim.URL(), childKeyEnv + "=" + key, childGCSEnv + "=" + gcs.Endpoint(),
+			childHostEnv + "=" + strings.TrimPrefix(sim.DownloadURL(), "http://"),
 			childSinkEnv + "=" + sink.URL, childEventEnv + "=" + string(ev), childFileEnv + "=" + n.Data.OutputFileURI,
 		}
 		modes := []string{"materialize", "iocopy"}
@@ -275,7 +277,7 @@ func runChild(mode string) (elapsed, cpu time.Duration, err error) {
 		if err := json.Unmarshal([]byte(os.Getenv(childEventEnv)), &ev); err != nil {
 			return 0, 0, err
 		}
-		fetcher, err := gemini.New(ctx, gemini.Options{BaseURL: simURL, APIKey: key})
+		fetcher, err := gemini.New(ctx, gemini.Options{BaseURL: simURL, APIKey: key, DownloadHosts: []string{os.Getenv(childHostEnv)}})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -308,7 +310,12 @@ func runChild(mode string) (elapsed, cpu time.Duration, err error) {
 			return 0, 0, err
 		}
 		req.Header.Set("x-goog-api-key", key)
-		resp, err := http.DefaultClient.Do(req)
+		// The download redirects to the download host, which refuses the key.
+		keyless := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			req.Header.Del("x-goog-api-key")
+			return nil
+		}}
+		resp, err := keyless.Do(req)
 		if err != nil {
 			return 0, 0, err
 		}
