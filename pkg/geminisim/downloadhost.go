@@ -91,7 +91,7 @@ func (s *Server) serveDownloadHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if code := s.faults.takeFailure(RouteDownloadHost); code != 0 {
-		writeInjectedError(w, code, s.retryAfter)
+		writeInjectedError(w, writeAPIError, code, s.retryAfter)
 		return
 	}
 	f, ok := s.file(id)
