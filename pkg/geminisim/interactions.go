@@ -3,7 +3,6 @@ package geminisim
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -36,9 +35,10 @@ type InteractionSpec struct {
 	Model string
 	// Input is the user's prompt, shown in the user_input step.
 	Input string
-	// Report is the final text of the model_output step. Empty means a
-	// short built-in report with three url_citation annotations;
-	// CitedReport gives one in the shape Deep Research writes today.
+	// Report is the final text of the model_output step. Empty means the
+	// built-in report of CitedReport, written the way Deep Research writes
+	// today (inline [cite: N] markers, its own Sources list, untitled
+	// grounding redirect citations).
 	Report string
 	// Citations annotate Report with url_citation annotations; their
 	// indices are byte offsets into Report. Ignored when Report is empty.
@@ -67,7 +67,8 @@ type interaction struct {
 	errCode, errMsg  string
 }
 
-// defaultReport is the built-in report and its sources.
+// defaultReport holds the facts and sources of the built-in report (see
+// CitedReport).
 var defaultReport = []struct{ text, url, title string }{
 	{"Webhooks deliver an HTTP callback when a long-running job finishes, which removes the need to poll.",
 		"https://ai.google.dev/gemini-api/docs/webhooks", "Webhooks | Gemini API"},
@@ -75,23 +76,6 @@ var defaultReport = []struct{ text, url, title string }{
 		"https://www.standardwebhooks.com/", "Standard Webhooks"},
 	{"Batch results are written to a JSON Lines file that the Files API keeps for 48 hours.",
 		"https://ai.google.dev/gemini-api/docs/batch-api", "Batch API | Gemini API"},
-}
-
-// builtInReport assembles defaultReport with a citation per sentence.
-func builtInReport() (string, []Citation) {
-	var sb strings.Builder
-	sb.WriteString("# Findings\n\n")
-	var cites []Citation
-	for i, s := range defaultReport {
-		if i > 0 {
-			sb.WriteByte(' ')
-		}
-		start := sb.Len()
-		sb.WriteString(s.text)
-		cites = append(cites, Citation{URL: s.url, Title: s.title, StartIndex: start, EndIndex: sb.Len()})
-	}
-	sb.WriteByte('\n')
-	return sb.String(), cites
 }
 
 // CreateInteraction adds an in_progress interaction and returns its id.
@@ -110,7 +94,7 @@ func (s *Server) CreateInteraction(spec InteractionSpec) (string, error) {
 		spec.Input = "Research how webhooks report the completion of long-running jobs."
 	}
 	if spec.Report == "" {
-		spec.Report, spec.Citations = builtInReport()
+		spec.Report, spec.Citations = CitedReport()
 	}
 	for _, c := range spec.Citations {
 		if c.StartIndex < 0 || c.StartIndex > c.EndIndex || c.EndIndex > len(spec.Report) {

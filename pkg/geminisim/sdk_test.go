@@ -208,7 +208,7 @@ func TestSDK_interactionsGet(t *testing.T) {
 					t.Fatalf("last step is not a model_output with text: %v", types)
 				}
 				text := last.Content[0].TextContent
-				if !strings.Contains(text.Text, "Webhooks") || len(text.Annotations) != 3 {
+				if report, cites := CitedReport(); text.Text != report || len(text.Annotations) != len(cites) {
 					t.Errorf("report %q with %d annotations", text.Text, len(text.Annotations))
 				}
 				for _, a := range text.Annotations {

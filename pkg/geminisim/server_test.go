@@ -481,8 +481,8 @@ func TestServer_interactions(t *testing.T) {
 				text := last["content"].([]any)[0].(map[string]any)
 				report := text["text"].(string)
 				anns := text["annotations"].([]any)
-				if len(anns) != 3 {
-					t.Fatalf("annotations = %v, want 3", anns)
+				if _, want := CitedReport(); len(anns) != len(want) {
+					t.Fatalf("annotations = %v, want the %d of the default report", anns, len(want))
 				}
 				for _, a := range anns {
 					a := a.(map[string]any)
