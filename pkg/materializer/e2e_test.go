@@ -275,7 +275,7 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := jwks.New(s.simURL + "/.well-known/jwks.json")
+	keys, err := jwks.New(s.simURL+"/.well-known/jwks.json", jwks.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
