@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // rsaKeys are generated once: RSA key generation dominates the test time.
@@ -269,13 +271,14 @@ func TestLookupKey_floodOfUnknownKids(t *testing.T) {
 	clk := newClock()
 	c := newCache(t, srv.URL, clk, jwks.Options{})
 
-	flood := func() {
+	const lookups = 1000
+	flood := func(ctxs []context.Context) {
 		t.Helper()
 		var wg sync.WaitGroup
-		errs := make([]error, 1000)
+		errs := make([]error, lookups)
 		for i := range errs {
 			wg.Go(func() {
-				_, errs[i] = c.LookupKey(t.Context(), fmt.Sprintf("bogus-%d", i))
+				_, errs[i] = c.LookupKey(ctxs[i], fmt.Sprintf("bogus-%d", i))
 			})
 		}
 		wg.Wait()
@@ -285,24 +288,30 @@ func TestLookupKey_floodOfUnknownKids(t *testing.T) {
 			}
 		}
 	}
+	plain := slices.Repeat([]context.Context{t.Context()}, lookups)
 
-	// The first fetch is held open until every lookup has had time to pile up
-	// behind it; they must all share it.
+	// The first fetch is held open until every lookup waits for it; they
+	// must all share it.
+	ctxs, allWaiting := testenv.WaitingContexts(t.Context(), lookups)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-allWaiting:
+		case <-time.After(time.Minute):
+			t.Error("the lookups did not all wait for the fetch")
+		}
 		close(gate)
 	}()
-	flood()
+	flood(ctxs)
 	wantHits(t, srv, 1)
 
 	// Within the interval, even more bogus kids cause no fetch.
 	clk.Advance(jwks.DefaultMinRefreshInterval / 2)
-	flood()
+	flood(plain)
 	wantHits(t, srv, 1)
 
 	// After it, one more.
 	clk.Advance(jwks.DefaultMinRefreshInterval / 2)
-	flood()
+	flood(plain)
 	wantHits(t, srv, 2)
 	wantKey(t, c, "k0", k0)
 }

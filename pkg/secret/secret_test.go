@@ -15,6 +15,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 const (
@@ -233,19 +234,25 @@ func TestRefresh_concurrentCallersShareOneLoad(t *testing.T) {
 	m := newManager(t, f, secret.Options{Now: newClock().Now})
 
 	const callers = 100
+	ctxs, allWaiting := testenv.WaitingContexts(t.Context(), callers)
 	results := make([][]signature.Secret, callers)
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
 			if i%2 == 0 {
-				results[i], errs[i] = m.Refresh(t.Context())
+				results[i], errs[i] = m.Refresh(ctxs[i])
 			} else {
-				results[i], errs[i] = m.Secrets(t.Context())
+				results[i], errs[i] = m.Secrets(ctxs[i])
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond) // let the callers pile up behind the load
+	// The load is held at the gate until every caller waits for it.
+	select {
+	case <-allWaiting:
+	case <-time.After(time.Minute):
+		t.Fatal("the callers did not all wait for the load")
+	}
 	close(gate)
 	wg.Wait()
 	for i := range callers {
