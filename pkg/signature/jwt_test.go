@@ -410,6 +410,20 @@ func TestVerifyJWT_claimsAsEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestVerifyJWT_privateKeyInSource checks that a KeySource holding a
+// private JWK (a local setup reading the signer's own key) verifies with its
+// public half.
+func TestVerifyJWT_privateKeyInSource(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	v := jwtVerifier(t, signature.Options{Keys: signature.StaticKeys{"k1": mustJWK(t, k.private, "k1", nil)}})
+	h := http.Header{}
+	h.Set(signature.HeaderSignature, sign(t, k.signer, goodClaims()))
+	if _, err := v.Verify(context.Background(), h, nil); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
 // TestVerifyJWT_keyChanges checks that a verification always uses the key
 // the KeySource holds at that moment.
 func TestVerifyJWT_keyChanges(t *testing.T) {
