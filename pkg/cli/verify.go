@@ -217,7 +217,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 		if keys, err = signature.ParseStaticKeys(doc); err != nil {
 			return nil, fmt.Errorf("failed to read the JWKS in %s: %w", o.jwks, err)
 		}
-	} else if keys, err = jwks.New(cfg.JWKSURL, jwks.WithHTTPClient(env.HTTP()), jwks.WithFetchTimeout(10*time.Second)); err != nil {
+	} else if keys, err = jwks.New(cfg.JWKSURL, jwks.Options{HTTPClient: env.HTTP(), FetchTimeout: 10 * time.Second}); err != nil {
 		// Fetched only if the delivery is a JWT.
 		return nil, fmt.Errorf("%w: WEBHOOK_JWKS_URL: %v", ErrUsage, err)
 	}
@@ -241,9 +241,9 @@ func secretVersions(ctx context.Context, env *Env, name string) ([]signature.Sec
 	}
 	defer client.Close()
 	var skipped []string
-	m, err := secret.NewManager(client, name, secret.WithErrorHandler(func(_ context.Context, err error) {
+	m, err := secret.NewManager(client, name, secret.Options{OnError: func(_ context.Context, err error) {
 		skipped = append(skipped, err.Error()) // labels only, never values
-	}))
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
 	}

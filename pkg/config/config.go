@@ -5,7 +5,7 @@ package config
 import (
 	"context"
 	"errors"
-
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -18,28 +18,34 @@ type Validator interface {
 }
 
 // Load fills target (a pointer to a struct with `env` tags) through lookuper
-// and validates it. go-envconfig names the Go field in its errors
-// ("IdempotencyLease: …"); Load rewrites that to the variable operators set
-// ("IDEMPOTENCY_LEASE: …").
+// and validates it. A value that cannot be read is reported by the variable
+// operators set ("IDEMPOTENCY_LEASE: …"), and the error wraps go-envconfig's
+// cause (envconfig.ErrMissingRequired, *strconv.NumError, …).
 func Load(ctx context.Context, lookuper envconfig.Lookuper, target Validator) error {
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: lookuper}); err != nil {
-		return errors.New("failed to read configuration: " + envNames(reflect.TypeOf(target), err.Error()))
+		return fmt.Errorf("failed to read configuration: %w", byVariable(target, err))
 	}
 	return target.Validate()
 }
 
-func envNames(t reflect.Type, msg string) string {
+// byVariable names the variable behind a go-envconfig error. go-envconfig
+// reports a field as "GoName: cause"; the result is "VAR_NAME: cause",
+// wrapping the same cause. Errors of any other shape are returned as they are.
+func byVariable(target any, err error) error {
+	cause := errors.Unwrap(err)
+	t := reflect.TypeOf(target)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct {
-		return msg
+	if cause == nil || t.Kind() != reflect.Struct {
+		return err
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
-			msg = strings.ReplaceAll(msg, f.Name+":", name+":")
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name != "" && err.Error() == f.Name+": "+cause.Error() {
+			return fmt.Errorf("%s: %w", name, cause)
 		}
 	}
-	return msg
+	return err
 }

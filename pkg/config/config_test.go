@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 type sample struct {
 	Lease time.Duration `env:"SAMPLE_LEASE, default=30s"`
 	Name  string        `env:"SAMPLE_NAME"`
+	Count int           `env:"SAMPLE_COUNT"`
 }
 
 func (s *sample) Validate() error {
@@ -50,5 +52,26 @@ func TestLoad(t *testing.T) {
 				t.Fatalf("Load = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLoad_wrapsCause checks that the error names the variable and still
+// wraps go-envconfig's cause.
+func TestLoad_wrapsCause(t *testing.T) {
+	t.Parallel()
+	var required struct {
+		sample
+		Token string `env:"SAMPLE_TOKEN, required"`
+	}
+	err := Load(context.Background(), envconfig.MapLookuper(nil), &required)
+	if !errors.Is(err, envconfig.ErrMissingRequired) || !strings.Contains(err.Error(), "SAMPLE_TOKEN:") || strings.Contains(err.Error(), "Token:") {
+		t.Fatalf("Load error %v; want one naming SAMPLE_TOKEN and wrapping envconfig.ErrMissingRequired", err)
+	}
+
+	var got sample
+	err = Load(context.Background(), envconfig.MapLookuper(map[string]string{"SAMPLE_COUNT": "many"}), &got)
+	var numErr *strconv.NumError
+	if !errors.As(err, &numErr) || numErr.Num != "many" || !strings.HasPrefix(err.Error(), "failed to read configuration: SAMPLE_COUNT: ") {
+		t.Fatalf("Load error %v; want one naming SAMPLE_COUNT and wrapping a *strconv.NumError", err)
 	}
 }

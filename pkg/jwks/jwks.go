@@ -10,6 +10,7 @@
 package jwks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,68 +72,61 @@ type Cache struct {
 
 var _ signature.KeySource = (*Cache)(nil)
 
-// Option configures a Cache.
-type Option func(*Cache)
-
-// WithHTTPClient sets the client used to fetch the key set. The default has a
-// timeout of DefaultFetchTimeout.
-func WithHTTPClient(c *http.Client) Option { return func(k *Cache) { k.client = c } }
-
-// WithMinRefreshInterval sets the minimum time between two fetches (default
-// DefaultMinRefreshInterval). Zero disables rate limiting; meant for tests.
-func WithMinRefreshInterval(d time.Duration) Option {
-	return func(k *Cache) { k.fetches.MinInterval = d }
-}
-
-// WithMaxAge sets the longest time a fetched set is used before it is fetched
-// again (default DefaultMaxAge). A shorter Cache-Control max-age from the
-// server wins, within the limit of one fetch per minimum refresh interval.
-func WithMaxAge(d time.Duration) Option { return func(k *Cache) { k.maxAge = d } }
-
-// WithFetchTimeout bounds one fetch (default DefaultFetchTimeout). The fetch
-// is shared by concurrent callers, so it is not cancelled with any one
-// caller's context; this timeout is what ends it.
-func WithFetchTimeout(d time.Duration) Option { return func(k *Cache) { k.fetchTimeout = d } }
-
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(k *Cache) { k.now = now } }
-
-// WithErrorHandler registers a function called once with each failed fetch,
-// so failures hidden by serving a previously fetched set can still be logged
-// or counted. It runs on the fetching goroutine and must not block for long.
-func WithErrorHandler(f func(context.Context, error)) Option {
-	return func(k *Cache) { k.onError = f }
+// Options configures a Cache. Zero values select the documented defaults.
+type Options struct {
+	// HTTPClient fetches the key set. Default a client with a timeout of
+	// DefaultFetchTimeout.
+	HTTPClient *http.Client
+	// MinRefreshInterval is the minimum time between two fetches. Default
+	// DefaultMinRefreshInterval.
+	MinRefreshInterval time.Duration
+	// MaxAge is the longest time a fetched set is used before it is fetched
+	// again. A shorter Cache-Control max-age from the server wins, within
+	// the limit of one fetch per minimum refresh interval. Default
+	// DefaultMaxAge.
+	MaxAge time.Duration
+	// FetchTimeout bounds one fetch. The fetch is shared by concurrent
+	// callers, so it is not cancelled with any one caller's context; this
+	// timeout is what ends it. Default DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// Now returns the current time. Default time.Now; tests inject a clock.
+	Now func() time.Time
+	// OnError, if set, is called once with each failed fetch, so failures
+	// hidden by serving a previously fetched set can still be logged or
+	// counted. It runs on the fetching goroutine and must not block for
+	// long.
+	OnError func(context.Context, error)
 }
 
 // New returns a Cache for the key set at rawURL, which must be https (or http
 // on a loopback host, for tests and local simulators). Nothing is fetched
 // until the first LookupKey.
-func New(rawURL string, opts ...Option) (*Cache, error) {
+func New(rawURL string, opts Options) (*Cache, error) {
 	if err := validateURL(rawURL); err != nil {
 		return nil, err
 	}
+	switch {
+	case opts.MinRefreshInterval < 0:
+		return nil, fmt.Errorf("jwks: minimum refresh interval %s is negative", opts.MinRefreshInterval)
+	case opts.MaxAge < 0:
+		return nil, fmt.Errorf("jwks: maximum age %s is negative", opts.MaxAge)
+	case opts.FetchTimeout < 0:
+		return nil, fmt.Errorf("jwks: fetch timeout %s is negative", opts.FetchTimeout)
+	}
 	c := &Cache{
 		url:          rawURL,
-		client:       &http.Client{Timeout: DefaultFetchTimeout},
-		maxAge:       DefaultMaxAge,
-		fetchTimeout: DefaultFetchTimeout,
-		now:          time.Now,
-		fetches:      refresh.Gate{MinInterval: DefaultMinRefreshInterval},
+		client:       opts.HTTPClient,
+		maxAge:       cmp.Or(opts.MaxAge, DefaultMaxAge),
+		fetchTimeout: cmp.Or(opts.FetchTimeout, DefaultFetchTimeout),
+		now:          opts.Now,
+		onError:      opts.OnError,
+		fetches:      refresh.Gate{MinInterval: cmp.Or(opts.MinRefreshInterval, DefaultMinRefreshInterval)},
 	}
-	for _, o := range opts {
-		o(c)
+	if c.client == nil {
+		c.client = &http.Client{Timeout: DefaultFetchTimeout}
 	}
-	switch {
-	case c.client == nil:
-		return nil, errors.New("jwks: HTTP client is nil")
-	case c.now == nil:
-		return nil, errors.New("jwks: clock is nil")
-	case c.fetches.MinInterval < 0:
-		return nil, fmt.Errorf("jwks: minimum refresh interval %s is negative", c.fetches.MinInterval)
-	case c.maxAge <= 0:
-		return nil, fmt.Errorf("jwks: maximum age %s is not positive", c.maxAge)
-	case c.fetchTimeout <= 0:
-		return nil, fmt.Errorf("jwks: fetch timeout %s is not positive", c.fetchTimeout)
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return c, nil
 }

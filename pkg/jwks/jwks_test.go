@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // rsaKeys are generated once: RSA key generation dominates the test time.
@@ -141,10 +143,10 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newCache(t *testing.T, url string, clk *clock, opts ...jwks.Option) *jwks.Cache {
+func newCache(t *testing.T, url string, clk *clock, opts jwks.Options) *jwks.Cache {
 	t.Helper()
-	opts = append([]jwks.Option{jwks.WithClock(clk.Now)}, opts...)
-	c, err := jwks.New(url, opts...)
+	opts.Now = clk.Now
+	c, err := jwks.New(url, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -188,7 +190,7 @@ func TestNew(t *testing.T) {
 	tests := []struct {
 		name    string
 		url     string
-		opts    []jwks.Option
+		opts    jwks.Options
 		wantErr bool
 	}{
 		{name: "default_url", url: jwks.DefaultURL},
@@ -201,17 +203,14 @@ func TestNew(t *testing.T) {
 		{name: "relative", url: "/jwks.json", wantErr: true},
 		{name: "empty", url: "", wantErr: true},
 		{name: "unparsable", url: "https://exa mple.com/%zz", wantErr: true},
-		{name: "nil_http_client", url: jwks.DefaultURL, opts: []jwks.Option{jwks.WithHTTPClient(nil)}, wantErr: true},
-		{name: "nil_clock", url: jwks.DefaultURL, opts: []jwks.Option{jwks.WithClock(nil)}, wantErr: true},
-		{name: "negative_interval", url: jwks.DefaultURL, opts: []jwks.Option{jwks.WithMinRefreshInterval(-time.Second)}, wantErr: true},
-		{name: "zero_max_age", url: jwks.DefaultURL, opts: []jwks.Option{jwks.WithMaxAge(0)}, wantErr: true},
-		{name: "zero_fetch_timeout", url: jwks.DefaultURL, opts: []jwks.Option{jwks.WithFetchTimeout(0)}, wantErr: true},
-		{name: "zero_interval", url: jwks.DefaultURL, opts: []jwks.Option{jwks.WithMinRefreshInterval(0)}},
+		{name: "negative_interval", url: jwks.DefaultURL, opts: jwks.Options{MinRefreshInterval: -time.Second}, wantErr: true},
+		{name: "negative_max_age", url: jwks.DefaultURL, opts: jwks.Options{MaxAge: -time.Second}, wantErr: true},
+		{name: "negative_fetch_timeout", url: jwks.DefaultURL, opts: jwks.Options{FetchTimeout: -time.Second}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := jwks.New(tt.url, tt.opts...)
+			c, err := jwks.New(tt.url, tt.opts)
 			if gotErr := err != nil; gotErr != tt.wantErr {
 				t.Fatalf("New(%q) error = %v; want error: %t", tt.url, err, tt.wantErr)
 			}
@@ -227,7 +226,7 @@ func TestLookupKey_fetchesLazilyAndCaches(t *testing.T) {
 	k0 := publicJWK(t, 0, "k0", "sig")
 	k1 := publicJWK(t, 1, "k1", "")
 	srv := newServer(t, setJSON(t, k0, k1))
-	c := newCache(t, srv.URL, newClock())
+	c := newCache(t, srv.URL, newClock(), jwks.Options{})
 
 	wantHits(t, srv, 0)
 	wantKey(t, c, "k0", k0)
@@ -242,7 +241,7 @@ func TestLookupKey_rotation(t *testing.T) {
 	k1 := publicJWK(t, 1, "k1", "sig")
 	srv := newServer(t, setJSON(t, k0))
 	clk := newClock()
-	c := newCache(t, srv.URL, clk)
+	c := newCache(t, srv.URL, clk, jwks.Options{})
 	wantKey(t, c, "k0", k0)
 
 	// The server rotates to k1 and drops k0.
@@ -270,15 +269,16 @@ func TestLookupKey_floodOfUnknownKids(t *testing.T) {
 	gate := make(chan struct{})
 	srv.setGate(gate)
 	clk := newClock()
-	c := newCache(t, srv.URL, clk)
+	c := newCache(t, srv.URL, clk, jwks.Options{})
 
-	flood := func() {
+	const lookups = 1000
+	flood := func(ctxs []context.Context) {
 		t.Helper()
 		var wg sync.WaitGroup
-		errs := make([]error, 1000)
+		errs := make([]error, lookups)
 		for i := range errs {
 			wg.Go(func() {
-				_, errs[i] = c.LookupKey(t.Context(), fmt.Sprintf("bogus-%d", i))
+				_, errs[i] = c.LookupKey(ctxs[i], fmt.Sprintf("bogus-%d", i))
 			})
 		}
 		wg.Wait()
@@ -288,24 +288,30 @@ func TestLookupKey_floodOfUnknownKids(t *testing.T) {
 			}
 		}
 	}
+	plain := slices.Repeat([]context.Context{t.Context()}, lookups)
 
-	// The first fetch is held open until every lookup has had time to pile up
-	// behind it; they must all share it.
+	// The first fetch is held open until every lookup waits for it; they
+	// must all share it.
+	ctxs, allWaiting := testenv.WaitingContexts(t.Context(), lookups)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-allWaiting:
+		case <-time.After(time.Minute):
+			t.Error("the lookups did not all wait for the fetch")
+		}
 		close(gate)
 	}()
-	flood()
+	flood(ctxs)
 	wantHits(t, srv, 1)
 
 	// Within the interval, even more bogus kids cause no fetch.
 	clk.Advance(jwks.DefaultMinRefreshInterval / 2)
-	flood()
+	flood(plain)
 	wantHits(t, srv, 1)
 
 	// After it, one more.
 	clk.Advance(jwks.DefaultMinRefreshInterval / 2)
-	flood()
+	flood(plain)
 	wantHits(t, srv, 2)
 	wantKey(t, c, "k0", k0)
 }
@@ -338,12 +344,12 @@ func TestLookupKey_transientErrors(t *testing.T) {
 			srv := newServer(t, nil)
 			srv.serve(tt.status, tt.body, nil)
 			var handled atomic.Int64
-			c := newCache(t, srv.URL, newClock(), jwks.WithErrorHandler(func(_ context.Context, err error) {
+			c := newCache(t, srv.URL, newClock(), jwks.Options{OnError: func(_ context.Context, err error) {
 				if !errors.Is(err, jwks.ErrFetch) {
 					t.Errorf("error handler got %v; want ErrFetch", err)
 				}
 				handled.Add(1)
-			}))
+			}})
 			wantErr(t, c, "k0", jwks.ErrFetch, signature.ErrKeyNotFound)
 			// Within the interval, the failure is remembered rather than retried.
 			wantErr(t, c, "k0", jwks.ErrFetch, signature.ErrKeyNotFound)
@@ -364,7 +370,7 @@ func TestLookupKey_bodyAtSizeLimitAccepted(t *testing.T) {
 	t.Parallel()
 	k0 := publicJWK(t, 0, "k0", "sig")
 	srv := newServer(t, padTo(setJSON(t, k0), jwks.MaxBodySize))
-	c := newCache(t, srv.URL, newClock())
+	c := newCache(t, srv.URL, newClock(), jwks.Options{})
 	wantKey(t, c, "k0", k0)
 }
 
@@ -372,7 +378,7 @@ func TestLookupKey_serverUnreachable(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, nil)
 	srv.Close()
-	c := newCache(t, srv.URL, newClock())
+	c := newCache(t, srv.URL, newClock(), jwks.Options{})
 	wantErr(t, c, "k0", jwks.ErrFetch, signature.ErrKeyNotFound)
 }
 
@@ -382,7 +388,7 @@ func TestLookupKey_staleIfError(t *testing.T) {
 	srv := newServer(t, setJSON(t, k0))
 	clk := newClock()
 	var handled atomic.Int64
-	c := newCache(t, srv.URL, clk, jwks.WithErrorHandler(func(context.Context, error) { handled.Add(1) }))
+	c := newCache(t, srv.URL, clk, jwks.Options{OnError: func(context.Context, error) { handled.Add(1) }})
 	wantKey(t, c, "k0", k0)
 
 	srv.serve(http.StatusServiceUnavailable, nil, nil)
@@ -434,7 +440,7 @@ func TestLookupKey_maxAge(t *testing.T) {
 			}
 			srv.serve(http.StatusOK, setJSON(t, k0), h)
 			clk := newClock()
-			c := newCache(t, srv.URL, clk, jwks.WithMaxAge(time.Hour), jwks.WithMinRefreshInterval(interval))
+			c := newCache(t, srv.URL, clk, jwks.Options{MaxAge: time.Hour, MinRefreshInterval: interval})
 
 			wantKey(t, c, "k0", k0)
 			clk.Advance(tt.wantAge - time.Second)
@@ -494,7 +500,7 @@ func TestLookupKey_skipsUnusableKeys(t *testing.T) {
 	}
 
 	srv := newServer(t, body)
-	c := newCache(t, srv.URL, newClock())
+	c := newCache(t, srv.URL, newClock(), jwks.Options{})
 	wantKey(t, c, "good", good)
 	wantKey(t, c, "private", privatePub)
 	for _, kid := range []string{"ec", "enc", "unknown-type", "no-modulus", "empty-modulus", ""} {
@@ -509,7 +515,7 @@ func TestLookupKey_callerCancellation(t *testing.T) {
 	srv := newServer(t, setJSON(t, k0))
 	gate := make(chan struct{})
 	srv.setGate(gate)
-	c := newCache(t, srv.URL, newClock())
+	c := newCache(t, srv.URL, newClock(), jwks.Options{})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -530,7 +536,7 @@ func TestLookupKey_fetchTimeout(t *testing.T) {
 	gate := make(chan struct{})
 	srv.setGate(gate)
 	t.Cleanup(func() { close(gate) })
-	c := newCache(t, srv.URL, newClock(), jwks.WithFetchTimeout(50*time.Millisecond))
+	c := newCache(t, srv.URL, newClock(), jwks.Options{FetchTimeout: 50 * time.Millisecond})
 	wantErr(t, c, "k0", jwks.ErrFetch, signature.ErrKeyNotFound)
 	_, err := c.LookupKey(t.Context(), "k0")
 	if !errors.Is(err, context.DeadlineExceeded) {

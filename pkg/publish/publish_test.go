@@ -227,13 +227,18 @@ func TestPubSubFake(t *testing.T) {
 
 		// The caller stops waiting first; the request itself fails later
 		// (at Timeout) and only then pauses key "k", after Publish returned.
-		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		if _, err := p.Publish(ctx, Message{Data: []byte("abandoned"), OrderingKey: "k"}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Publish with a short context: error %v, want %v", err, context.DeadlineExceeded)
 		}
-		time.Sleep(time.Until(start.Add(timeout + 300*time.Millisecond)))
+		// A probe with the key queues behind the abandoned request and, once
+		// that has failed and paused the key, fails without being sent: its
+		// result says the key is paused now.
+		probe := p.pub.Publish(t.Context(), &pubsub.Message{Data: []byte("probe"), OrderingKey: "k"})
+		if _, err := probe.Get(t.Context()); !errors.As(err, new(pubsub.ErrPublishingPaused)) {
+			t.Fatalf("probe publish: error %v, want the key paused", err)
+		}
 		// Unblock the fake's handler (its answer goes nowhere) and let it
 		// answer by itself from now on.
 		srv.AddPublishResponse(&pubsubpb.PublishResponse{MessageIds: []string{"late"}}, nil)

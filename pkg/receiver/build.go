@@ -95,13 +95,14 @@ func SecretSource(cfg *Config, sm *secretmanager.Client, logger *slog.Logger) (s
 	if sm == nil {
 		return nil, errors.New("WEBHOOK_SIGNING_SECRET is set but no Secret Manager client was given")
 	}
-	m, err := secret.NewManager(sm, cfg.SigningSecretName,
-		secret.WithTTL(cfg.SecretCacheTTL),
-		secret.WithMinRefreshInterval(cfg.SecretRefreshInterval),
-		secret.WithErrorHandler(func(ctx context.Context, err error) {
+	m, err := secret.NewManager(sm, cfg.SigningSecretName, secret.Options{
+		TTL:                cfg.SecretCacheTTL,
+		MinRefreshInterval: cfg.SecretRefreshInterval,
+		OnError: func(ctx context.Context, err error) {
 			// Labels only: package secret never puts secret material in errors.
 			logger.WarnContext(ctx, "signing secrets could not be fully loaded", slog.String("error", err.Error()))
-		}))
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +115,13 @@ func SecretSource(cfg *Config, sm *secretmanager.Client, logger *slog.Logger) (s
 // NewVerifier returns the verifier cfg describes, with secrets for HMAC
 // deliveries and a lazily fetched JWKS for JWT ones.
 func NewVerifier(cfg *Config, secrets signature.SecretSource, logger *slog.Logger) (*signature.Verifier, error) {
-	keys, err := jwks.New(cfg.JWKSURL,
-		jwks.WithMinRefreshInterval(cfg.JWKSRefreshInterval),
-		jwks.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}),
-		jwks.WithErrorHandler(func(ctx context.Context, err error) {
+	keys, err := jwks.New(cfg.JWKSURL, jwks.Options{
+		MinRefreshInterval: cfg.JWKSRefreshInterval,
+		HTTPClient:         &http.Client{Timeout: 5 * time.Second},
+		OnError: func(ctx context.Context, err error) {
 			logger.WarnContext(ctx, "JWKS fetch failed", slog.String("error", err.Error()))
-		}))
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("WEBHOOK_JWKS_URL: %w", err)
 	}

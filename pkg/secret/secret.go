@@ -8,6 +8,7 @@
 package secret
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,7 +64,7 @@ var namePattern = regexp.MustCompile(`^projects/[^/]+/secrets/[A-Za-z0-9_-]+$`)
 // successful read is authoritative, though: disabling a version revokes it
 // at the next load, and a secret left with no usable version yields
 // ErrNoUsableVersions. Malformed versions are skipped and reported to the
-// error handler (see WithErrorHandler) rather than failing the load, so one
+// error handler (see Options.OnError) rather than failing the load, so one
 // bad version cannot stop verification with the good ones.
 type Manager struct {
 	client      *secretmanager.Client
@@ -82,64 +83,54 @@ type Manager struct {
 
 var _ signature.SecretSource = (*Manager)(nil)
 
-// Option configures a Manager.
-type Option func(*Manager)
-
-// WithTTL sets how long a loaded set is used before Secrets reloads it
-// (default DefaultTTL).
-func WithTTL(d time.Duration) Option { return func(m *Manager) { m.ttl = d } }
-
-// WithMinRefreshInterval sets the minimum time between two loads, whatever
-// triggers them (default DefaultMinRefreshInterval). Zero disables rate
-// limiting; meant for tests.
-func WithMinRefreshInterval(d time.Duration) Option {
-	return func(m *Manager) { m.loads.MinInterval = d }
-}
-
-// WithLoadTimeout bounds one load (default DefaultLoadTimeout). A load is
-// shared by concurrent callers, so it is not cancelled with any one caller's
-// context; this timeout is what ends it.
-func WithLoadTimeout(d time.Duration) Option { return func(m *Manager) { m.loadTimeout = d } }
-
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
-
-// WithErrorHandler registers a function called with each failed load and
-// with the malformed versions a successful load skipped, so problems hidden
-// by stale-if-error or by skipping can be logged. Errors never contain
-// secret material. It runs on the loading goroutine and must not block for
-// long.
-func WithErrorHandler(f func(context.Context, error)) Option {
-	return func(m *Manager) { m.onError = f }
+// Options configures a Manager. Zero values select the documented defaults.
+type Options struct {
+	// TTL is how long a loaded set is used before Secrets reloads it.
+	// Default DefaultTTL.
+	TTL time.Duration
+	// MinRefreshInterval is the minimum time between two loads, whatever
+	// triggers them. Default DefaultMinRefreshInterval.
+	MinRefreshInterval time.Duration
+	// LoadTimeout bounds one load. A load is shared by concurrent callers,
+	// so it is not cancelled with any one caller's context; this timeout is
+	// what ends it. Default DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// Now returns the current time. Default time.Now; tests inject a clock.
+	Now func() time.Time
+	// OnError, if set, is called with each failed load and with the
+	// malformed versions a successful load skipped, so problems hidden by
+	// stale-if-error or by skipping can be logged. Errors never contain
+	// secret material. It runs on the loading goroutine and must not block
+	// for long.
+	OnError func(context.Context, error)
 }
 
 // NewManager returns a Manager for secretName ("projects/P/secrets/S"),
 // read through client. Nothing is read until the first call to Secrets.
-func NewManager(client *secretmanager.Client, secretName string, opts ...Option) (*Manager, error) {
-	m := &Manager{
-		client:      client,
-		name:        secretName,
-		ttl:         DefaultTTL,
-		loadTimeout: DefaultLoadTimeout,
-		now:         time.Now,
-		loads:       refresh.Gate{MinInterval: DefaultMinRefreshInterval},
-	}
-	for _, o := range opts {
-		o(m)
-	}
+func NewManager(client *secretmanager.Client, secretName string, opts Options) (*Manager, error) {
 	switch {
 	case client == nil:
 		return nil, errors.New("secret: Secret Manager client is nil")
 	case !namePattern.MatchString(secretName):
 		return nil, fmt.Errorf("secret: name %q is not of the form projects/PROJECT/secrets/SECRET", secretName)
-	case m.now == nil:
-		return nil, errors.New("secret: clock is nil")
-	case m.ttl <= 0:
-		return nil, fmt.Errorf("secret: TTL %s is not positive", m.ttl)
-	case m.loads.MinInterval < 0:
-		return nil, fmt.Errorf("secret: minimum refresh interval %s is negative", m.loads.MinInterval)
-	case m.loadTimeout <= 0:
-		return nil, fmt.Errorf("secret: load timeout %s is not positive", m.loadTimeout)
+	case opts.TTL < 0:
+		return nil, fmt.Errorf("secret: TTL %s is negative", opts.TTL)
+	case opts.MinRefreshInterval < 0:
+		return nil, fmt.Errorf("secret: minimum refresh interval %s is negative", opts.MinRefreshInterval)
+	case opts.LoadTimeout < 0:
+		return nil, fmt.Errorf("secret: load timeout %s is negative", opts.LoadTimeout)
+	}
+	m := &Manager{
+		client:      client,
+		name:        secretName,
+		ttl:         cmp.Or(opts.TTL, DefaultTTL),
+		loadTimeout: cmp.Or(opts.LoadTimeout, DefaultLoadTimeout),
+		now:         opts.Now,
+		onError:     opts.OnError,
+		loads:       refresh.Gate{MinInterval: cmp.Or(opts.MinRefreshInterval, DefaultMinRefreshInterval)},
+	}
+	if m.now == nil {
+		m.now = time.Now
 	}
 	return m, nil
 }

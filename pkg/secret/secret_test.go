@@ -15,6 +15,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 const (
@@ -64,9 +65,9 @@ func addSecret(t *testing.T, f *fakeSecretManager) signature.Secret {
 	return s
 }
 
-func newManager(t *testing.T, f *fakeSecretManager, opts ...secret.Option) *secret.Manager {
+func newManager(t *testing.T, f *fakeSecretManager, opts secret.Options) *secret.Manager {
 	t.Helper()
-	m, err := secret.NewManager(f.client, f.parent, opts...)
+	m, err := secret.NewManager(f.client, f.parent, opts)
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
@@ -99,7 +100,7 @@ func TestNewManager(t *testing.T) {
 		name       string
 		nilClient  bool
 		secretName string
-		opts       []secret.Option
+		opts       secret.Options
 		wantErr    bool
 	}{
 		{name: "valid", secretName: "projects/p/secrets/webhook_signing-1"},
@@ -111,11 +112,10 @@ func TestNewManager(t *testing.T) {
 		{name: "latest_alias", secretName: "projects/p/secrets/s/versions/latest", wantErr: true},
 		{name: "missing_project", secretName: "projects//secrets/s", wantErr: true},
 		{name: "trailing_slash", secretName: "projects/p/secrets/s/", wantErr: true},
-		{name: "zero_ttl", secretName: "projects/p/secrets/s", opts: []secret.Option{secret.WithTTL(0)}, wantErr: true},
-		{name: "negative_interval", secretName: "projects/p/secrets/s", opts: []secret.Option{secret.WithMinRefreshInterval(-time.Second)}, wantErr: true},
-		{name: "zero_interval", secretName: "projects/p/secrets/s", opts: []secret.Option{secret.WithMinRefreshInterval(0)}},
-		{name: "zero_load_timeout", secretName: "projects/p/secrets/s", opts: []secret.Option{secret.WithLoadTimeout(0)}, wantErr: true},
-		{name: "nil_clock", secretName: "projects/p/secrets/s", opts: []secret.Option{secret.WithClock(nil)}, wantErr: true},
+		{name: "zero_options_take_defaults", secretName: "projects/p/secrets/s", opts: secret.Options{}},
+		{name: "negative_ttl", secretName: "projects/p/secrets/s", opts: secret.Options{TTL: -time.Second}, wantErr: true},
+		{name: "negative_interval", secretName: "projects/p/secrets/s", opts: secret.Options{MinRefreshInterval: -time.Second}, wantErr: true},
+		{name: "negative_load_timeout", secretName: "projects/p/secrets/s", opts: secret.Options{LoadTimeout: -time.Second}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,7 +124,7 @@ func TestNewManager(t *testing.T) {
 			if tt.nilClient {
 				client = nil
 			}
-			m, err := secret.NewManager(client, tt.secretName, tt.opts...)
+			m, err := secret.NewManager(client, tt.secretName, tt.opts)
 			if gotErr := err != nil; gotErr != tt.wantErr {
 				t.Fatalf("NewManager(%q) error = %v; want error: %t", tt.secretName, err, tt.wantErr)
 			}
@@ -150,7 +150,7 @@ func TestSecrets_everyEnabledVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newManager(t, f, secret.WithClock(newClock().Now))
+	m := newManager(t, f, secret.Options{Now: newClock().Now})
 
 	got, err := m.Secrets(t.Context())
 	wantSecrets(t, got, err, v4, v3, v1)
@@ -179,7 +179,7 @@ func TestSecrets_ttl(t *testing.T) {
 	f := startFake(t, 0)
 	v1 := addSecret(t, f)
 	clk := newClock()
-	m := newManager(t, f, secret.WithClock(clk.Now))
+	m := newManager(t, f, secret.Options{Now: clk.Now})
 	got, err := m.Secrets(t.Context())
 	wantSecrets(t, got, err, v1)
 
@@ -200,7 +200,7 @@ func TestRefresh_rateLimited(t *testing.T) {
 	f := startFake(t, 0)
 	v1 := addSecret(t, f)
 	clk := newClock()
-	m := newManager(t, f, secret.WithClock(clk.Now))
+	m := newManager(t, f, secret.Options{Now: clk.Now})
 	got, err := m.Secrets(t.Context())
 	wantSecrets(t, got, err, v1)
 
@@ -231,22 +231,28 @@ func TestRefresh_concurrentCallersShareOneLoad(t *testing.T) {
 	f.mu.Lock()
 	f.gate = gate
 	f.mu.Unlock()
-	m := newManager(t, f, secret.WithClock(newClock().Now))
+	m := newManager(t, f, secret.Options{Now: newClock().Now})
 
 	const callers = 100
+	ctxs, allWaiting := testenv.WaitingContexts(t.Context(), callers)
 	results := make([][]signature.Secret, callers)
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
 			if i%2 == 0 {
-				results[i], errs[i] = m.Refresh(t.Context())
+				results[i], errs[i] = m.Refresh(ctxs[i])
 			} else {
-				results[i], errs[i] = m.Secrets(t.Context())
+				results[i], errs[i] = m.Secrets(ctxs[i])
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond) // let the callers pile up behind the load
+	// The load is held at the gate until every caller waits for it.
+	select {
+	case <-allWaiting:
+	case <-time.After(time.Minute):
+		t.Fatal("the callers did not all wait for the load")
+	}
 	close(gate)
 	wg.Wait()
 	for i := range callers {
@@ -279,11 +285,11 @@ func TestSecrets_staleIfError(t *testing.T) {
 			clk := newClock()
 			var mu sync.Mutex
 			var handled []error
-			m := newManager(t, f, secret.WithClock(clk.Now), secret.WithErrorHandler(func(_ context.Context, err error) {
+			m := newManager(t, f, secret.Options{Now: clk.Now, OnError: func(_ context.Context, err error) {
 				mu.Lock()
 				defer mu.Unlock()
 				handled = append(handled, err)
-			}))
+			}})
 			got, err := m.Secrets(t.Context())
 			wantSecrets(t, got, err, v1)
 
@@ -307,7 +313,7 @@ func TestSecrets_staleIfError(t *testing.T) {
 			mu.Unlock()
 
 			// Without a previous set, the failure is returned.
-			fresh := newManager(t, f, secret.WithClock(clk.Now))
+			fresh := newManager(t, f, secret.Options{Now: clk.Now})
 			_, err = fresh.Secrets(t.Context())
 			if err == nil || errors.Is(err, secret.ErrNoUsableVersions) || errors.Is(err, secret.ErrMalformedVersion) {
 				t.Fatalf("Secrets error = %v; want a load failure", err)
@@ -320,7 +326,7 @@ func TestSecrets_noUsableVersions(t *testing.T) {
 	t.Parallel()
 	f := startFake(t, 0)
 	clk := newClock()
-	m := newManager(t, f, secret.WithClock(clk.Now))
+	m := newManager(t, f, secret.Options{Now: clk.Now})
 	f.add(disabled, generate(t))
 
 	_, err := m.Secrets(t.Context())
@@ -376,11 +382,11 @@ func TestSecrets_malformedVersions(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var handled []error
-			m := newManager(t, f, secret.WithClock(newClock().Now), secret.WithErrorHandler(func(_ context.Context, err error) {
+			m := newManager(t, f, secret.Options{Now: newClock().Now, OnError: func(_ context.Context, err error) {
 				mu.Lock()
 				defer mu.Unlock()
 				handled = append(handled, err)
-			}))
+			}})
 
 			got, err := m.Secrets(t.Context())
 			var reported error
@@ -430,7 +436,7 @@ func TestSecrets_versionDisabledWhileLoading(t *testing.T) {
 		}
 	}
 	f.mu.Unlock()
-	m := newManager(t, f, secret.WithClock(newClock().Now))
+	m := newManager(t, f, secret.Options{Now: newClock().Now})
 	got, err := m.Secrets(t.Context())
 	wantSecrets(t, got, err, v1)
 }
@@ -443,7 +449,7 @@ func TestSecrets_callerCancellation(t *testing.T) {
 	f.mu.Lock()
 	f.gate = gate
 	f.mu.Unlock()
-	m := newManager(t, f, secret.WithClock(newClock().Now))
+	m := newManager(t, f, secret.Options{Now: newClock().Now})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

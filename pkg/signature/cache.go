@@ -5,12 +5,9 @@ import (
 	"sync/atomic"
 )
 
-// Cache sizes. Both hold what the operator configured or Gemini published
-// (a handful of entries), so the limits only guard against churn.
-const (
-	maxCachedSecrets = 64
-	maxCachedKeys    = 64
-)
+// maxCachedSecrets bounds the HMAC cache. It holds what the operator
+// configured (a handful of secrets), so the limit only guards against churn.
+const maxCachedSecrets = 64
 
 // boundedMap is a copy-on-write map for read-mostly caches on the
 // verification hot path: lookups take no lock and do not allocate. Stores
@@ -22,18 +19,8 @@ type boundedMap[V any] struct {
 	m     atomic.Pointer[map[string]V]
 }
 
-// load returns the value stored under key.
-func (b *boundedMap[V]) load(key string) (V, bool) {
-	if m := b.m.Load(); m != nil {
-		v, ok := (*m)[key]
-		return v, ok
-	}
-	var zero V
-	return zero, false
-}
-
-// loadBytes is load for a []byte key; the map index converts without
-// allocating.
+// loadBytes returns the value stored under key; the map index converts
+// without allocating.
 func (b *boundedMap[V]) loadBytes(key []byte) (V, bool) {
 	if m := b.m.Load(); m != nil {
 		v, ok := (*m)[string(key)]
@@ -44,13 +31,13 @@ func (b *boundedMap[V]) loadBytes(key []byte) (V, bool) {
 }
 
 // loadOrStore returns the value under key, first storing the result of
-// create if there is none or if keep rejects the current value.
-func (b *boundedMap[V]) loadOrStore(key string, keep func(V) bool, create func() V) V {
+// create if there is none.
+func (b *boundedMap[V]) loadOrStore(key string, create func() V) V {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.m.Load()
 	if old != nil {
-		if v, ok := (*old)[key]; ok && keep(v) {
+		if v, ok := (*old)[key]; ok {
 			return v
 		}
 	}

@@ -195,11 +195,9 @@ func (v *Verifier) mac(s Secret, sc *hmacScratch, body []byte) {
 	pool, ok := v.macs.loadBytes(s.key)
 	if !ok {
 		key := s.Key()
-		pool = v.macs.loadOrStore(string(key),
-			func(*sync.Pool) bool { return true },
-			func() *sync.Pool {
-				return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
-			})
+		pool = v.macs.loadOrStore(string(key), func() *sync.Pool {
+			return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+		})
 	}
 	m := pool.Get().(hash.Hash)
 	m.Reset()

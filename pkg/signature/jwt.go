@@ -1,7 +1,6 @@
 package signature
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -11,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
-	"slices"
 	"strings"
 	"time"
 
@@ -39,38 +36,18 @@ const (
 // so a signed token has exactly one accepted spelling.
 var jwtEncoding = base64.RawURLEncoding.Strict()
 
-// base64URLAlphabet marks the bytes of unpadded base64url.
-var base64URLAlphabet = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
-		t[c] = true
-	}
-	return t
-}()
+// base64URLAlphabet is the alphabet of unpadded base64url.
+const base64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // looksLikeJWS reports whether s has the shape of a compact JWS: three
 // segments joined by dots, with a non-empty base64url header and no spaces.
-// The other two segments are checked when they are decoded, so scanning
-// them here would only repeat that work. The signature may be empty
-// ("alg":"none" tokens), so that such tokens are reported as an unsupported
-// algorithm rather than an unknown scheme.
+// The other two segments are checked when they are decoded. The signature
+// may be empty ("alg":"none" tokens), so that such tokens are reported as an
+// unsupported algorithm rather than an unknown scheme.
 func looksLikeJWS(s string) bool {
-	i := strings.IndexByte(s, '.')
-	if i <= 0 || strings.Count(s, ".") != 2 || strings.IndexByte(s, ' ') >= 0 {
-		return false
-	}
-	for j := 0; j < i; j++ {
-		if !base64URLAlphabet[s[j]] {
-			return false
-		}
-	}
-	return true
-}
-
-// rsaKey caches the *rsa.PublicKey converted from a jwk.Key, so that a
-// steady stream of tokens under one kid converts the key once.
-type rsaKey struct {
-	src jwk.Key
-	pub *rsa.PublicKey
+	header, _, _ := strings.Cut(s, ".")
+	return strings.Count(s, ".") == 2 && header != "" && !strings.Contains(s, " ") &&
+		strings.Trim(header, base64URLAlphabet) == ""
 }
 
 // verifyJWT verifies a delivery whose webhook-signature is a compact JWS.
@@ -79,9 +56,7 @@ type rsaKey struct {
 // any key is touched), kid, key lookup, signature, and only then the claims,
 // so no claim is ever read from an unverified token. The checks follow RFC
 // 7515/7519 with the semantics of jwx's jwt.Parse (the tests compare the
-// two). The token is parsed here rather than by jwt.Parse because jwt.Parse
-// roughly doubles the cost of a verification: its generic token and header
-// decoding costs about as much as the RSA operation.
+// two); the token is parsed here so that the order above is explicit.
 func (v *Verifier) verifyJWT(ctx context.Context, h http.Header, token string, rep *Report) (*Delivery, *Error) {
 	if v.keys == nil {
 		return nil, newError(ErrNoSigningKeys, "JWT deliveries are not accepted: no key source is configured")
@@ -111,12 +86,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, h http.Header, token string, r
 		}
 	}
 
-	sc := v.jwtScratch.Get().(*jwtScratch)
-	sc.token = append(sc.token[:0], token...)
-	claims, kid, err := v.verifyToken(ctx, sc, now, rep)
-	if cap(sc.token) <= maxPooledJWT {
-		v.jwtScratch.Put(sc)
-	}
+	claims, kid, err := v.verifyToken(ctx, token, now, rep)
 	if tsErr != nil {
 		return nil, tsErr // as in Verify, which stops at the timestamp
 	}
@@ -144,77 +114,38 @@ func (v *Verifier) verifyJWT(ctx context.Context, h http.Header, token string, r
 	return &Delivery{ID: id, Timestamp: ts, Scheme: SchemeJWT, KeyID: kid, Claims: claims}, nil
 }
 
-// jwtScratch is per-verification working memory, pooled: the token as
-// bytes (for hashing and decoding) and its decoded payload. Nothing decoded
-// from them keeps a reference.
-type jwtScratch struct {
-	token   []byte
-	payload []byte
-}
-
-// maxPooledJWT keeps unusually large tokens' buffers out of the pool.
-const maxPooledJWT = 16 << 10
-
-// verifyToken checks the token in sc.token, its signature and its claims,
-// and returns the claims and the kid.
-func (v *Verifier) verifyToken(ctx context.Context, sc *jwtScratch, now time.Time, rep *Report) (map[string]any, string, *Error) {
-	token := sc.token
+// verifyToken checks the token, its signature and its claims, and returns
+// the claims and the kid.
+func (v *Verifier) verifyToken(ctx context.Context, token string, now time.Time, rep *Report) (map[string]any, string, *Error) {
 	// looksLikeJWS guaranteed exactly two dots.
-	i := bytes.IndexByte(token, '.')
-	j := i + 1 + bytes.IndexByte(token[i+1:], '.')
-	headerSeg, payloadSeg, sigSeg := token[:i], token[i+1:j], token[j+1:]
+	headerSeg, rest, _ := strings.Cut(token, ".")
+	payloadSeg, sigSeg, _ := strings.Cut(rest, ".")
 
-	// A header that verified before needs no parsing: the result is a pure
-	// function of its bytes, and Gemini sends the same header for every
-	// token under a kid. Only verified headers are cached, so the cache
-	// holds what Gemini sent, not what callers made up.
-	kid, cached := v.headers.loadBytes(headerSeg)
-	alg := jwa.RS256.String() // the only alg a cached header can have
-	if !cached {
-		var err *Error
-		alg, kid, err = parseJOSEHeader(headerSeg)
-		if err != nil {
-			if rep != nil {
-				rep.Algorithm, rep.KeyID = alg, kid
-			}
-			return nil, kid, err
-		}
-	}
+	alg, kid, err := parseJOSEHeader(headerSeg)
 	if rep != nil {
 		rep.Algorithm, rep.KeyID = alg, kid
 	}
-
+	if err != nil {
+		return nil, kid, err
+	}
 	pub, err := v.publicKey(ctx, kid)
 	if err != nil {
 		return nil, kid, err
 	}
-
-	var sigBuf [512]byte // RSA-4096; larger keys fall back to the heap
-	sig := sigBuf[:0]
-	if n := jwtEncoding.DecodedLen(len(sigSeg)); n > len(sigBuf) {
-		sig = make([]byte, 0, n)
-	}
-	n, derr := jwtEncoding.Decode(sig[:cap(sig)], sigSeg)
+	sig, derr := jwtEncoding.DecodeString(sigSeg)
 	if derr != nil {
 		return nil, kid, newError(ErrMalformedJWT, "the JWT signature segment is not base64url")
 	}
-	sig = sig[:n]
-	digest := sha256.Sum256(token[:j])
+	digest := sha256.Sum256([]byte(token[:len(headerSeg)+1+len(payloadSeg)]))
 	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil {
 		return nil, kid, newError(ErrJWTInvalidSignature, fmt.Sprintf("the JWT signature does not verify with key %q", kid))
 	}
-	if !cached {
-		v.headers.loadOrStore(string(headerSeg),
-			func(string) bool { return true },
-			func() string { return kid })
-	}
 
-	sc.payload = slices.Grow(sc.payload[:0], jwtEncoding.DecodedLen(len(payloadSeg)))
-	n, derr = jwtEncoding.Decode(sc.payload[:cap(sc.payload)], payloadSeg)
+	payload, derr := jwtEncoding.DecodeString(payloadSeg)
 	if derr != nil {
 		return nil, kid, newError(ErrMalformedJWT, "the JWT payload segment is not base64url")
 	}
-	claims, ok := decodeClaims(sc.payload[:n])
+	claims, ok := decodeObject(payload)
 	if !ok {
 		return nil, kid, newError(ErrMalformedJWT, "the JWT claims are not a JSON object")
 	}
@@ -227,27 +158,25 @@ func (v *Verifier) verifyToken(ctx context.Context, sc *jwtScratch, now time.Tim
 	return claims, kid, nil
 }
 
-// decodeObject decodes a JSON object with encoding/json, for the
-// unverified JOSE header.
+// decodeObject decodes a JSON object with encoding/json, into the values it
+// produces for an interface (numbers are float64).
 func decodeObject(b []byte) (map[string]any, bool) {
-	var x any
-	if json.Unmarshal(b, &x) != nil {
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil || m == nil {
 		return nil, false
 	}
-	m, ok := x.(map[string]any)
-	return m, ok
+	return m, true
 }
 
 // parseJOSEHeader decodes the protected header and enforces alg == RS256 and
 // a kid. Member names are matched exactly, as JOSE requires (encoding/json's
 // struct decoding would also accept "ALG").
-func parseJOSEHeader(seg []byte) (alg, kid string, err *Error) {
-	raw := make([]byte, jwtEncoding.DecodedLen(len(seg)))
-	n, derr := jwtEncoding.Decode(raw, seg)
+func parseJOSEHeader(seg string) (alg, kid string, err *Error) {
+	raw, derr := jwtEncoding.DecodeString(seg)
 	if derr != nil {
 		return "", "", newError(ErrMalformedJWT, "the JWT header segment is not base64url")
 	}
-	hdr, ok := decodeObject(raw[:n])
+	hdr, ok := decodeObject(raw)
 	if !ok {
 		return "", "", newError(ErrMalformedJWT, "the JWT header is not a JSON object")
 	}
@@ -290,22 +219,7 @@ func (v *Verifier) publicKey(ctx context.Context, kid string) (*rsa.PublicKey, *
 	case key == nil:
 		return nil, newError(ErrJWTUnknownKeyID, fmt.Sprintf("no signing key has kid %q", kid))
 	}
-	if c, ok := v.rsaKeys.load(kid); ok && c.src == key {
-		return c.pub, nil
-	}
-	pub, kerr := rsaPublicKey(kid, key)
-	if kerr != nil {
-		return nil, kerr
-	}
-	// Only comparable keys can be recognised on the next lookup (jwx keys
-	// are pointers); c.src == key above is then safe too, since a stored
-	// type is comparable and keys of another type compare unequal.
-	if reflect.TypeOf(key).Comparable() {
-		v.rsaKeys.loadOrStore(kid,
-			func(c rsaKey) bool { return c.src == key },
-			func() rsaKey { return rsaKey{src: key, pub: pub} })
-	}
-	return pub, nil
+	return rsaPublicKey(kid, key)
 }
 
 // rsaPublicKey checks that key can verify RS256 and returns its raw form.
@@ -319,13 +233,19 @@ func rsaPublicKey(kid string, key jwk.Key) (*rsa.PublicKey, *Error) {
 	if use := key.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
 		return nil, newError(ErrJWTUnusableKey, fmt.Sprintf("key %q is published for use %q, not signatures", kid, use))
 	}
-	raw, err := jwk.PublicRawKeyOf(key)
-	if err != nil {
-		return nil, wrapError(ErrJWTUnusableKey, fmt.Sprintf("key %q has no usable public key", kid), err)
-	}
-	pub, ok := raw.(*rsa.PublicKey)
-	if !ok {
-		return nil, newError(ErrJWTUnusableKey, fmt.Sprintf("key %q is not an RSA public key", kid))
+	// A public key (what a JWKS serves) converts directly; PublicRawKeyOf,
+	// which also takes the public half of a private key, costs a tenth of
+	// the RSA verification.
+	pub := new(rsa.PublicKey)
+	if key.Raw(pub) != nil {
+		raw, err := jwk.PublicRawKeyOf(key)
+		if err != nil {
+			return nil, wrapError(ErrJWTUnusableKey, fmt.Sprintf("key %q has no usable public key", kid), err)
+		}
+		var ok bool
+		if pub, ok = raw.(*rsa.PublicKey); !ok {
+			return nil, newError(ErrJWTUnusableKey, fmt.Sprintf("key %q is not an RSA public key", kid))
+		}
 	}
 	if bits := pub.N.BitLen(); bits < minRSABits {
 		return nil, newError(ErrJWTUnusableKey, fmt.Sprintf("key %q has %d bits; at least %d are required", kid, bits, minRSABits))

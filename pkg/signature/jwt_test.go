@@ -286,6 +286,8 @@ func TestVerifyJWT_rejects(t *testing.T) {
 		{name: "signature_not_base64", token: seg[0] + "." + seg[1] + ".a", want: signature.ErrMalformedJWT},
 		{name: "claims_not_json", token: craftRawJWT(t, hdr("RS256"), "not json", rs256), want: signature.ErrMalformedJWT},
 		{name: "claims_json_string", token: craftRawJWT(t, hdr("RS256"), `"claims"`, rs256), want: signature.ErrMalformedJWT},
+		{name: "claims_json_null", token: craftRawJWT(t, hdr("RS256"), `null`, rs256), want: signature.ErrMalformedJWT},
+		{name: "claims_trailing_data", token: craftRawJWT(t, hdr("RS256"), string(mustJSON(t, goodClaims()))+`{}`, rs256), want: signature.ErrMalformedJWT},
 		{name: "claims_exp_string", token: craftJWT(t, hdr("RS256"), withClaims(func(c map[string]any) { c["exp"] = fmt.Sprint(testNow.Unix() + 60) }), rs256), want: signature.ErrMalformedJWT},
 		{name: "claims_aud_number", token: craftJWT(t, hdr("RS256"), withClaims(func(c map[string]any) { c["aud"] = 7 }), rs256), want: signature.ErrMalformedJWT},
 		{name: "claims_aud_mixed_array", token: craftJWT(t, hdr("RS256"), withClaims(func(c map[string]any) { c["aud"] = []any{testAudience, 7} }), rs256), want: signature.ErrMalformedJWT},
@@ -369,8 +371,61 @@ func TestVerifyJWT_rejects(t *testing.T) {
 	}
 }
 
-// TestVerifyJWT_keyChanges checks that the verifier's caches (parsed header,
-// converted key) never outlive what the KeySource says.
+// TestVerifyJWT_claimsAsEncodingJSON checks that the claims handed back are
+// exactly what encoding/json decodes from the verified payload: later
+// duplicates win, escapes and surrogates are decoded, invalid UTF-8 becomes
+// U+FFFD and numbers are float64.
+func TestVerifyJWT_claimsAsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	base := string(mustJSON(t, goodClaims()))
+	payload := base[:len(base)-1] + `,"jti":"evt_dup","esc":"\u00e9\ud83d\ude00\ud83d","raw":"h` + "\xff" + `i","n":[1.5e3,-0,null,true],"o":{"a":{}}}`
+	tok := craftRawJWT(t, map[string]any{"alg": "RS256", "kid": "k1"}, payload, func(input []byte) []byte {
+		digest := sha256.Sum256(input)
+		sig, err := rsa.SignPKCS1v15(rand.Reader, k.private, crypto.SHA256, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	})
+	var want map[string]any
+	if err := json.Unmarshal([]byte(payload), &want); err != nil {
+		t.Fatal(err)
+	}
+	if want["jti"] != "evt_dup" || want["raw"] != "h\ufffdi" {
+		t.Fatalf("fixture decodes unexpectedly: %v", want)
+	}
+	v := jwtVerifier(t, signature.Options{Audience: testAudience, Issuer: testIssuer})
+	h := http.Header{}
+	h.Set(signature.HeaderSignature, tok)
+	d, err := v.Verify(context.Background(), h, nil)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if diff := cmp.Diff(want, d.Claims); diff != "" {
+		t.Fatalf("claims differ from encoding/json (-want +got):\n%s", diff)
+	}
+	if d.ID != "evt_dup" {
+		t.Fatalf("ID = %q, want the last jti", d.ID)
+	}
+}
+
+// TestVerifyJWT_privateKeyInSource checks that a KeySource holding a
+// private JWK (a local setup reading the signer's own key) verifies with its
+// public half.
+func TestVerifyJWT_privateKeyInSource(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	v := jwtVerifier(t, signature.Options{Keys: signature.StaticKeys{"k1": mustJWK(t, k.private, "k1", nil)}})
+	h := http.Header{}
+	h.Set(signature.HeaderSignature, sign(t, k.signer, goodClaims()))
+	if _, err := v.Verify(context.Background(), h, nil); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
+// TestVerifyJWT_keyChanges checks that a verification always uses the key
+// the KeySource holds at that moment.
 func TestVerifyJWT_keyChanges(t *testing.T) {
 	t.Parallel()
 	k := keys(t)
@@ -386,7 +441,7 @@ func TestVerifyJWT_keyChanges(t *testing.T) {
 	if err := verify(tok); err != nil {
 		t.Fatalf("first verify: %v", err)
 	}
-	// Same header (cached now), forged payload.
+	// Same header, forged payload.
 	seg := segments(tok)
 	forged := seg[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":9999999999,"iss":"`+testIssuer+`","aud":"`+testAudience+`"}`)) + "." + seg[2]
 	assertCode(t, verify(forged), signature.ErrJWTInvalidSignature)

@@ -90,7 +90,7 @@ type Options struct {
 }
 
 // Verifier checks webhook deliveries. It is safe for concurrent use and
-// should be built once per process: it caches HMAC state and parsed keys.
+// should be built once per process: it caches HMAC state.
 type Verifier struct {
 	secrets     SecretSource
 	keys        KeySource
@@ -102,10 +102,7 @@ type Verifier struct {
 	now         func() time.Time
 
 	macs        boundedMap[*sync.Pool] // by secret key bytes
-	rsaKeys     boundedMap[rsaKey]     // by kid
-	headers     boundedMap[string]     // kid by verified JOSE header segment
 	hmacScratch sync.Pool              // *hmacScratch
-	jwtScratch  sync.Pool              // *jwtScratch
 }
 
 // NewVerifier validates opts, applies defaults and returns a Verifier.
@@ -137,8 +134,6 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		maxIDLength: opts.MaxIDLength,
 		now:         opts.Now,
 		macs:        boundedMap[*sync.Pool]{limit: maxCachedSecrets},
-		rsaKeys:     boundedMap[rsaKey]{limit: maxCachedKeys},
-		headers:     boundedMap[string]{limit: maxCachedKeys},
 	}
 	if v.tolerance == 0 {
 		v.tolerance = DefaultTolerance
@@ -153,7 +148,6 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		v.now = time.Now
 	}
 	v.hmacScratch.New = func() any { return new(hmacScratch) }
-	v.jwtScratch.New = func() any { return new(jwtScratch) }
 	return v, nil
 }
 

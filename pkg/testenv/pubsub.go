@@ -11,10 +11,6 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 )
 
-// PullGrace is how long Pull keeps listening after the wanted number of
-// messages arrived, so that an unexpected extra message is caught.
-const PullGrace = 750 * time.Millisecond
-
 // TopicOption configures the subscription created by Topic.
 type TopicOption func(*pubsubpb.Subscription)
 
@@ -75,10 +71,10 @@ func DeleteTopic(t testing.TB, c *pubsub.Client, topic string) {
 }
 
 // Pull receives and acknowledges messages from sub until want have arrived,
-// then listens for PullGrace more and fails the test if anything else
-// arrives: the exactly-once tests need exactly want messages. It fails the
-// test when fewer than want arrive within wait. Messages are returned in
-// arrival order.
+// then fails the test if the subscription holds anything else: the
+// exactly-once tests need exactly want messages, so callers pull once what
+// they test has finished publishing. It fails the test when fewer than want
+// arrive within wait. Messages are returned in arrival order.
 func Pull(t testing.TB, c *pubsub.Client, sub string, want int, wait time.Duration) []*pubsub.Message {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -109,7 +105,6 @@ func Pull(t testing.TB, c *pubsub.Client, sub string, want int, wait time.Durati
 	defer timer.Stop()
 	select {
 	case <-full:
-		time.Sleep(PullGrace)
 	case <-timer.C:
 	case err := <-done:
 		t.Fatalf("failed to receive from %s: %v", sub, err)
@@ -121,11 +116,19 @@ func Pull(t testing.TB, c *pubsub.Client, sub string, want int, wait time.Durati
 
 	mu.Lock()
 	defer mu.Unlock()
-	switch {
-	case len(got) < want:
+	if len(got) < want {
 		t.Fatalf("received %d messages from %s within %v, want %d", len(got), sub, wait, want)
-	case len(got) > want:
-		t.Fatalf("received %d messages from %s, want exactly %d", len(got), sub, want)
+	}
+	// Receive has returned, so the acks are sent and whatever it held back
+	// unprocessed is released: anything left is an extra message.
+	resp, err := c.SubscriptionAdminClient.Pull(context.Background(), &pubsubpb.PullRequest{
+		Subscription: sub, MaxMessages: 100, ReturnImmediately: true,
+	})
+	if err != nil {
+		t.Fatalf("failed to check %s for more messages: %v", sub, err)
+	}
+	if extra := len(got) - want + len(resp.GetReceivedMessages()); extra > 0 {
+		t.Fatalf("received %d messages from %s, want exactly %d", want+extra, sub, want)
 	}
 	return got
 }
