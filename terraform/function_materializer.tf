@@ -73,7 +73,7 @@ resource "google_cloudfunctions2_function" "materializer" {
     # Exactly what pkg/materializer.Config reads (a test keeps them equal);
     # GEMINI_API_KEY comes from Secret Manager below.
     environment_variables = {
-      GOOGLE_CLOUD_PROJECT = var.project_id
+      GOOGLE_CLOUD_PROJECT  = var.project_id
       GEMINI_BASE_URL       = var.materializer_settings.gemini_base_url
       GEMINI_DOWNLOAD_HOSTS = join(",", var.materializer_settings.download_hosts)
       GEMINI_FETCH_TIMEOUT  = var.materializer_settings.fetch_timeout
