@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"sort"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -154,9 +154,9 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// newVerifier builds the verifier the receiver would use, from the same
-// variables (through receiver.LoadConfig, with its defaults and checks) with
-// the flags on top.
+// newVerifier builds the verifier the receiver would use, with the
+// receiver's own LoadConfig and NewVerifier, from the same variables with the
+// flags on top.
 func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Verifier, error) {
 	now := time.Now
 	if o.at != "" {
@@ -208,7 +208,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 		secrets = append(secrets, versions...)
 	}
 
-	var keys signature.KeySource
+	var keys signature.KeySource // nil: the receiver's, from WEBHOOK_JWKS_URL
 	if o.jwks != "" && !jwksIsURL {
 		doc, err := readInput(env, o.jwks)
 		if err != nil {
@@ -217,19 +217,14 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 		if keys, err = signature.ParseStaticKeys(doc); err != nil {
 			return nil, fmt.Errorf("failed to read the JWKS in %s: %w", o.jwks, err)
 		}
-	} else if keys, err = jwks.New(cfg.JWKSURL, jwks.Options{HTTPClient: env.HTTP(), FetchTimeout: 10 * time.Second}); err != nil {
-		// Fetched only if the delivery is a JWT.
-		return nil, fmt.Errorf("%w: WEBHOOK_JWKS_URL: %v", ErrUsage, err)
 	}
-	return signature.NewVerifier(signature.Options{
-		Secrets:   signature.StaticSecrets(secrets),
-		Keys:      keys,
-		Tolerance: cfg.TimestampTolerance,
-		Leeway:    cfg.JWTLeeway,
-		Audience:  cfg.JWTAudience,
-		Issuer:    cfg.JWTIssuer,
-		Now:       now,
-	})
+	// The receiver's logger would only report a failed JWKS fetch, which
+	// the report shows as keys_unavailable.
+	v, err := receiver.NewVerifier(cfg, signature.Options{Secrets: signature.StaticSecrets(secrets), Keys: keys, Now: now}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return v, nil
 }
 
 // secretVersions reads every enabled version of a Secret Manager secret,
