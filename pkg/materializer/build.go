@@ -63,9 +63,6 @@ func Build(ctx context.Context, cfg *Config, b Backends, logger *slog.Logger) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	if b.PubSub == nil {
-		return nil, nil, errors.New("materializer: missing Pub/Sub client")
-	}
 	pub, err := publish.NewPubSub(b.PubSub, cfg.ResultsTopic, publish.Options{Ordering: cfg.Ordering})
 	if err != nil {
 		return nil, nil, err

@@ -110,17 +110,11 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 		ProjectID:      cfg.ProjectID,
 	}
 	if cfg.CaptureLimit > 0 {
-		if b.Captures == nil {
-			return nil, nil, errors.New("WEBHOOK_CAPTURE_LIMIT is set but no capture store was given")
-		}
 		r, err := capture.NewRecorder(b.Captures, capture.Options{Limit: cfg.CaptureLimit, Logger: logger})
 		if err != nil {
 			return nil, nil, fmt.Errorf("WEBHOOK_CAPTURE_LIMIT: %w", err)
 		}
 		opts.Capture = r
-	}
-	if b.PubSub == nil {
-		return nil, nil, errors.New("receiver: missing Pub/Sub client")
 	}
 	publisher, err := publish.NewPubSub(b.PubSub, cfg.EventsTopic, publish.Options{Ordering: cfg.Ordering, Timeout: cfg.PublishTimeout})
 	if err != nil {
