@@ -24,37 +24,12 @@ const (
 	redriveAckExtension = 120
 )
 
-func init() {
-	Register(&Command{
-		Name:  "redrive",
-		Usage: "redrive --from SUBSCRIPTION --to TOPIC [--max N] [--dry-run]",
-		Short: "move dead-lettered messages back to a topic, acknowledging each only once republished",
-		Long: `Pulls messages from --from (the dead-letter topic's subscription) and
-republishes each to --to (typically the events topic, so the materializer's
-subscription gets them again) with its data, attributes and ordering key.
-A message is acknowledged on --from only after Pub/Sub confirmed its
-republication; when a publish fails, that batch is returned to --from (nacked)
-and redrive stops, so nothing is lost. A crash between a publish and its
-acknowledgement can only duplicate a message, and every geminihooks event
-carries its id for de-duplication.
-
-Progress goes to stderr (a counter redrawn in place on a terminal, one line per
-batch otherwise), then a summary: moved, failed (publish refused, returned
-to --from), left (pulled but not attempted, returned to --from).
-
---dry-run pulls and prints what would move (one line per message, as tail
-prints it), then returns every message to --from.
-
-Short ids are in GOOGLE_CLOUD_PROJECT (--project); PUBSUB_EMULATOR_HOST selects
-the emulator. Fix the cause of the dead letters first (see the materializer's
-logs), or they will come back.
-
-Examples:
-  geminihooks redrive --from geminihooks-events-dlq-sub --to geminihooks-events --dry-run
-  geminihooks redrive --from geminihooks-events-dlq-sub --to geminihooks-events --max 10
-  geminihooks redrive --from projects/p/subscriptions/dlq --to projects/p/topics/geminihooks-events --json`,
-		Run: runRedrive,
-	})
+var redriveCmd = &Command{
+	Name:  "redrive",
+	Usage: "redrive --from SUBSCRIPTION --to TOPIC [--max N] [--dry-run]",
+	Short: "move dead-lettered messages back to a topic, acknowledging each only once republished",
+	Long:  helpText("redrive"),
+	Run:   runRedrive,
 }
 
 // redriveSummary is redrive's --json output.
@@ -96,8 +71,7 @@ type redriver struct {
 	onMessage func(*pubsubpb.ReceivedMessage) // dry run: print one message
 }
 
-func runRedrive(ctx context.Context, env *Env, args []string) error {
-	c := lookup("redrive")
+func runRedrive(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	from := fs.String("from", "", "`SUBSCRIPTION` holding the dead letters (required)")
 	to := fs.String("to", "", "`TOPIC` to republish to (required)")

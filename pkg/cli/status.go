@@ -17,32 +17,12 @@ import (
 // maxManifestBytes bounds the manifest read; real ones are a few KiB.
 const maxManifestBytes = 4 << 20
 
-func init() {
-	Register(&Command{
-		Name:  "status",
-		Usage: "status <job> [--bucket B | --data DIR] [flags]",
-		Short: "find a job's manifest in the results bucket and print where its artifacts are",
-		Long: `Reads <prefix>/<kind>/<id>/manifest.json, which the materializer writes for
-every job it handled, and prints the job's state, its error if any, and every
-object with its size and URI, checking that each object is really there.
-Exits 3 when there is no manifest (the job was never materialized, or not
-yet, or the id/kind is wrong).
-
-<job> is a resource name (batches/ID, interactions/ID,
-models/MODEL/operations/ID, operations/ID) or a bare id, for which every kind
-is tried unless --kind is given.
-
-The bucket is --bucket, else RESULTS_BUCKET; the prefix --prefix, else
-RESULTS_PREFIX, else "gemini". --data DIR reads a local results directory
-instead (the local runner's --data, default ./.geminihooks). Set
-STORAGE_EMULATOR_HOST to use a Cloud Storage emulator.
-
-Examples:
-  geminihooks status batches/pt76o66fwz6cl54e --bucket my-results
-  geminihooks status 5u3533dgl2l2b7nk --data .geminihooks
-  geminihooks status models/veo-3.0-generate-001/operations/d3fz --json | jq -r '.manifest.objects[].uri'`,
-		Run: runStatus,
-	})
+var statusCmd = &Command{
+	Name:  "status",
+	Usage: "status <job> [--bucket B | --data DIR] [flags]",
+	Short: "find a job's manifest in the results bucket and print where its artifacts are",
+	Long:  helpText("status"),
+	Run:   runStatus,
 }
 
 // statusObject is one artifact as status reports it.
@@ -63,8 +43,7 @@ type statusResult struct {
 	Objects     []statusObject         `json:"objects"`
 }
 
-func runStatus(ctx context.Context, env *Env, args []string) error {
-	c := lookup("status")
+func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	bucket := fs.String("bucket", "", "results `BUCKET` (default $RESULTS_BUCKET)")
 	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else \"gemini\")")

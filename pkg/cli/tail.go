@@ -25,30 +25,12 @@ import (
 // deleted (the process was killed); 24h is Pub/Sub's minimum.
 const tailSubscriptionTTL = 24 * time.Hour
 
-func init() {
-	Register(&Command{
-		Name:  "tail",
-		Usage: "tail (--subscription SUB | --topic TOPIC) [--json] [--max N] [--timeout D]",
-		Short: "print events from the events or results topic as they arrive",
-		Long: `Prints every message of a subscription as it arrives and acknowledges it:
-one readable line per event by default (time, type, subject, state, the
-attributes subscribers filter on; for results events the folder and its
-objects), or one JSON object per line with --json (message id, publish time,
-attributes, ordering key, and the event itself under "data").
-
---subscription reads an existing subscription: give tail one of its own,
-never the materializer's, since tail acknowledges what it reads.
---topic creates a temporary subscription to the topic (deleted on exit,
-expiring after 24h if tail is killed), so it shows only what is published
-from now on. A short topic or subscription id is in GOOGLE_CLOUD_PROJECT
-(--project); PUBSUB_EMULATOR_HOST selects the emulator.
-
-Examples:
-  geminihooks tail --topic geminihooks-events
-  geminihooks tail --topic geminihooks-results --max 1 --timeout 10m   # wait for one job
-  geminihooks tail --subscription my-debug-sub --json | jq -c '.data.data.resource'`,
-		Run: runTail,
-	})
+var tailCmd = &Command{
+	Name:  "tail",
+	Usage: "tail (--subscription SUB | --topic TOPIC) [--json] [--max N] [--timeout D]",
+	Short: "print events from the events or results topic as they arrive",
+	Long:  helpText("tail"),
+	Run:   runTail,
 }
 
 // tailLine is tail's --json output, one per message.
@@ -62,8 +44,7 @@ type tailLine struct {
 	DataBase64      []byte            `json:"data_base64,omitempty"`
 }
 
-func runTail(ctx context.Context, env *Env, args []string) error {
-	c := lookup("tail")
+func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	sub := fs.String("subscription", "", "`SUBSCRIPTION` to read (id or projects/P/subscriptions/S)")
 	topic := fs.String("topic", "", "`TOPIC` to read through a temporary subscription")
