@@ -654,22 +654,12 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	defer si.close()
 
 	if *immediately {
-		fmt.Fprintf(env.Stderr, "warning: --revoke-immediately: Gemini stops signing with the previous secret now.\n"+
-			"  Deliveries signed with it that are in flight fail verification, and until the receiver\n"+
-			"  reloads %s (at once on a signature it cannot match, at most every %s)\n"+
-			"  new deliveries may be rejected too. Gemini retries rejected deliveries for 24 hours,\n"+
-			"  so they arrive late rather than never.\n", orPlaceholder(si.target, "its secrets"), secret.DefaultMinRefreshInterval)
+		warnRevokeImmediately(env.Stderr, si.target)
 	}
 	rotatedAt := time.Now()
-	res, err := si.api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
-		ID: id, Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: webhooks.RevocationBehavior(behavior).ToPointer()},
-	}, noRetries)
+	newSecret, err := rotateSecret(ctx, si.api, id, behavior)
 	if err != nil {
-		return geminiError("rotate the signing secret of webhook "+id, err)
-	}
-	newSecret := deref(res.GetWebhookRotateSigningSecretResponse().GetSecret())
-	if newSecret == "" {
-		return fmt.Errorf("gemini rotated the signing secret of webhook %s but returned none; rotate again", id)
+		return err
 	}
 	if *printSecret {
 		fmt.Fprintln(env.Stdout, newSecret)
@@ -688,39 +678,78 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 		prev, err := si.store.enabledVersionsExcept(ctx, out.SecretVersion)
 		out.PreviousVersions, previousKnown = prev, err == nil
 	}
-	if got, err := si.api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
-		for _, s := range got.GetWebhook().GetSigningSecrets() {
-			if t := s.GetExpireTime(); t != nil && (out.PreviousExpireTime == nil || t.After(*out.PreviousExpireTime)) {
-				out.PreviousExpireTime = t
-			}
-		}
-	}
-	if out.PreviousExpireTime == nil && behavior == revokeAfter24h {
-		out.PreviousExpireTime = genai.Ptr(rotatedAt.Add(secretGracePeriod).UTC().Truncate(time.Second))
-	}
+	out.PreviousExpireTime = previousExpiry(ctx, si.api, id, behavior, rotatedAt)
 
 	if *asJSON {
 		return writeJSON(env.Stdout, out)
 	}
-	fmt.Fprintf(si.info, "Rotated the signing secret of webhook %s (%s).\n", id, behavior)
-	if out.SecretVersion == "" {
-		fmt.Fprintln(si.info, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
-	} else {
-		fmt.Fprintf(si.info, "Stored the new secret as %s.\n", out.SecretVersion)
+	printRotated(si.info, out, si.target, previousKnown)
+	return nil
+}
+
+// warnRevokeImmediately says what revoking the previous secret at once
+// costs.
+func warnRevokeImmediately(w io.Writer, target string) {
+	fmt.Fprintf(w, "warning: --revoke-immediately: Gemini stops signing with the previous secret now.\n"+
+		"  Deliveries signed with it that are in flight fail verification, and until the receiver\n"+
+		"  reloads %s (at once on a signature it cannot match, at most every %s)\n"+
+		"  new deliveries may be rejected too. Gemini retries rejected deliveries for 24 hours,\n"+
+		"  so they arrive late rather than never.\n", orPlaceholder(target, "its secrets"), secret.DefaultMinRefreshInterval)
+}
+
+// rotateSecret asks Gemini for a new signing secret of webhook id, once.
+func rotateSecret(ctx context.Context, api *interactions.Webhooks, id, behavior string) (string, error) {
+	res, err := api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
+		ID: id, Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: webhooks.RevocationBehavior(behavior).ToPointer()},
+	}, noRetries)
+	if err != nil {
+		return "", geminiError("rotate the signing secret of webhook "+id, err)
 	}
-	fmt.Fprintln(si.info)
-	if behavior == revokeAfter24h {
-		fmt.Fprintf(si.info, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
+	newSecret := deref(res.GetWebhookRotateSigningSecretResponse().GetSecret())
+	if newSecret == "" {
+		return "", fmt.Errorf("gemini rotated the signing secret of webhook %s but returned none; rotate again", id)
+	}
+	return newSecret, nil
+}
+
+// previousExpiry returns when the previous secrets stop signing: the latest
+// expiry the webhook lists or, failing that, the grace period after the
+// rotation. It is nil when they stopped at once.
+func previousExpiry(ctx context.Context, api *interactions.Webhooks, id, behavior string, rotatedAt time.Time) *time.Time {
+	var latest *time.Time
+	if got, err := api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
+		for _, s := range got.GetWebhook().GetSigningSecrets() {
+			if t := s.GetExpireTime(); t != nil && (latest == nil || t.After(*latest)) {
+				latest = t
+			}
+		}
+	}
+	if latest == nil && behavior == revokeAfter24h {
+		latest = genai.Ptr(rotatedAt.Add(secretGracePeriod).UTC().Truncate(time.Second))
+	}
+	return latest
+}
+
+// printRotated reports a rotation in words.
+func printRotated(w io.Writer, out rotateResult, target string, previousKnown bool) {
+	fmt.Fprintf(w, "Rotated the signing secret of webhook %s (%s).\n", out.WebhookID, out.RevocationBehavior)
+	if out.SecretVersion == "" {
+		fmt.Fprintln(w, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
+	} else {
+		fmt.Fprintf(w, "Stored the new secret as %s.\n", out.SecretVersion)
+	}
+	fmt.Fprintln(w)
+	if out.RevocationBehavior == revokeAfter24h {
+		fmt.Fprintf(w, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
 			"previous secret, so deliveries keep verifying while the receiver picks up the new\n"+
 			"version: it re-reads the secret's enabled versions every %s, and at once (at\n"+
 			"most every %s) when a delivery matches none of the secrets it holds.\n\n",
 			humanDuration(secret.DefaultTTL), humanDuration(secret.DefaultMinRefreshInterval))
-		fmt.Fprintf(si.info, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
 	} else {
-		fmt.Fprintln(si.info, "The previous secret no longer signs.")
+		fmt.Fprintln(w, "The previous secret no longer signs.")
 	}
-	printDisableHint(si.info, si.target, out.SecretVersion, out.PreviousVersions, previousKnown)
-	return nil
+	printDisableHint(w, target, out.SecretVersion, out.PreviousVersions, previousKnown)
 }
 
 // printDisableHint names the Secret Manager versions that stop mattering
