@@ -13,6 +13,6 @@ import (
 // Cloud Functions' FUNCTION_TARGET must match it.
 const EntryPoint = "MaterializeResults"
 
-var build = entrypoint.FromEnv(materializer.LoadConfig, materializer.Build)
+var build = entrypoint.FromEnv(materializer.LoadConfig, materializer.CloudBackends, materializer.Build)
 
 func init() { entrypoint.Register(EntryPoint, build) }

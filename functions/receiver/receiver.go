@@ -12,6 +12,6 @@ import (
 // Cloud Functions' FUNCTION_TARGET must match it.
 const EntryPoint = "ReceiveWebhook"
 
-var build = entrypoint.FromEnv(receiver.LoadConfig, receiver.Build)
+var build = entrypoint.FromEnv(receiver.LoadConfig, receiver.CloudBackends, receiver.Build)
 
 func init() { entrypoint.Register(EntryPoint, build) }

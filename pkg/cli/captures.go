@@ -32,39 +32,15 @@ const maxCaptureBytes = 16 << 20
 
 const capturesPullUsage = "captures pull [--bucket B | --data DIR] [--prefix " + capture.Prefix + "] [--out DIR]"
 
-func init() {
-	Register(&Command{
-		Name:  "captures",
-		Usage: capturesPullUsage,
-		Short: "copy the deliveries the receiver captured into the event parser's test fixtures",
-		Long: `pull reads the deliveries the receiver stored under WEBHOOK_CAPTURE_LIMIT
-(objects <prefix>0001.json, 0002.json, … in the results bucket) and writes
-each as a test fixture that pkg/event's tests check: the body parses (or is
-refused with the code the receiver answered), the event's kind and resource
-agree, and a JWT's claims agree with the body as the verdict says.
-
-Each fixture is named <event type>-<12 hex digits of the capture's SHA-256>.json,
-so pulling again changes nothing, and captures from several deployments sit
-side by side. A different file under the same name is never overwritten: it is
-reported and the command exits 1.
-
-Captures hold no signature, token or secret, but they do hold real job ids and
-user_metadata: review them before committing.
-
-The bucket is --bucket, else RESULTS_BUCKET; --data DIR reads the local
-runner's data directory instead (default ./.geminihooks). --out defaults to
-` + defaultFixtureDir + ` (run from the repository root). Set
-STORAGE_EMULATOR_HOST to use a Cloud Storage emulator.
-
-Examples:
-  geminihooks captures pull --bucket my-project-geminihooks-results
-  geminihooks captures pull --data .geminihooks --out /tmp/captures`,
-		Run: runCaptures,
-	})
+var capturesCmd = &Command{
+	Name:  "captures",
+	Usage: capturesPullUsage,
+	Short: "copy the deliveries the receiver captured into the event parser's test fixtures",
+	Long:  helpText("captures", "{{fixture_dir}}", defaultFixtureDir),
+	Run:   runCaptures,
 }
 
-func runCaptures(ctx context.Context, env *Env, args []string) error {
-	c := lookup("captures")
+func runCaptures(ctx context.Context, env *Env, c *Command, args []string) error {
 	if len(args) > 0 && args[0] == "pull" {
 		return runCapturesPull(ctx, env, c, args[1:])
 	}

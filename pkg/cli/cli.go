@@ -2,22 +2,21 @@
 // webhooks, generates keys, verifies captured deliveries, manages Gemini
 // webhooks, redrives dead letters, tails the topics and finds a job's results.
 //
-// Each subcommand lives in its own file and registers itself from init() with
-// Register; Main dispatches to it. Commands take everything they touch from
+// Each subcommand lives in its own file, its long help in help/<name>.txt;
+// the commands table lists them and Main dispatches to them. Commands take everything they touch from
 // Env (output streams, environment, HTTP client), so tests run them in-process
 // exactly as the binary does.
 package cli
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 )
 
 // Exit codes returned by Main.
@@ -59,8 +58,8 @@ type Command struct {
 	Name  string // "send"
 	Usage string // "send <event-type> --url URL [flags]"
 	Short string // one line for the command list
-	Long  string // help text with examples
-	Run   func(ctx context.Context, env *Env, args []string) error
+	Long  string // help text with examples, from help/<name>.txt
+	Run   func(ctx context.Context, env *Env, c *Command, args []string) error
 }
 
 // ExitError is returned by a command to choose Main's exit code. Err is
@@ -92,44 +91,30 @@ func usageErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
 }
 
-// registry holds the commands registered from init(). It is the one
-// package-level variable: init-time registration is how command files plug in.
-var registry = struct {
-	sync.Mutex
-	cmds map[string]*Command
-}{cmds: map[string]*Command{}}
+// commands are the tool's commands, sorted by name for the help.
+var commands = []*Command{capturesCmd, keysCmd, redriveCmd, sendCmd, statusCmd, tailCmd, verifyCmd, webhooksCmd}
 
-// Register adds c to the tool. It is called from init() in each command file
-// and panics on an invalid or duplicate command, a programming error.
-func Register(c *Command) {
-	if c == nil || c.Name == "" || c.Run == nil {
-		panic("cli: Register needs a command with a Name and a Run")
-	}
-	registry.Lock()
-	defer registry.Unlock()
-	if _, dup := registry.cmds[c.Name]; dup {
-		panic("cli: command registered twice: " + c.Name)
-	}
-	registry.cmds[c.Name] = c
-}
-
-// lookup returns the registered command name, or nil.
+// lookup returns the command name, or nil.
 func lookup(name string) *Command {
-	registry.Lock()
-	defer registry.Unlock()
-	return registry.cmds[name]
+	for _, c := range commands {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
-// commands returns the registered commands sorted by name.
-func commands() []*Command {
-	registry.Lock()
-	defer registry.Unlock()
-	out := make([]*Command, 0, len(registry.cmds))
-	for _, c := range registry.cmds {
-		out = append(out, c)
+//go:embed help/*.txt
+var helpFiles embed.FS
+
+// helpText returns the long help in help/<name>.txt, with each placeholder
+// of oldnew (pairs of placeholder and value) filled in.
+func helpText(name string, oldnew ...string) string {
+	b, err := helpFiles.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic("cli: no help for " + name) // the files are embedded at build time
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return strings.NewReplacer(oldnew...).Replace(string(b))
 }
 
 // Main runs the command named by args[0] and returns the process exit code:
@@ -171,7 +156,7 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		printTopUsage(env.Stderr)
 		return ExitUsage
 	}
-	err := c.Run(ctx, env, args[1:])
+	err := c.Run(ctx, env, c, args[1:])
 	if err == nil {
 		return ExitOK
 	}
@@ -201,12 +186,11 @@ func Main(ctx context.Context, env *Env, args []string) int {
 
 func printTopUsage(w io.Writer) {
 	fmt.Fprint(w, "geminihooks: operate Gemini API webhooks on Google Cloud.\n\nUsage:\n  geminihooks <command> [flags]\n\nCommands:\n")
-	cmds := commands()
 	width := 0
-	for _, c := range cmds {
+	for _, c := range commands {
 		width = max(width, len(c.Name))
 	}
-	for _, c := range cmds {
+	for _, c := range commands {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Short)
 	}
 	fmt.Fprint(w, "\nRun 'geminihooks <command> --help' for a command's flags and examples.\n",

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -84,16 +83,6 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestRegisterRefusesDuplicates(t *testing.T) {
-	t.Parallel()
-	defer func() {
-		if recover() == nil {
-			t.Error("registering send twice did not panic")
-		}
-	}()
-	cli.Register(&cli.Command{Name: "send", Run: func(context.Context, *cli.Env, []string) error { return nil }})
 }
 
 func TestExitErrorUnwraps(t *testing.T) {

@@ -29,38 +29,15 @@ const (
 // jwksPath is where serve-jwks serves the key set, the path Gemini uses.
 const jwksPath = "/.well-known/jwks.json"
 
-func init() {
-	Register(&Command{
-		Name:  "keys",
-		Usage: "keys hmac | keys rsa --out DIR | keys serve-jwks --key FILE [--addr HOST:PORT]",
-		Short: "generate a whsec_ secret or an RSA key with its JWKS, and serve the JWKS",
-		Long: `keys hmac
-    Prints a new random Standard Webhooks secret (whsec_…) on standard output,
-    for WEBHOOK_SIGNING_SECRETS in local runs and for 'send --secret'.
-
-keys rsa --out DIR [--force]
-    Writes DIR/private.pem (PKCS#8, mode 0600) and DIR/jwks.json, the public
-    key set a per-request webhook receiver verifies against. The kid is the
-    key's RFC 7638 JWK thumbprint, so 'send --jwt --key DIR/private.pem' and
-    the JWKS always agree.
-
-keys serve-jwks --key FILE [--addr 127.0.0.1:8090]
-    Serves the public JWKS of the key at http://ADDR/.well-known/jwks.json
-    until interrupted, so a local receiver started with WEBHOOK_JWKS_URL set to
-    it verifies 'send --jwt'. Prints the URL first.
-
-Examples:
-  export WEBHOOK_SIGNING_SECRETS=$(geminihooks keys hmac)
-
-  geminihooks keys rsa --out ./keys
-  geminihooks keys serve-jwks --key ./keys/private.pem --addr 127.0.0.1:8090 &
-  WEBHOOK_JWKS_URL=http://127.0.0.1:8090/.well-known/jwks.json go run ./functions/cmd/local`,
-		Run: runKeys,
-	})
+var keysCmd = &Command{
+	Name:  "keys",
+	Usage: "keys hmac | keys rsa --out DIR | keys serve-jwks --key FILE [--addr HOST:PORT]",
+	Short: "generate a whsec_ secret or an RSA key with its JWKS, and serve the JWKS",
+	Long:  helpText("keys"),
+	Run:   runKeys,
 }
 
-func runKeys(ctx context.Context, env *Env, args []string) error {
-	c := lookup("keys")
+func runKeys(ctx context.Context, env *Env, c *Command, args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("missing subcommand: hmac, rsa or serve-jwks")
 	}

@@ -24,37 +24,12 @@ const (
 	redriveAckExtension = 120
 )
 
-func init() {
-	Register(&Command{
-		Name:  "redrive",
-		Usage: "redrive --from SUBSCRIPTION --to TOPIC [--max N] [--dry-run]",
-		Short: "move dead-lettered messages back to a topic, acknowledging each only once republished",
-		Long: `Pulls messages from --from (the dead-letter topic's subscription) and
-republishes each to --to (typically the events topic, so the materializer's
-subscription gets them again) with its data, attributes and ordering key.
-A message is acknowledged on --from only after Pub/Sub confirmed its
-republication; when a publish fails, that batch is returned to --from (nacked)
-and redrive stops, so nothing is lost. A crash between a publish and its
-acknowledgement can only duplicate a message, and every geminihooks event
-carries its id for de-duplication.
-
-Progress goes to stderr (a counter redrawn in place on a terminal, one line per
-batch otherwise), then a summary: moved, failed (publish refused, returned
-to --from), left (pulled but not attempted, returned to --from).
-
---dry-run pulls and prints what would move (one line per message, as tail
-prints it), then returns every message to --from.
-
-Short ids are in GOOGLE_CLOUD_PROJECT (--project); PUBSUB_EMULATOR_HOST selects
-the emulator. Fix the cause of the dead letters first (see the materializer's
-logs), or they will come back.
-
-Examples:
-  geminihooks redrive --from geminihooks-events-dlq-sub --to geminihooks-events --dry-run
-  geminihooks redrive --from geminihooks-events-dlq-sub --to geminihooks-events --max 10
-  geminihooks redrive --from projects/p/subscriptions/dlq --to projects/p/topics/geminihooks-events --json`,
-		Run: runRedrive,
-	})
+var redriveCmd = &Command{
+	Name:  "redrive",
+	Usage: "redrive --from SUBSCRIPTION --to TOPIC [--max N] [--dry-run]",
+	Short: "move dead-lettered messages back to a topic, acknowledging each only once republished",
+	Long:  helpText("redrive"),
+	Run:   runRedrive,
 }
 
 // redriveSummary is redrive's --json output.
@@ -96,8 +71,7 @@ type redriver struct {
 	onMessage func(*pubsubpb.ReceivedMessage) // dry run: print one message
 }
 
-func runRedrive(ctx context.Context, env *Env, args []string) error {
-	c := lookup("redrive")
+func runRedrive(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	from := fs.String("from", "", "`SUBSCRIPTION` holding the dead letters (required)")
 	to := fs.String("to", "", "`TOPIC` to republish to (required)")
@@ -192,15 +166,7 @@ func (r *redriver) run(ctx context.Context) (redriveSummary, error) {
 	// twice.
 	var held []string
 	seen := map[string]bool{}
-	defer func() {
-		if len(held) > 0 {
-			nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := r.nack(nctx, held); err != nil {
-				fmt.Fprintf(r.progress, "warning: %v; the messages return to %s when their ack deadline passes\n", err, r.from)
-			}
-		}
-	}()
+	defer func() { r.release(ctx, held) }()
 	defer r.endProgress()
 
 	idleSince := time.Now()
@@ -233,47 +199,75 @@ func (r *redriver) run(ctx context.Context) (redriveSummary, error) {
 		r.extend(ctx, msgs)
 
 		if r.dryRun {
-			for _, m := range msgs {
-				held = append(held, m.GetAckId())
-				if seen[m.GetMessage().GetMessageId()] {
-					continue // redelivered: its deadline ran out during the scan
-				}
-				seen[m.GetMessage().GetMessageId()] = true
-				sum.Seen++
-				if r.onMessage != nil {
-					r.onMessage(m)
-				}
-			}
-			r.showProgress(sum.Seen, "seen")
+			held = append(held, ackIDs(msgs)...)
+			r.scan(msgs, &sum, seen)
 			continue
 		}
-
-		for start := 0; start < len(msgs); {
-			end := batchEnd(msgs, start)
-			batch := msgs[start:end]
-			out := make([]*pubsubpb.PubsubMessage, len(batch))
-			for i, m := range batch {
-				pm := m.GetMessage()
-				out[i] = &pubsubpb.PubsubMessage{Data: pm.GetData(), Attributes: pm.GetAttributes(), OrderingKey: pm.GetOrderingKey()}
-			}
-			if err := r.publish(ctx, r.to, out); err != nil {
-				sum.Failed += len(batch)
-				sum.Left += len(msgs) - end
-				held = append(held, ackIDs(msgs[start:])...)
-				return sum, fmt.Errorf("failed to publish to %s (%d message(s) returned to %s): %w", r.to, len(msgs)-start, r.from, err)
-			}
-			if err := r.subs.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: r.from, AckIds: ackIDs(batch)}); err != nil {
-				// Published but not acknowledged: they will be redelivered to
-				// --from and moved again, a duplicate but no loss.
-				sum.Moved += len(batch)
-				sum.Left += len(msgs) - end
-				held = append(held, ackIDs(msgs[end:])...)
-				return sum, fmt.Errorf("failed to acknowledge %d republished message(s) on %s (they will be delivered again, as duplicates): %w", len(batch), r.from, err)
-			}
-			sum.Moved += len(batch)
-			start = end
-			r.showProgress(sum.Moved, "moved")
+		if err := r.move(ctx, msgs, &sum, &held); err != nil {
+			return sum, err
 		}
+	}
+}
+
+// scan counts and shows the messages a dry run pulled; seen holds the ids
+// counted already.
+func (r *redriver) scan(msgs []*pubsubpb.ReceivedMessage, sum *redriveSummary, seen map[string]bool) {
+	for _, m := range msgs {
+		id := m.GetMessage().GetMessageId()
+		if seen[id] {
+			continue // redelivered: its deadline ran out during the scan
+		}
+		seen[id] = true
+		sum.Seen++
+		if r.onMessage != nil {
+			r.onMessage(m)
+		}
+	}
+	r.showProgress(sum.Seen, "seen")
+}
+
+// move republishes msgs batch by batch, acknowledging each batch once
+// Pub/Sub confirmed it. When it stops short, the messages it did not move
+// are added to held, to be returned to --from.
+func (r *redriver) move(ctx context.Context, msgs []*pubsubpb.ReceivedMessage, sum *redriveSummary, held *[]string) error {
+	for start := 0; start < len(msgs); {
+		end := batchEnd(msgs, start)
+		batch := msgs[start:end]
+		out := make([]*pubsubpb.PubsubMessage, len(batch))
+		for i, m := range batch {
+			pm := m.GetMessage()
+			out[i] = &pubsubpb.PubsubMessage{Data: pm.GetData(), Attributes: pm.GetAttributes(), OrderingKey: pm.GetOrderingKey()}
+		}
+		if err := r.publish(ctx, r.to, out); err != nil {
+			sum.Failed += len(batch)
+			sum.Left += len(msgs) - end
+			*held = append(*held, ackIDs(msgs[start:])...)
+			return fmt.Errorf("failed to publish to %s (%d message(s) returned to %s): %w", r.to, len(msgs)-start, r.from, err)
+		}
+		if err := r.subs.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: r.from, AckIds: ackIDs(batch)}); err != nil {
+			// Published but not acknowledged: they will be redelivered to
+			// --from and moved again, a duplicate but no loss.
+			sum.Moved += len(batch)
+			sum.Left += len(msgs) - end
+			*held = append(*held, ackIDs(msgs[end:])...)
+			return fmt.Errorf("failed to acknowledge %d republished message(s) on %s (they will be delivered again, as duplicates): %w", len(batch), r.from, err)
+		}
+		sum.Moved += len(batch)
+		start = end
+		r.showProgress(sum.Moved, "moved")
+	}
+	return nil
+}
+
+// release returns the held messages to --from, even once ctx has ended.
+func (r *redriver) release(ctx context.Context, held []string) {
+	if len(held) == 0 {
+		return
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.nack(nctx, held); err != nil {
+		fmt.Fprintf(r.progress, "warning: %v; the messages return to %s when their ack deadline passes\n", err, r.from)
 	}
 }
 

@@ -36,50 +36,12 @@ var sendEventTypes = []string{
 	geminisim.EventInteractionRequiresAction, geminisim.EventVideoGenerated, eventPing,
 }
 
-func init() {
-	Register(&Command{
-		Name:  "send",
-		Usage: "send <event-type> --url URL [flags]",
-		Short: "send a realistic, correctly signed Gemini webhook to an endpoint",
-		Long: `Builds the payload Gemini sends for <event-type>, signs it as a project-level
-webhook (Standard Webhooks HMAC) or a per-request webhook (RS256 JWT), POSTs it
-to --url and prints the answer. Exits 1 when the endpoint answers non-2xx.
-
-Event types: batch.succeeded, batch.failed, batch.expired, batch.cancelled,
-interaction.completed, interaction.failed, interaction.cancelled,
-interaction.requires_action, video.generated, and ping. Each payload has the
-shape Gemini documents (the simulator's): batches and videos carry resource
-names, interactions bare ids, results pointers and errors where Gemini puts
-them, and --user-metadata under data.user_metadata.
-
-HMAC: every secret from --secret (repeatable, or comma-separated) or else
-WEBHOOK_SIGNING_SECRETS signs, so several secrets give several signatures,
-as during a rotation. JWT (--jwt): signed with the private key in --key (as
-written by 'geminihooks keys rsa'); its kid is the key's JWK thumbprint,
-the same kid its JWKS publishes.
-
-Examples:
-  # Fire a batch.succeeded at the local runner (go run ./functions/cmd/local).
-  geminihooks send batch.succeeded --url http://127.0.0.1:8080/ --secret whsec_...
-
-  # Test de-duplication: the second send answers "duplicate".
-  geminihooks send interaction.completed --url $URL --id msg_dedupe_1
-  geminihooks send interaction.completed --url $URL --id msg_dedupe_1
-
-  # A replayed (stale) delivery must be refused with 401.
-  geminihooks send batch.failed --url $URL --timestamp-offset -10m
-
-  # Per-request webhook signed with a local key served as a JWKS.
-  geminihooks keys rsa --out ./keys
-  geminihooks keys serve-jwks --key ./keys/private.pem --addr 127.0.0.1:8090 &
-  WEBHOOK_JWKS_URL=http://127.0.0.1:8090/.well-known/jwks.json go run ./functions/cmd/local &
-  geminihooks send video.generated --url http://127.0.0.1:8080/ --jwt --key ./keys/private.pem \
-      --user-metadata tenant=acme --user-metadata job_group=nightly
-
-  # Send your own body (a captured payload) and read the answer from a script.
-  geminihooks send batch.succeeded --url $URL --payload body.json --json | jq .status`,
-		Run: runSend,
-	})
+var sendCmd = &Command{
+	Name:  "send",
+	Usage: "send <event-type> --url URL [flags]",
+	Short: "send a realistic, correctly signed Gemini webhook to an endpoint",
+	Long:  helpText("send"),
+	Run:   runSend,
 }
 
 // sendResult is send's --json output.
@@ -105,8 +67,7 @@ type sendOptions struct {
 	offset, timeout                                       time.Duration
 }
 
-func runSend(ctx context.Context, env *Env, args []string) error {
-	c := lookup("send")
+func runSend(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	var o sendOptions
 	fs.StringVar(&o.url, "url", "", "endpoint to POST to (required)")

@@ -17,32 +17,12 @@ import (
 // maxManifestBytes bounds the manifest read; real ones are a few KiB.
 const maxManifestBytes = 4 << 20
 
-func init() {
-	Register(&Command{
-		Name:  "status",
-		Usage: "status <job> [--bucket B | --data DIR] [flags]",
-		Short: "find a job's manifest in the results bucket and print where its artifacts are",
-		Long: `Reads <prefix>/<kind>/<id>/manifest.json, which the materializer writes for
-every job it handled, and prints the job's state, its error if any, and every
-object with its size and URI, checking that each object is really there.
-Exits 3 when there is no manifest (the job was never materialized, or not
-yet, or the id/kind is wrong).
-
-<job> is a resource name (batches/ID, interactions/ID,
-models/MODEL/operations/ID, operations/ID) or a bare id, for which every kind
-is tried unless --kind is given.
-
-The bucket is --bucket, else RESULTS_BUCKET; the prefix --prefix, else
-RESULTS_PREFIX, else "gemini". --data DIR reads a local results directory
-instead (the local runner's --data, default ./.geminihooks). Set
-STORAGE_EMULATOR_HOST to use a Cloud Storage emulator.
-
-Examples:
-  geminihooks status batches/pt76o66fwz6cl54e --bucket my-results
-  geminihooks status 5u3533dgl2l2b7nk --data .geminihooks
-  geminihooks status models/veo-3.0-generate-001/operations/d3fz --json | jq -r '.manifest.objects[].uri'`,
-		Run: runStatus,
-	})
+var statusCmd = &Command{
+	Name:  "status",
+	Usage: "status <job> [--bucket B | --data DIR] [flags]",
+	Short: "find a job's manifest in the results bucket and print where its artifacts are",
+	Long:  helpText("status"),
+	Run:   runStatus,
 }
 
 // statusObject is one artifact as status reports it.
@@ -63,8 +43,7 @@ type statusResult struct {
 	Objects     []statusObject         `json:"objects"`
 }
 
-func runStatus(ctx context.Context, env *Env, args []string) error {
-	c := lookup("status")
+func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	bucket := fs.String("bucket", "", "results `BUCKET` (default $RESULTS_BUCKET)")
 	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else \"gemini\")")
@@ -89,40 +68,67 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if pfx = strings.Trim(pfx, "/"); pfx == "" {
 		pfx = "gemini"
 	}
-
-	var store blob.Store
-	var where string
-	if *data != "" {
-		d, err := blob.NewDir(*data)
-		if err != nil {
-			return fmt.Errorf("failed to open %s: %w", *data, err)
-		}
-		store, where = d, d.Root()
-	} else {
-		b := *bucket
-		if b == "" {
-			b = env.Getenv(envResultsBucket)
-		}
-		if b == "" {
-			return usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", envResultsBucket)
-		}
-		client, err := newStorageClient(ctx, env)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		g, err := blob.NewGCS(client, b, blob.GCSOptions{})
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
-		store, where = g, "gs://"+b
+	store, where, closeStore, err := openResults(ctx, env, *data, *bucket)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	manifest, found, err := findManifest(ctx, store, where, pfx, candidates)
+	if err != nil {
+		return err
+	}
+	res := statusResult{Job: pos[0], Kind: found.kind, Manifest: manifest}
+	manifestName := pfx + "/" + string(found.kind) + "/" + found.id + "/" + materializer.ManifestName
+	if res.Objects, res.ManifestURI, err = checkObjects(ctx, store, manifest, manifestName, *data != ""); err != nil {
+		return err
 	}
 
-	var (
-		manifest *materializer.Manifest
-		found    jobFolder
-		tried    []string
-	)
+	if *asJSON {
+		if err := writeJSON(env.Stdout, res); err != nil {
+			return err
+		}
+	} else {
+		printStatus(env.Stdout, res)
+	}
+	for _, o := range res.Objects {
+		if !o.Present {
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s is listed in the manifest but missing from %s", o.Name, where)}
+		}
+	}
+	return nil
+}
+
+// openResults opens the local results directory data or, when it is empty,
+// the results bucket (--bucket, else RESULTS_BUCKET), and says where it is.
+func openResults(ctx context.Context, env *Env, data, bucket string) (store blob.Store, where string, closeStore func() error, err error) {
+	if data != "" {
+		d, err := blob.NewDir(data)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("failed to open %s: %w", data, err)
+		}
+		return d, d.Root(), func() error { return nil }, nil
+	}
+	if bucket == "" {
+		bucket = env.Getenv(envResultsBucket)
+	}
+	if bucket == "" {
+		return nil, "", nil, usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", envResultsBucket)
+	}
+	client, err := newStorageClient(ctx, env)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	g, err := blob.NewGCS(client, bucket, blob.GCSOptions{})
+	if err != nil {
+		return nil, "", nil, errors.Join(usageErrorf("%v", err), client.Close())
+	}
+	return g, "gs://" + bucket, client.Close, nil
+}
+
+// findManifest reads the manifest of the first candidate folder that has
+// one.
+func findManifest(ctx context.Context, store blob.Store, where, pfx string, candidates []jobFolder) (*materializer.Manifest, jobFolder, error) {
+	var tried []string
 	for _, cand := range candidates {
 		name := pfx + "/" + string(cand.kind) + "/" + cand.id + "/" + materializer.ManifestName
 		tried = append(tried, name)
@@ -131,18 +137,20 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, jobFolder{}, err
 		}
-		manifest, found = m, cand
-		break
+		return m, cand, nil
 	}
-	if manifest == nil {
-		return fmt.Errorf("%w: no manifest in %s at %s: the job was not materialized (yet), or the id or --kind is wrong",
-			ErrNotFound, where, strings.Join(tried, ", "))
-	}
-	manifestName := pfx + "/" + string(found.kind) + "/" + found.id + "/" + materializer.ManifestName
+	return nil, jobFolder{}, fmt.Errorf("%w: no manifest in %s at %s: the job was not materialized (yet), or the id or --kind is wrong",
+		ErrNotFound, where, strings.Join(tried, ", "))
+}
 
-	res := statusResult{Job: pos[0], Kind: found.kind, Manifest: manifest, Objects: []statusObject{}}
+// checkObjects looks up every object the manifest lists, and the manifest
+// itself, in store; local says store is a directory rather than the bucket.
+// It also returns the manifest's URI.
+func checkObjects(ctx context.Context, store blob.Store, manifest *materializer.Manifest, manifestName string, local bool) ([]statusObject, string, error) {
+	objects := []statusObject{}
+	var manifestURI string
 	names := make([]string, 0, len(manifest.Objects)+1)
 	sizes := map[string]event.StoredObject{}
 	for _, o := range manifest.Objects {
@@ -160,10 +168,10 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			// Report where the object was found: the bucket read (which
 			// may be a copy of the one the manifest names), or the file.
 			so.Present = true
-			if *data != "" {
+			if local {
 				so.Location = obj.URI
 			}
-			if *data == "" || so.URI == "" {
+			if !local || so.URI == "" {
 				so.URI = obj.URI
 			}
 			if _, listed := sizes[name]; !listed {
@@ -171,27 +179,14 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			}
 		case errors.Is(err, blob.ErrNotExist):
 		default:
-			return fmt.Errorf("failed to look up %s: %w", name, err)
+			return nil, "", fmt.Errorf("failed to look up %s: %w", name, err)
 		}
 		if name == manifestName {
-			res.ManifestURI = so.URI
+			manifestURI = so.URI
 		}
-		res.Objects = append(res.Objects, so)
+		objects = append(objects, so)
 	}
-
-	if *asJSON {
-		if err := writeJSON(env.Stdout, res); err != nil {
-			return err
-		}
-	} else {
-		printStatus(env.Stdout, res)
-	}
-	for _, o := range res.Objects {
-		if !o.Present {
-			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s is listed in the manifest but missing from %s", o.Name, where)}
-		}
-	}
-	return nil
+	return objects, manifestURI, nil
 }
 
 func printStatus(w io.Writer, res statusResult) {

@@ -25,30 +25,12 @@ import (
 // deleted (the process was killed); 24h is Pub/Sub's minimum.
 const tailSubscriptionTTL = 24 * time.Hour
 
-func init() {
-	Register(&Command{
-		Name:  "tail",
-		Usage: "tail (--subscription SUB | --topic TOPIC) [--json] [--max N] [--timeout D]",
-		Short: "print events from the events or results topic as they arrive",
-		Long: `Prints every message of a subscription as it arrives and acknowledges it:
-one readable line per event by default (time, type, subject, state, the
-attributes subscribers filter on; for results events the folder and its
-objects), or one JSON object per line with --json (message id, publish time,
-attributes, ordering key, and the event itself under "data").
-
---subscription reads an existing subscription: give tail one of its own,
-never the materializer's, since tail acknowledges what it reads.
---topic creates a temporary subscription to the topic (deleted on exit,
-expiring after 24h if tail is killed), so it shows only what is published
-from now on. A short topic or subscription id is in GOOGLE_CLOUD_PROJECT
-(--project); PUBSUB_EMULATOR_HOST selects the emulator.
-
-Examples:
-  geminihooks tail --topic geminihooks-events
-  geminihooks tail --topic geminihooks-results --max 1 --timeout 10m   # wait for one job
-  geminihooks tail --subscription my-debug-sub --json | jq -c '.data.data.resource'`,
-		Run: runTail,
-	})
+var tailCmd = &Command{
+	Name:  "tail",
+	Usage: "tail (--subscription SUB | --topic TOPIC) [--json] [--max N] [--timeout D]",
+	Short: "print events from the events or results topic as they arrive",
+	Long:  helpText("tail"),
+	Run:   runTail,
 }
 
 // tailLine is tail's --json output, one per message.
@@ -62,8 +44,7 @@ type tailLine struct {
 	DataBase64      []byte            `json:"data_base64,omitempty"`
 }
 
-func runTail(ctx context.Context, env *Env, args []string) error {
-	c := lookup("tail")
+func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	sub := fs.String("subscription", "", "`SUBSCRIPTION` to read (id or projects/P/subscriptions/S)")
 	topic := fs.String("topic", "", "`TOPIC` to read through a temporary subscription")
@@ -107,29 +88,44 @@ func runTail(ctx context.Context, env *Env, args []string) error {
 	}
 	subName := resourceName(proj, "subscriptions", *sub)
 	if *topic != "" {
-		subName = resourceName(proj, "subscriptions", "geminihooks-tail-"+randomID(10))
-		if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-			Name:                     subName,
-			Topic:                    resourceName(proj, "topics", *topic),
-			AckDeadlineSeconds:       60,
-			ExpirationPolicy:         &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(tailSubscriptionTTL)},
-			MessageRetentionDuration: durationpb.New(10 * time.Minute),
-		}); err != nil {
-			if status.Code(err) == codes.NotFound {
-				return fmt.Errorf("%w: topic %s does not exist", ErrNotFound, resourceName(proj, "topics", *topic))
-			}
-			return fmt.Errorf("failed to create a temporary subscription to %s: %w", *topic, err)
+		var remove func()
+		if subName, remove, err = tempSubscription(ctx, env, client, proj, *topic); err != nil {
+			return err
 		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := client.SubscriptionAdminClient.DeleteSubscription(dctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: subName}); err != nil {
-				fmt.Fprintf(env.Stderr, "warning: failed to delete the temporary subscription %s: %v\n", subName, err)
-			}
-		}()
-		fmt.Fprintf(env.Stderr, "tailing %s through %s; Ctrl-C to stop\n", *topic, subName)
+		defer remove()
 	}
+	return receive(ctx, env, client, subName, *maxMsgs, *asJSON)
+}
 
+// tempSubscription creates a subscription to topic that expires on its own
+// if tail is killed; remove deletes it.
+func tempSubscription(ctx context.Context, env *Env, client *pubsub.Client, proj, topic string) (subName string, remove func(), err error) {
+	subName = resourceName(proj, "subscriptions", "geminihooks-tail-"+randomID(10))
+	if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name:                     subName,
+		Topic:                    resourceName(proj, "topics", topic),
+		AckDeadlineSeconds:       60,
+		ExpirationPolicy:         &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(tailSubscriptionTTL)},
+		MessageRetentionDuration: durationpb.New(10 * time.Minute),
+	}); err != nil {
+		if status.Code(err) == codes.NotFound {
+			return "", nil, fmt.Errorf("%w: topic %s does not exist", ErrNotFound, resourceName(proj, "topics", topic))
+		}
+		return "", nil, fmt.Errorf("failed to create a temporary subscription to %s: %w", topic, err)
+	}
+	fmt.Fprintf(env.Stderr, "tailing %s through %s; Ctrl-C to stop\n", topic, subName)
+	return subName, func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := client.SubscriptionAdminClient.DeleteSubscription(dctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: subName}); err != nil {
+			fmt.Fprintf(env.Stderr, "warning: failed to delete the temporary subscription %s: %v\n", subName, err)
+		}
+	}, nil
+}
+
+// receive prints and acknowledges the messages of subName until ctx ends
+// or, when maxMsgs is above 0, maxMsgs were printed.
+func receive(ctx context.Context, env *Env, client *pubsub.Client, subName string, maxMsgs int, asJSON bool) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	s := client.Subscriber(subName)
@@ -141,14 +137,14 @@ func runTail(ctx context.Context, env *Env, args []string) error {
 		seen  int
 		wrErr error
 	)
-	err = s.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+	err := s.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
 		mu.Lock()
 		defer mu.Unlock()
-		if (*maxMsgs > 0 && seen >= *maxMsgs) || wrErr != nil {
+		if (maxMsgs > 0 && seen >= maxMsgs) || wrErr != nil {
 			m.Nack() // not shown: leave it for the next reader
 			return
 		}
-		if *asJSON {
+		if asJSON {
 			wrErr = writeTailJSON(env.Stdout, m)
 		} else {
 			_, wrErr = fmt.Fprintln(env.Stdout, describeMessage(m))
@@ -160,7 +156,7 @@ func runTail(ctx context.Context, env *Env, args []string) error {
 		}
 		m.Ack()
 		seen++
-		if *maxMsgs > 0 && seen >= *maxMsgs {
+		if maxMsgs > 0 && seen >= maxMsgs {
 			stop()
 		}
 	})

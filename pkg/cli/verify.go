@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"sort"
@@ -17,48 +18,17 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
-func init() {
-	Register(&Command{
-		Name:  "verify",
-		Usage: "verify --headers FILE --body FILE [flags]",
-		Short: "check a captured delivery offline with the receiver's verifier and say why it fails",
-		Long: `Runs the receiver's own signature checks on a captured delivery and reports
-how it reached its verdict: the scheme, the webhook-id, the timestamp and its
-skew against the tolerance, how many signatures there were, which secrets
-(by label: --secret[0], WEBHOOK_SIGNING_SECRETS[1],
-projects/P/secrets/S/versions/3) were tried and which one matched, and for a
-JWT its algorithm, kid and claims. No secret or signature value is printed.
-Exits 0 when the delivery verifies, 1 when it does not.
-
-The headers file holds "Name: value" lines (what curl -D, a proxy log or
-the receiver's request dump gives; status and request lines are skipped) or a
-JSON object {"webhook-id": "...", ...}. The body file must hold the exact
-bytes received.
-
-Secrets: --secret (repeatable), else WEBHOOK_SIGNING_SECRETS, plus every
-enabled version of --secret-name (else WEBHOOK_SIGNING_SECRET) read from
-Secret Manager. Keys for JWTs: --jwks FILE or URL, else WEBHOOK_JWKS_URL,
-else Gemini's JWKS. Tolerance, leeway, audience and issuer default to the
-receiver's variables (WEBHOOK_TIMESTAMP_TOLERANCE, WEBHOOK_JWT_LEEWAY,
-WEBHOOK_JWT_AUDIENCE, WEBHOOK_JWT_ISSUER).
-
-Examples:
-  # A delivery the receiver refused: which secret, which clock?
-  geminihooks verify --headers req.headers --body req.body --secret-name projects/my-proj/secrets/gemini-webhook
-
-  # Was it valid when it arrived? Judge it at its own timestamp.
-  geminihooks verify --headers req.headers --body req.body --at 1767268800
-
-  # A per-request (JWT) delivery against a local key set.
-  geminihooks verify --headers h.json --body b.json --jwks ./keys/jwks.json --json`,
-		Run: runVerify,
-	})
+var verifyCmd = &Command{
+	Name:  "verify",
+	Usage: "verify --headers FILE --body FILE [flags]",
+	Short: "check a captured delivery offline with the receiver's verifier and say why it fails",
+	Long:  helpText("verify"),
+	Run:   runVerify,
 }
 
 // verifyReport is verify's --json output: the signature.Report in JSON, with
@@ -90,8 +60,7 @@ type verifyOptions struct {
 	json                                                  bool
 }
 
-func runVerify(ctx context.Context, env *Env, args []string) error {
-	c := lookup("verify")
+func runVerify(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	var o verifyOptions
 	fs.StringVar(&o.headers, "headers", "", "`FILE` of captured request headers (required)")
@@ -154,9 +123,9 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// newVerifier builds the verifier the receiver would use, from the same
-// variables (through receiver.LoadConfig, with its defaults and checks) with
-// the flags on top.
+// newVerifier builds the verifier the receiver would use, with the
+// receiver's own LoadConfig and NewVerifier, from the same variables with the
+// flags on top.
 func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Verifier, error) {
 	now := time.Now
 	if o.at != "" {
@@ -208,7 +177,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 		secrets = append(secrets, versions...)
 	}
 
-	var keys signature.KeySource
+	var keys signature.KeySource // nil: the receiver's, from WEBHOOK_JWKS_URL
 	if o.jwks != "" && !jwksIsURL {
 		doc, err := readInput(env, o.jwks)
 		if err != nil {
@@ -217,19 +186,14 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 		if keys, err = signature.ParseStaticKeys(doc); err != nil {
 			return nil, fmt.Errorf("failed to read the JWKS in %s: %w", o.jwks, err)
 		}
-	} else if keys, err = jwks.New(cfg.JWKSURL, jwks.Options{HTTPClient: env.HTTP(), FetchTimeout: 10 * time.Second}); err != nil {
-		// Fetched only if the delivery is a JWT.
-		return nil, fmt.Errorf("%w: WEBHOOK_JWKS_URL: %v", ErrUsage, err)
 	}
-	return signature.NewVerifier(signature.Options{
-		Secrets:   signature.StaticSecrets(secrets),
-		Keys:      keys,
-		Tolerance: cfg.TimestampTolerance,
-		Leeway:    cfg.JWTLeeway,
-		Audience:  cfg.JWTAudience,
-		Issuer:    cfg.JWTIssuer,
-		Now:       now,
-	})
+	// The receiver's logger would only report a failed JWKS fetch, which
+	// the report shows as keys_unavailable.
+	v, err := receiver.NewVerifier(cfg, signature.Options{Secrets: signature.StaticSecrets(secrets), Keys: keys, Now: now}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return v, nil
 }
 
 // secretVersions reads every enabled version of a Secret Manager secret,

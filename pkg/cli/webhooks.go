@@ -62,170 +62,96 @@ var secretNamePattern = regexp.MustCompile(`^projects/[^/]+/secrets/[A-Za-z0-9_-
 // retried rotation issues a secret that is never stored.
 var noRetries = operations.WithRetries(retry.Config{Strategy: "none"})
 
-func init() {
-	Register(newWebhooksCommand())
+// webhooksSubs are the subcommands of "webhooks", in help order.
+var webhooksSubs = []*Command{
+	{
+		Name:  "webhooks create",
+		Usage: "webhooks create --uri URL --events EVENT[,EVENT…] --secret-name projects/P/secrets/S [--name NAME] [--print-secret] [--json]",
+		Short: "register a project-level webhook and store its signing secret in Secret Manager",
+		Long:  helpText("webhooks-create", "{{events}}", strings.Join(webhookEvents, ", ")),
+		Run:   runWebhooksCreate,
+	},
+	{
+		Name:  "webhooks list",
+		Usage: "webhooks list [--page-size N] [--json]",
+		Short: "list the project's webhooks",
+		Long:  helpText("webhooks-list"),
+		Run:   runWebhooksList,
+	},
+	{
+		Name:  "webhooks get",
+		Usage: "webhooks get ID [--json]",
+		Short: "show a webhook, its state and its signing secrets (truncated)",
+		Long:  helpText("webhooks-get"),
+		Run:   runWebhooksGet,
+	},
+	{
+		Name:  "webhooks update",
+		Usage: "webhooks update ID [--uri URL] [--events EVENT[,EVENT…]] [--state enabled|disabled] [--name NAME] [--json]",
+		Short: "change a webhook's URI, events, state or name",
+		Long:  helpText("webhooks-update"),
+		Run:   runWebhooksUpdate,
+	},
+	{
+		Name:  "webhooks delete",
+		Usage: "webhooks delete ID",
+		Short: "delete a webhook",
+		Long:  helpText("webhooks-delete"),
+		Run:   runWebhooksDelete,
+	},
+	{
+		Name:  "webhooks ping",
+		Usage: "webhooks ping ID",
+		Short: "ask Gemini to send a signed ping to the webhook",
+		Long:  helpText("webhooks-ping"),
+		Run:   runWebhooksPing,
+	},
+	{
+		Name:  "webhooks rotate",
+		Usage: "webhooks rotate ID --secret-name projects/P/secrets/S [--revoke-immediately] [--print-secret] [--json]",
+		Short: "rotate a webhook's signing secret with zero downtime",
+		Long:  helpText("webhooks-rotate"),
+		Run:   runWebhooksRotate,
+	},
 }
 
-// webhooksSub is one subcommand of "webhooks".
-type webhooksSub struct {
-	cmd *Command
-	run func(ctx context.Context, env *Env, c *Command, args []string) error
+// webhooksCmd dispatches to its subcommands.
+var webhooksCmd = &Command{
+	Name:  "webhooks",
+	Usage: "webhooks create|list|get|update|delete|ping|rotate [flags]",
+	Short: "manage Gemini webhooks and store their signing secrets in Secret Manager",
+	Long:  helpText("webhooks", "{{subcommands}}\n", webhooksSubList()),
+	Run:   runWebhooks,
 }
 
-// webhooksSubs returns the subcommands of "webhooks", in help order.
-func webhooksSubs() []webhooksSub {
-	return []webhooksSub{
-		{cmd: &Command{
-			Name:  "webhooks create",
-			Usage: "webhooks create --uri URL --events EVENT[,EVENT…] --secret-name projects/P/secrets/S [--name NAME] [--print-secret] [--json]",
-			Short: "register a project-level webhook and store its signing secret in Secret Manager",
-			Long: `Registers a webhook with the Gemini API and adds the signing secret Gemini
-returns, shown this one time only, as a new version of the Secret Manager
-secret the receiver reads (--secret-name, default $WEBHOOK_SIGNING_SECRET).
-The secret is never printed unless --print-secret is given, and then it is
-the only thing on standard output.
-
-If the secret cannot be stored, the webhook exists but its secret is lost:
-the command says so loudly and tells you how to rotate it.
-
-Events: ` + strings.Join(webhookEvents, ", ") + `.
-
-Examples:
-  geminihooks webhooks create --uri https://REGION-PROJECT.cloudfunctions.net/ReceiveWebhook \
-      --events batch.succeeded,batch.failed,interaction.completed,video.generated \
-      --name prod --secret-name projects/my-project/secrets/gemini-webhook-signing
-
-  # Local runs: keep the secret in a file instead of Secret Manager.
-  geminihooks webhooks create --uri https://my-tunnel.example/ --events batch.succeeded \
-      --print-secret > signing-secret.txt`,
-		}, run: runWebhooksCreate},
-		{cmd: &Command{
-			Name:  "webhooks list",
-			Usage: "webhooks list [--page-size N] [--json]",
-			Short: "list the project's webhooks",
-			Long: `Lists every webhook, following the API's pages.
-
-Examples:
-  geminihooks webhooks list
-  geminihooks webhooks list --json | jq -r '.webhooks[] | select(.state != "enabled") | .id'`,
-		}, run: runWebhooksList},
-		{cmd: &Command{
-			Name:  "webhooks get",
-			Usage: "webhooks get ID [--json]",
-			Short: "show a webhook, its state and its signing secrets (truncated)",
-			Long: `Shows one webhook. Signing secrets appear truncated, as the API lists
-them, with the time each previous secret stops signing.
-
-Examples:
-  geminihooks webhooks get 8f2kq3mz7ylb5x1c
-  geminihooks webhooks get 8f2kq3mz7ylb5x1c --json | jq -r .state`,
-		}, run: runWebhooksGet},
-		{cmd: &Command{
-			Name:  "webhooks update",
-			Usage: "webhooks update ID [--uri URL] [--events EVENT[,EVENT…]] [--state enabled|disabled] [--name NAME] [--json]",
-			Short: "change a webhook's URI, events, state or name",
-			Long: `Changes exactly the fields given (the request's update_mask names them).
---state enabled re-enables a webhook that Gemini disabled after repeated
-failed deliveries (state disabled_due_to_failed_deliveries): fix the endpoint
-first, check it with 'webhooks ping', then re-enable.
-
-Examples:
-  geminihooks webhooks update 8f2kq3mz7ylb5x1c --state enabled
-  geminihooks webhooks update 8f2kq3mz7ylb5x1c --events batch.succeeded,batch.failed
-  geminihooks webhooks update 8f2kq3mz7ylb5x1c --uri https://new.example/hook --name prod-eu`,
-		}, run: runWebhooksUpdate},
-		{cmd: &Command{
-			Name:  "webhooks delete",
-			Usage: "webhooks delete ID",
-			Short: "delete a webhook",
-			Long: `Deletes a webhook: Gemini stops delivering to it. The Secret Manager
-versions holding its secrets are left alone.
-
-Examples:
-  geminihooks webhooks delete 8f2kq3mz7ylb5x1c`,
-		}, run: runWebhooksDelete},
-		{cmd: &Command{
-			Name:  "webhooks ping",
-			Usage: "webhooks ping ID",
-			Short: "ask Gemini to send a signed ping to the webhook",
-			Long: `Asks Gemini to deliver a ping to the webhook's URI, signed like every
-delivery. The receiver verifies it and answers 200 "ignored" without
-publishing anything; a failing signature shows up in its logs.
-
-Examples:
-  geminihooks webhooks ping 8f2kq3mz7ylb5x1c`,
-		}, run: runWebhooksPing},
-		{cmd: &Command{
-			Name:  "webhooks rotate",
-			Usage: "webhooks rotate ID --secret-name projects/P/secrets/S [--revoke-immediately] [--print-secret] [--json]",
-			Short: "rotate a webhook's signing secret with zero downtime",
-			Long: `Asks Gemini for a new signing secret and adds it as a new version of the
-Secret Manager secret the receiver reads (--secret-name, default
-$WEBHOOK_SIGNING_SECRET). It is never printed unless --print-secret is given.
-
-By default (revoke_previous_secrets_after_h24) Gemini signs every delivery
-with both the new and the previous secret for 24 hours, so deliveries keep
-verifying while the receiver picks up the new version (it re-reads the
-secret every 5 minutes, and at once when no signature matches). After the 24
-hours you may disable the previous version; the command prints its name.
-
---revoke-immediately stops signing with the previous secret at once:
-deliveries signed with it that are in flight fail verification, and Gemini
-has to retry them.
-
-Examples:
-  geminihooks webhooks rotate 8f2kq3mz7ylb5x1c --secret-name projects/my-project/secrets/gemini-webhook-signing
-
-  # The secret leaked: revoke it now.
-  geminihooks webhooks rotate 8f2kq3mz7ylb5x1c --revoke-immediately \
-      --secret-name projects/my-project/secrets/gemini-webhook-signing`,
-		}, run: runWebhooksRotate},
-	}
-}
-
-// newWebhooksCommand returns the "webhooks" command, which dispatches to
-// its subcommands.
-func newWebhooksCommand() *Command {
-	subs := webhooksSubs()
+// webhooksSubList lists the subcommands for the help, one a line.
+func webhooksSubList() string {
 	var sb strings.Builder
-	sb.WriteString("Manages the project's Gemini webhooks through the Gemini API (GEMINI_API_KEY,\n" +
-		"GEMINI_BASE_URL), and their signing secrets in Secret Manager.\n\nSubcommands:\n")
-	for _, s := range subs {
-		fmt.Fprintf(&sb, "  %-17s%s\n", strings.TrimPrefix(s.cmd.Name, "webhooks ")+" ", s.cmd.Short)
+	for _, s := range webhooksSubs {
+		fmt.Fprintf(&sb, "  %-17s%s\n", strings.TrimPrefix(s.Name, "webhooks ")+" ", s.Short)
 	}
-	sb.WriteString("\nRun 'geminihooks webhooks <subcommand> --help' for its flags and examples.\n\n" +
-		"Examples:\n" +
-		"  geminihooks webhooks create --uri https://example.com/hook --events batch.succeeded \\\n" +
-		"      --secret-name projects/my-project/secrets/gemini-webhook-signing\n" +
-		"  geminihooks webhooks list\n" +
-		"  geminihooks webhooks rotate ID --secret-name projects/my-project/secrets/gemini-webhook-signing\n")
-	c := &Command{
-		Name:  "webhooks",
-		Usage: "webhooks create|list|get|update|delete|ping|rotate [flags]",
-		Short: "manage Gemini webhooks and store their signing secrets in Secret Manager",
-		Long:  sb.String(),
-	}
-	c.Run = func(ctx context.Context, env *Env, args []string) error {
-		if len(args) > 0 {
-			for _, s := range subs {
-				if s.cmd.Name == "webhooks "+args[0] {
-					return s.run(ctx, env, s.cmd, args[1:])
-				}
+	return sb.String()
+}
+
+func runWebhooks(ctx context.Context, env *Env, c *Command, args []string) error {
+	if len(args) > 0 {
+		for _, s := range webhooksSubs {
+			if s.Name == "webhooks "+args[0] {
+				return s.Run(ctx, env, s, args[1:])
 			}
 		}
-		if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
-			fmt.Fprintf(env.Stdout, "usage: geminihooks %s\n\n%s\n\n%s", c.Usage, c.Short, c.Long)
-			return flag.ErrHelp
-		}
-		if len(args) == 0 {
-			return usageErrorf("missing subcommand: create, list, get, update, delete, ping or rotate")
-		}
-		if strings.HasPrefix(args[0], "-") {
-			return usageErrorf("flag %s before the subcommand: want create, list, get, update, delete, ping or rotate first", args[0])
-		}
-		return usageErrorf("unknown subcommand %q: want create, list, get, update, delete, ping or rotate", args[0])
 	}
-	return c
+	if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		fmt.Fprintf(env.Stdout, "usage: geminihooks %s\n\n%s\n\n%s", c.Usage, c.Short, c.Long)
+		return flag.ErrHelp
+	}
+	if len(args) == 0 {
+		return usageErrorf("missing subcommand: create, list, get, update, delete, ping or rotate")
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return usageErrorf("flag %s before the subcommand: want create, list, get, update, delete, ping or rotate first", args[0])
+	}
+	return usageErrorf("unknown subcommand %q: want create, list, get, update, delete, ping or rotate", args[0])
 }
 
 // newWebhooksClient returns the Gemini WebhookService client configured by
@@ -728,22 +654,12 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	defer si.close()
 
 	if *immediately {
-		fmt.Fprintf(env.Stderr, "warning: --revoke-immediately: Gemini stops signing with the previous secret now.\n"+
-			"  Deliveries signed with it that are in flight fail verification, and until the receiver\n"+
-			"  reloads %s (at once on a signature it cannot match, at most every %s)\n"+
-			"  new deliveries may be rejected too. Gemini retries rejected deliveries for 24 hours,\n"+
-			"  so they arrive late rather than never.\n", orPlaceholder(si.target, "its secrets"), secret.DefaultMinRefreshInterval)
+		warnRevokeImmediately(env.Stderr, si.target)
 	}
 	rotatedAt := time.Now()
-	res, err := si.api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
-		ID: id, Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: webhooks.RevocationBehavior(behavior).ToPointer()},
-	}, noRetries)
+	newSecret, err := rotateSecret(ctx, si.api, id, behavior)
 	if err != nil {
-		return geminiError("rotate the signing secret of webhook "+id, err)
-	}
-	newSecret := deref(res.GetWebhookRotateSigningSecretResponse().GetSecret())
-	if newSecret == "" {
-		return fmt.Errorf("gemini rotated the signing secret of webhook %s but returned none; rotate again", id)
+		return err
 	}
 	if *printSecret {
 		fmt.Fprintln(env.Stdout, newSecret)
@@ -762,39 +678,78 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 		prev, err := si.store.enabledVersionsExcept(ctx, out.SecretVersion)
 		out.PreviousVersions, previousKnown = prev, err == nil
 	}
-	if got, err := si.api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
-		for _, s := range got.GetWebhook().GetSigningSecrets() {
-			if t := s.GetExpireTime(); t != nil && (out.PreviousExpireTime == nil || t.After(*out.PreviousExpireTime)) {
-				out.PreviousExpireTime = t
-			}
-		}
-	}
-	if out.PreviousExpireTime == nil && behavior == revokeAfter24h {
-		out.PreviousExpireTime = genai.Ptr(rotatedAt.Add(secretGracePeriod).UTC().Truncate(time.Second))
-	}
+	out.PreviousExpireTime = previousExpiry(ctx, si.api, id, behavior, rotatedAt)
 
 	if *asJSON {
 		return writeJSON(env.Stdout, out)
 	}
-	fmt.Fprintf(si.info, "Rotated the signing secret of webhook %s (%s).\n", id, behavior)
-	if out.SecretVersion == "" {
-		fmt.Fprintln(si.info, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
-	} else {
-		fmt.Fprintf(si.info, "Stored the new secret as %s.\n", out.SecretVersion)
+	printRotated(si.info, out, si.target, previousKnown)
+	return nil
+}
+
+// warnRevokeImmediately says what revoking the previous secret at once
+// costs.
+func warnRevokeImmediately(w io.Writer, target string) {
+	fmt.Fprintf(w, "warning: --revoke-immediately: Gemini stops signing with the previous secret now.\n"+
+		"  Deliveries signed with it that are in flight fail verification, and until the receiver\n"+
+		"  reloads %s (at once on a signature it cannot match, at most every %s)\n"+
+		"  new deliveries may be rejected too. Gemini retries rejected deliveries for 24 hours,\n"+
+		"  so they arrive late rather than never.\n", orPlaceholder(target, "its secrets"), secret.DefaultMinRefreshInterval)
+}
+
+// rotateSecret asks Gemini for a new signing secret of webhook id, once.
+func rotateSecret(ctx context.Context, api *interactions.Webhooks, id, behavior string) (string, error) {
+	res, err := api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
+		ID: id, Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: webhooks.RevocationBehavior(behavior).ToPointer()},
+	}, noRetries)
+	if err != nil {
+		return "", geminiError("rotate the signing secret of webhook "+id, err)
 	}
-	fmt.Fprintln(si.info)
-	if behavior == revokeAfter24h {
-		fmt.Fprintf(si.info, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
+	newSecret := deref(res.GetWebhookRotateSigningSecretResponse().GetSecret())
+	if newSecret == "" {
+		return "", fmt.Errorf("gemini rotated the signing secret of webhook %s but returned none; rotate again", id)
+	}
+	return newSecret, nil
+}
+
+// previousExpiry returns when the previous secrets stop signing: the latest
+// expiry the webhook lists or, failing that, the grace period after the
+// rotation. It is nil when they stopped at once.
+func previousExpiry(ctx context.Context, api *interactions.Webhooks, id, behavior string, rotatedAt time.Time) *time.Time {
+	var latest *time.Time
+	if got, err := api.Get(ctx, operations.GetWebhookRequest{ID: id}); err == nil {
+		for _, s := range got.GetWebhook().GetSigningSecrets() {
+			if t := s.GetExpireTime(); t != nil && (latest == nil || t.After(*latest)) {
+				latest = t
+			}
+		}
+	}
+	if latest == nil && behavior == revokeAfter24h {
+		latest = genai.Ptr(rotatedAt.Add(secretGracePeriod).UTC().Truncate(time.Second))
+	}
+	return latest
+}
+
+// printRotated reports a rotation in words.
+func printRotated(w io.Writer, out rotateResult, target string, previousKnown bool) {
+	fmt.Fprintf(w, "Rotated the signing secret of webhook %s (%s).\n", out.WebhookID, out.RevocationBehavior)
+	if out.SecretVersion == "" {
+		fmt.Fprintln(w, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
+	} else {
+		fmt.Fprintf(w, "Stored the new secret as %s.\n", out.SecretVersion)
+	}
+	fmt.Fprintln(w)
+	if out.RevocationBehavior == revokeAfter24h {
+		fmt.Fprintf(w, "For the next 24 hours Gemini signs every delivery with both the new and the\n"+
 			"previous secret, so deliveries keep verifying while the receiver picks up the new\n"+
 			"version: it re-reads the secret's enabled versions every %s, and at once (at\n"+
 			"most every %s) when a delivery matches none of the secrets it holds.\n\n",
 			humanDuration(secret.DefaultTTL), humanDuration(secret.DefaultMinRefreshInterval))
-		fmt.Fprintf(si.info, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "After %s the previous secret no longer signs.\n", out.PreviousExpireTime.UTC().Format(time.RFC3339))
 	} else {
-		fmt.Fprintln(si.info, "The previous secret no longer signs.")
+		fmt.Fprintln(w, "The previous secret no longer signs.")
 	}
-	printDisableHint(si.info, si.target, out.SecretVersion, out.PreviousVersions, previousKnown)
-	return nil
+	printDisableHint(w, target, out.SecretVersion, out.PreviousVersions, previousKnown)
 }
 
 // printDisableHint names the Secret Manager versions that stop mattering

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"github.com/sethvargo/go-envconfig"
@@ -31,8 +34,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/geminihooks/geminihooks/pkg/geminisim"
-	"github.com/geminihooks/geminihooks/pkg/idempotency"
-	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 	"github.com/geminihooks/geminihooks/pkg/testenv"
@@ -311,7 +312,7 @@ type receiverAnswer struct {
 }
 
 // recordingReceiver is the real receiver (pkg/receiver) on in-memory
-// backends, verifying HMAC deliveries with every enabled version of the
+// idempotency and an in-process Pub/Sub, verifying HMAC deliveries with every enabled version of the
 // Secret Manager secret, and recording its answers.
 type recordingReceiver struct {
 	*httptest.Server
@@ -337,22 +338,11 @@ func startRecordingReceiver(t *testing.T, sm *secretManagerFake, simURL string) 
 	}
 	rr := &recordingReceiver{logs: &testenv.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(rr.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	secrets, err := receiver.SecretSource(cfg, sm.client(t), logger)
+	h, stop, err := receiver.Build(t.Context(), cfg, receiver.Backends{SecretManager: sm.client(t), PubSub: inProcessPubSub(t, cfg.EventsTopic)}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := receiver.NewVerifier(cfg, secrets, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledger, err := idempotency.NewMemory(receiver.LedgerOptions(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := receiver.New(verifier, ledger, &publish.Memory{}, logger, receiver.HandlerOptions(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { _ = stop() })
 	rr.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -440,4 +430,24 @@ func jsonOut[T any](t *testing.T, out string) T {
 		t.Fatalf("trailing output after the JSON:\n%s", out)
 	}
 	return v
+}
+
+// inProcessPubSub returns a client of an in-process Pub/Sub holding topic.
+func inProcessPubSub(t *testing.T, topic string) *pubsub.Client {
+	t.Helper()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { _ = srv.Close() })
+	if _, err := srv.GServer.CreateTopic(t.Context(), &pubsubpb.Topic{Name: "projects/geminihooks-test/topics/" + topic}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pubsub.NewClient(t.Context(), "geminihooks-test", option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(); _ = conn.Close() })
+	return c
 }

@@ -4,6 +4,7 @@ package entrypoint
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -62,11 +63,14 @@ type Config interface {
 }
 
 // FromEnv returns a BuildFunc that loads the configuration from the
-// environment, builds a JSON logger at its level on stdout and builds the
-// handler with build, logging the (redacted) configuration once ready.
-func FromEnv[C Config, H http.Handler](
+// environment, builds a JSON logger at its level on stdout, connects to the
+// backends the configuration names and builds the handler on them with
+// build, logging the (redacted) configuration once ready. The handler lives
+// as long as the instance, so its clients are released only on failure.
+func FromEnv[C Config, B any, H http.Handler](
 	load func(context.Context, envconfig.Lookuper) (C, error),
-	build func(context.Context, C, *slog.Logger) (H, func() error, error),
+	backends func(context.Context, C) (B, func() error, error),
+	build func(context.Context, C, B, *slog.Logger) (H, func() error, error),
 ) BuildFunc {
 	return func(ctx context.Context) (http.Handler, error) {
 		cfg, err := load(ctx, envconfig.OsLookuper())
@@ -74,9 +78,13 @@ func FromEnv[C Config, H http.Handler](
 			return nil, err
 		}
 		logger := logging.New(os.Stdout, cfg.Level())
-		h, _, err := build(ctx, cfg, logger)
+		b, closeBackends, err := backends(ctx, cfg)
 		if err != nil {
 			return nil, err
+		}
+		h, _, err := build(ctx, cfg, b, logger)
+		if err != nil {
+			return nil, errors.Join(err, closeBackends())
 		}
 		logger.InfoContext(ctx, "function ready", slog.Any("config", cfg))
 		return h, nil

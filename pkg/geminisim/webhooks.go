@@ -561,13 +561,37 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, msg)
 		return
 	}
+	fields, msg := updateFields(r.URL.Query().Get("update_mask"), in)
+	if msg != "" {
+		writeAPIError(w, http.StatusBadRequest, msg)
+		return
+	}
+	events, msg := checkUpdate(in, fields)
+	if msg != "" {
+		writeAPIError(w, http.StatusBadRequest, msg)
+		return
+	}
+	now := s.now()
+	var res webhookResource
+	ok := s.lookupWebhook(w, r, func(h *webhook) {
+		applyUpdate(h, in, fields, events)
+		h.updated = now
+		res = renderWebhookLocked(h, now)
+	})
+	if ok {
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// updateFields returns the fields an update changes: those update_mask
+// names or, without a mask, those the body sets.
+func updateFields(mask string, in webhookInput) ([]string, string) {
 	var fields []string
-	if mask := r.URL.Query().Get("update_mask"); mask != "" {
+	if mask != "" {
 		for _, p := range strings.Split(mask, ",") {
 			f, ok := maskPaths[strings.TrimSpace(p)]
 			if !ok {
-				writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Invalid field mask path %q.", strings.TrimSpace(p)))
-				return
+				return nil, fmt.Sprintf("Invalid field mask path %q.", strings.TrimSpace(p))
 			}
 			if !slices.Contains(fields, f) {
 				fields = append(fields, f)
@@ -588,11 +612,14 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(fields) == 0 {
-		writeAPIError(w, http.StatusBadRequest, "update_mask is empty and the body sets no field.")
-		return
+		return nil, "update_mask is empty and the body sets no field."
 	}
+	return fields, ""
+}
 
-	var events []string
+// checkUpdate checks the new values of fields and returns the events, when
+// they change.
+func checkUpdate(in webhookInput, fields []string) (events []string, msg string) {
 	for _, f := range fields {
 		switch f {
 		case fieldURI:
@@ -601,52 +628,42 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 				uri = *in.uri
 			}
 			if msg := checkURI(uri); msg != "" {
-				writeAPIError(w, http.StatusBadRequest, msg)
-				return
+				return nil, msg
 			}
 		case fieldEvents:
 			if events, msg = checkEvents(in.events); msg != "" {
-				writeAPIError(w, http.StatusBadRequest, msg)
-				return
+				return nil, msg
 			}
 		case fieldState:
 			switch {
 			case in.state == nil:
-				writeAPIError(w, http.StatusBadRequest, "state is in update_mask but not in the body.")
-				return
+				return nil, "state is in update_mask but not in the body."
 			case *in.state == WebhookDisabledDueToFailedDeliveries:
-				writeAPIError(w, http.StatusBadRequest, "state disabled_due_to_failed_deliveries is set by the service only.")
-				return
+				return nil, "state disabled_due_to_failed_deliveries is set by the service only."
 			case *in.state != WebhookEnabled && *in.state != WebhookDisabled:
-				writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("state %q must be enabled or disabled.", *in.state))
-				return
+				return nil, fmt.Sprintf("state %q must be enabled or disabled.", *in.state)
 			}
 		}
 	}
+	return events, ""
+}
 
-	now := s.now()
-	var res webhookResource
-	ok := s.lookupWebhook(w, r, func(h *webhook) {
-		for _, f := range fields {
-			switch f {
-			case fieldName:
-				h.name = ""
-				if in.name != nil {
-					h.name = *in.name
-				}
-			case fieldURI:
-				h.uri = *in.uri
-			case fieldEvents:
-				h.events = events
-			case fieldState:
-				h.state = *in.state
+// applyUpdate sets fields of h from in; events are the checked ones.
+func applyUpdate(h *webhook, in webhookInput, fields, events []string) {
+	for _, f := range fields {
+		switch f {
+		case fieldName:
+			h.name = ""
+			if in.name != nil {
+				h.name = *in.name
 			}
+		case fieldURI:
+			h.uri = *in.uri
+		case fieldEvents:
+			h.events = events
+		case fieldState:
+			h.state = *in.state
 		}
-		h.updated = now
-		res = renderWebhookLocked(h, now)
-	})
-	if ok {
-		writeJSON(w, http.StatusOK, res)
 	}
 }
 

@@ -34,11 +34,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/geminisim"
-	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
-	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
@@ -96,9 +95,9 @@ type Stack struct {
 	// (buffered; dropped when nobody reads).
 	Results <-chan *event.Results
 
-	server  *http.Server
-	closers []func() error
-	wg      sync.WaitGroup
+	server *http.Server
+	res    cleanup.Stack
+	wg     sync.WaitGroup
 }
 
 // Start starts the stack; Close stops it.
@@ -116,155 +115,184 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	rcfg, mcfg, err := s.configure(ctx, lookuper)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := s.connect(ctx, lookuper, rcfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.createTopics(ctx, rb.PubSub, rcfg, mcfg); err != nil {
+		return nil, err
+	}
+	if err := s.openStore(opts.DataDir, mcfg); err != nil {
+		return nil, err
+	}
+	push, err := s.startMaterializer(ctx, mcfg, rb.PubSub, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.subscribeAll(ctx, rb.PubSub, push, opts.Logger); err != nil {
+		return nil, err
+	}
+	// Captures go to the data directory's captures/ folder, as they would
+	// to the results bucket's.
+	rb.Captures = s.Store
+	if err := s.serve(ctx, rcfg, rb, opts); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
-	// Gemini: the simulator unless a real API key is configured.
-	overrides := map[string]string{}
-	if key, ok := lookuper.Lookup("GEMINI_API_KEY"); ok && key != "" {
+// configure reads both functions' configurations from l, with what a run on
+// this machine needs on top: the simulator unless a real Gemini API key is
+// configured, a signing secret, a project and a bucket name.
+func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.Config, *materializer.Config, error) {
+	overrides := map[string]string{
+		// Secrets come from WEBHOOK_SIGNING_SECRETS only: there is no
+		// Secret Manager here.
+		"WEBHOOK_SIGNING_SECRET": "",
+	}
+	if key, ok := l.Lookup("GEMINI_API_KEY"); ok && key != "" {
 		s.Gemini = "Gemini API"
 	} else {
 		if err := s.startSimulator(overrides); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if v, ok := lookuper.Lookup("WEBHOOK_JWKS_URL"); !ok || v == "" {
+		if v, ok := l.Lookup("WEBHOOK_JWKS_URL"); !ok || v == "" {
 			overrides["WEBHOOK_JWKS_URL"] = s.Sim.URL() + "/.well-known/jwks.json"
 		}
 	}
-	secret, generated, err := devSecret(lookuper)
+	secret, generated, err := devSecret(l)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.Secret, s.Generated = secret, generated
 	overrides["WEBHOOK_SIGNING_SECRETS"] = secret
-	if v, ok := lookuper.Lookup("RESULTS_BUCKET"); !ok || v == "" {
-		overrides["RESULTS_BUCKET"] = "geminihooks-local"
+	for name, value := range map[string]string{"RESULTS_BUCKET": "geminihooks-local", "GOOGLE_CLOUD_PROJECT": DefaultProject} {
+		if v, ok := l.Lookup(name); !ok || v == "" {
+			overrides[name] = value
+		}
 	}
-	env := envconfig.MultiLookuper(envconfig.MapLookuper(overrides), lookuper)
+	env := envconfig.MultiLookuper(envconfig.MapLookuper(overrides), l)
 	rcfg, err := receiver.LoadConfig(ctx, env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mcfg, err := materializer.LoadConfig(ctx, env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if rcfg.ProjectID == "" {
-		rcfg.ProjectID = DefaultProject
-	}
-	project := rcfg.ProjectID
+	return rcfg, mcfg, nil
+}
 
-	ledger, ledgerName, err := s.ledger(ctx, lookuper, rcfg)
-	if err != nil {
-		return nil, err
+// connect returns the receiver's backends: the Firestore and Pub/Sub
+// emulators when their hosts are set, else in-memory idempotency and an
+// in-process Pub/Sub.
+func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver.Config) (receiver.Backends, error) {
+	var b receiver.Backends
+	ledgerName := "in-memory idempotency"
+	if host, ok := l.Lookup("FIRESTORE_EMULATOR_HOST"); ok && host != "" {
+		c, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
+		if err != nil {
+			return b, fmt.Errorf("failed to connect to the Firestore emulator at %s: %w", host, err)
+		}
+		s.res.Push(c.Close)
+		b.Firestore, ledgerName = c, "Firestore emulator at "+host
 	}
-	ps, psName, err := s.pubsub(ctx, lookuper, project)
+	ps, psName, err := s.pubsub(ctx, l, cfg.ProjectID)
 	if err != nil {
-		return nil, err
+		return b, err
 	}
+	b.PubSub = ps
 	s.Backends = ledgerName + ", " + psName
-	s.Events = fullName(project, "topics", rcfg.EventsTopic)
-	s.ResultsTopic = fullName(project, "topics", mcfg.ResultsTopic)
+	return b, nil
+}
+
+// createTopics creates the events and results topics.
+func (s *Stack) createTopics(ctx context.Context, ps *pubsub.Client, rcfg *receiver.Config, mcfg *materializer.Config) error {
+	s.Events = fullName(rcfg.ProjectID, "topics", rcfg.EventsTopic)
+	s.ResultsTopic = fullName(rcfg.ProjectID, "topics", mcfg.ResultsTopic)
 	for _, topic := range []string{s.Events, s.ResultsTopic} {
 		if _, err := ps.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil && status.Code(err) != codes.AlreadyExists {
-			return nil, fmt.Errorf("failed to create topic %s: %w", topic, err)
+			return fmt.Errorf("failed to create topic %s: %w", topic, err)
 		}
 	}
+	return nil
+}
 
-	// Results: plain files under the data directory.
-	dataDir := opts.DataDir
+// openStore keeps the results as plain files under dataDir.
+func (s *Stack) openStore(dataDir string, cfg *materializer.Config) (err error) {
 	if dataDir == "" {
 		dataDir = DefaultDataDir
 	}
 	if s.DataDir, err = filepath.Abs(dataDir); err != nil {
-		return nil, err
+		return err
 	}
-	if s.Store, err = blob.NewDir(s.DataDir); err != nil {
-		return nil, err
-	}
-	s.Bucket = mcfg.ResultsBucket
+	s.Store, err = blob.NewDir(s.DataDir)
+	s.Bucket = cfg.ResultsBucket
+	return err
+}
 
-	// The materializer, fed by the events topic like a push subscription.
-	fetcher, err := materializer.NewFetcher(ctx, mcfg, nil)
+// startMaterializer builds the materializer on the store and returns its
+// push handler.
+func (s *Stack) startMaterializer(ctx context.Context, cfg *materializer.Config, ps *pubsub.Client, logger *slog.Logger) (http.Handler, error) {
+	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: ps}, logger)
 	if err != nil {
 		return nil, err
 	}
-	resultsPub, err := publish.NewPubSub(ps, s.ResultsTopic, publish.Options{Ordering: mcfg.Ordering})
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func() error { resultsPub.Stop(); return nil })
-	mat, err := materializer.New(fetcher, s.Store, resultsPub, opts.Logger, materializer.Options{Bucket: mcfg.ResultsBucket, Prefix: mcfg.ResultsPrefix})
-	if err != nil {
-		return nil, err
-	}
-	push, err := materializer.NewHandler(mat, opts.Logger, project)
-	if err != nil {
-		return nil, err
-	}
+	s.res.Push(stop)
+	return push, nil
+}
 
-	// Subscriptions: what a downstream team, the materializer's push
-	// subscription and a results consumer would each see.
+// subscribeAll subscribes what a downstream team, the materializer's push
+// subscription and a results consumer would each see.
+func (s *Stack) subscribeAll(ctx context.Context, ps *pubsub.Client, push http.Handler, logger *slog.Logger) error {
 	received := make(chan *event.Event, 64)
 	results := make(chan *event.Results, 64)
 	s.Received, s.Results = received, results
 	if err := s.subscribe(ctx, ps, s.Events, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
 		ev, err := event.Decode(m.Data)
 		if err != nil {
-			opts.Logger.WarnContext(ctx, "undecodable event on the events topic", slog.String("error", err.Error()))
+			logger.WarnContext(ctx, "undecodable event on the events topic", slog.String("error", err.Error()))
 			return true
 		}
-		opts.Logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
+		logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
 			slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
 		offer(received, ev)
 		return true
 	}, func() { close(received) }); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.subscribe(ctx, ps, s.Events, "materializer", func(ctx context.Context, m *pubsub.Message) bool {
 		return deliverPush(ctx, push, m)
 	}, nil); err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.subscribe(ctx, ps, s.ResultsTopic, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
+	return s.subscribe(ctx, ps, s.ResultsTopic, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
 		r, err := event.DecodeResults(m.Data)
 		if err != nil {
-			opts.Logger.WarnContext(ctx, "undecodable event on the results topic", slog.String("error", err.Error()))
+			logger.WarnContext(ctx, "undecodable event on the results topic", slog.String("error", err.Error()))
 			return true
 		}
-		opts.Logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
+		logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
 			slog.String("folder", r.Data.Prefix))
 		offer(results, r)
 		return true
-	}, func() { close(results) }); err != nil {
-		return nil, err
-	}
+	}, func() { close(results) })
+}
 
-	// The receiver.
-	secrets, err := rcfg.Secrets()
+// serve builds the receiver on b and serves it on opts.Addr.
+func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Backends, opts Options) error {
+	h, stop, err := receiver.Build(ctx, cfg, b, opts.Logger)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	verifier, err := receiver.NewVerifier(rcfg, signature.StaticSecrets(secrets), opts.Logger)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := publish.NewPubSub(ps, s.Events, receiver.PublishOptions(rcfg))
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func() error { pub.Stop(); return nil })
-	hopts := receiver.HandlerOptions(rcfg)
-	// Captures go to the data directory's captures/ folder, as they would
-	// to the results bucket's.
-	if hopts.Capture, err = receiver.NewCapture(s.Store, rcfg, opts.Logger); err != nil {
-		return nil, err
-	}
-	h, err := receiver.New(verifier, ledger, pub, opts.Logger, hopts)
-	if err != nil {
-		return nil, err
-	}
+	s.res.Push(stop)
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
+		return fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String() + "/"
 	s.server = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
@@ -273,7 +301,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			opts.Logger.Error("receiver stopped", slog.String("error", err.Error()))
 		}
 	})
-	return s, nil
+	return nil
 }
 
 // startSimulator starts the Gemini API simulator on loopback and points the
@@ -291,7 +319,7 @@ func (s *Stack) startSimulator(overrides map[string]string) error {
 	if err := sim.Start(); err != nil {
 		return err
 	}
-	s.closers = append(s.closers, sim.Close)
+	s.res.Push(sim.Close)
 	s.Sim = sim
 	s.Gemini = "Gemini API simulator at " + sim.URL()
 	overrides["GEMINI_API_KEY"] = key
@@ -317,10 +345,7 @@ func (s *Stack) Close() error {
 		}
 		errs = append(errs, err)
 	}
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		errs = append(errs, s.closers[i]())
-	}
-	s.closers = nil
+	errs = append(errs, s.res.Close())
 	s.wg.Wait()
 	return errors.Join(errs...)
 }
@@ -340,31 +365,17 @@ func devSecret(l envconfig.Lookuper) (string, bool, error) {
 	return s, true, err
 }
 
-func (s *Stack) ledger(ctx context.Context, l envconfig.Lookuper, cfg *receiver.Config) (receiver.Ledger, string, error) {
-	if host, ok := l.Lookup("FIRESTORE_EMULATOR_HOST"); ok && host != "" {
-		c, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
-		if err != nil {
-			return nil, "", fmt.Errorf("failed to connect to the Firestore emulator at %s: %w", host, err)
-		}
-		s.closers = append(s.closers, c.Close)
-		ledger, err := idempotency.NewFirestore(c, receiver.LedgerOptions(cfg))
-		return ledger, "Firestore emulator at " + host, err
-	}
-	ledger, err := idempotency.NewMemory(receiver.LedgerOptions(cfg))
-	return ledger, "in-memory idempotency", err
-}
-
 func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string) (*pubsub.Client, string, error) {
 	if host, ok := l.Lookup("PUBSUB_EMULATOR_HOST"); ok && host != "" {
 		c, err := pubsub.NewClient(ctx, project)
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to connect to the Pub/Sub emulator at %s: %w", host, err)
 		}
-		s.closers = append(s.closers, c.Close)
+		s.res.Push(c.Close)
 		return c, "Pub/Sub emulator at " + host, nil
 	}
 	srv := pstest.NewServer()
-	s.closers = append(s.closers, srv.Close)
+	s.res.Push(srv.Close)
 	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to dial in-process Pub/Sub: %w", err)
@@ -373,13 +384,14 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 	if err != nil {
 		return nil, "", errors.Join(fmt.Errorf("failed to create in-process Pub/Sub client: %w", err), conn.Close())
 	}
-	s.closers = append(s.closers, func() error {
+	s.res.Push(func() error {
 		// The client may have closed the connection it was handed already.
 		if err := conn.Close(); status.Code(err) != codes.Canceled {
 			return err
 		}
 		return nil
-	}, c.Close)
+	})
+	s.res.Push(c.Close)
 	return c, "in-process Pub/Sub", nil
 }
 
@@ -395,7 +407,7 @@ func (s *Stack) subscribe(ctx context.Context, c *pubsub.Client, topic, suffix s
 		return fmt.Errorf("failed to create subscription %s: %w", name, err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.closers = append(s.closers, func() error { cancel(); return nil })
+	s.res.Push(func() error { cancel(); return nil })
 	s.wg.Go(func() {
 		if done != nil {
 			defer done()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
@@ -16,19 +15,23 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/publish"
 )
 
-// Build wires the push Handler on Google Cloud from cfg: the Gemini API
-// client, the results bucket and the results topic. The returned close
-// function releases the clients.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, func() error, error) {
+// Backends are the services Build wires a Handler onto: Google Cloud's
+// (CloudBackends) when deployed, plain files and an emulator or in-process
+// Pub/Sub locally.
+type Backends struct {
+	// Store receives the results (the results bucket).
+	Store Store
+	// PubSub announces them on RESULTS_TOPIC.
+	PubSub *pubsub.Client
+}
+
+// CloudBackends connects to the results bucket and Pub/Sub. The returned
+// close function releases the clients.
+func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, error) {
 	var res cleanup.Stack
-	fail := func(err error) (*Handler, func() error, error) { return nil, nil, errors.Join(err, res.Close()) }
+	fail := func(err error) (Backends, func() error, error) { return Backends{}, nil, errors.Join(err, res.Close()) }
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
-	}
-
-	fetcher, err := NewFetcher(ctx, cfg, nil)
-	if err != nil {
-		return fail(err)
 	}
 	gcs, err := storage.NewClient(ctx)
 	if err != nil {
@@ -44,31 +47,34 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, fun
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
 	res.Push(ps.Close)
-	pub, err := publish.NewPubSub(ps, cfg.ResultsTopic, publish.Options{Ordering: cfg.Ordering})
-	if err != nil {
-		return fail(err)
-	}
-	res.Push(func() error { pub.Stop(); return nil })
-
-	m, err := New(fetcher, store, pub, logger, Options{Bucket: cfg.ResultsBucket, Prefix: cfg.ResultsPrefix})
-	if err != nil {
-		return fail(err)
-	}
-	h, err := NewHandler(m, logger, cfg.ProjectID)
-	if err != nil {
-		return fail(err)
-	}
-	return h, res.Close, nil
+	return Backends{Store: store, PubSub: ps}, res.Close, nil
 }
 
-// NewFetcher returns the Gemini API client cfg describes (httpClient may be
-// nil for the default).
-func NewFetcher(ctx context.Context, cfg *Config, httpClient *http.Client) (*gemini.Client, error) {
-	return gemini.New(ctx, gemini.Options{
+// Build wires the push Handler cfg describes onto b: the Gemini API client,
+// the results store and the results publisher. The returned close function
+// stops the publisher; b's clients stay open.
+func Build(ctx context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Handler, func() error, error) {
+	fetcher, err := gemini.New(ctx, gemini.Options{
 		BaseURL:       cfg.GeminiBaseURL,
 		APIKey:        cfg.GeminiAPIKey,
 		DownloadHosts: cfg.DownloadHosts,
-		HTTPClient:    httpClient,
 		Timeout:       cfg.FetchTimeout,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := publish.NewPubSub(b.PubSub, cfg.ResultsTopic, publish.Options{Ordering: cfg.Ordering})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() error { pub.Stop(); return nil }
+	m, err := New(fetcher, b.Store, pub, logger, Options{Bucket: cfg.ResultsBucket, Prefix: cfg.ResultsPrefix})
+	if err != nil {
+		return nil, nil, errors.Join(err, stop())
+	}
+	h, err := NewHandler(m, logger, cfg.ProjectID)
+	if err != nil {
+		return nil, nil, errors.Join(err, stop())
+	}
+	return h, stop, nil
 }

@@ -50,7 +50,7 @@ const e2eWait = 20 * time.Second
 // which stores results in fake-gcs-server and announces them on the results
 // topic.
 func TestEndToEnd(t *testing.T) {
-	// Not parallel: Build's storage client finds fake-gcs-server through
+	// Not parallel: CloudBackends' storage client finds fake-gcs-server through
 	// the environment, like a deployment finds an emulator. The cases run
 	// in parallel with each other, each on its own topics, bucket, ledger
 	// collection and simulator.
@@ -247,12 +247,21 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h, closeAll, err := materializer.Build(ctx, cfg, logger)
+	backends, closeBackends, err := materializer.CloudBackends(ctx, cfg)
+	if err != nil {
+		t.Fatalf("CloudBackends: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := closeBackends(); err != nil {
+			t.Errorf("closing the materializer's clients: %v", err)
+		}
+	})
+	h, stop, err := materializer.Build(ctx, cfg, backends, logger)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := closeAll(); err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("closing the materializer: %v", err)
 		}
 	})

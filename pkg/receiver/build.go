@@ -11,7 +11,10 @@ import (
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"cloud.google.com/go/storage"
 
+	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
@@ -20,71 +23,116 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
-// Build wires a Handler on Google Cloud from cfg: signing secrets from the
-// environment and/or Secret Manager, Gemini's JWKS, a Firestore ledger and a
-// Pub/Sub publisher. The returned close function releases the clients.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Handler, func() error, error) {
+// Backends are the services Build wires a Handler onto: Google Cloud's
+// (CloudBackends) when deployed, emulators or in-process stand-ins locally.
+type Backends struct {
+	// SecretManager reads the versions of WEBHOOK_SIGNING_SECRET; it is
+	// needed only when that is set.
+	SecretManager *secretmanager.Client
+	// Firestore holds the idempotency ledger. Nil keeps the ledger in this
+	// process's memory, which only a single instance may do (the local
+	// runner).
+	Firestore *firestore.Client
+	// PubSub publishes the events to EVENTS_TOPIC.
+	PubSub *pubsub.Client
+	// Captures stores captured deliveries; it is needed only when
+	// WEBHOOK_CAPTURE_LIMIT is above 0.
+	Captures capture.Store
+}
+
+// CloudBackends connects to the Google Cloud services cfg names. The
+// returned close function releases the clients.
+func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, error) {
+	var b Backends
 	var res cleanup.Stack
-	fail := func(err error) (*Handler, func() error, error) { return nil, nil, errors.Join(err, res.Close()) }
+	fail := func(err error) (Backends, func() error, error) { return Backends{}, nil, errors.Join(err, res.Close()) }
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
-
-	var sm *secretmanager.Client
 	if cfg.SigningSecretName != "" {
 		c, err := secretmanager.NewClient(ctx)
 		if err != nil {
 			return fail(fmt.Errorf("failed to create Secret Manager client: %w", err))
 		}
 		res.Push(c.Close)
-		sm = c
+		b.SecretManager = c
 	}
-	secrets, err := SecretSource(cfg, sm, logger)
-	if err != nil {
-		return fail(err)
-	}
-	verifier, err := NewVerifier(cfg, secrets, logger)
-	if err != nil {
-		return fail(err)
-	}
-
 	fs, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Firestore client: %w", err))
 	}
 	res.Push(fs.Close)
-	ledger, err := idempotency.NewFirestore(fs, LedgerOptions(cfg))
-	if err != nil {
-		return fail(err)
-	}
-
-	ps, err := pubsub.NewClient(ctx, cfg.ProjectID)
-	if err != nil {
+	b.Firestore = fs
+	if b.PubSub, err = pubsub.NewClient(ctx, cfg.ProjectID); err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
-	res.Push(ps.Close)
-	publisher, err := publish.NewPubSub(ps, cfg.EventsTopic, PublishOptions(cfg))
-	if err != nil {
-		return fail(err)
+	res.Push(b.PubSub.Close)
+	if cfg.CaptureLimit > 0 {
+		gcs, err := storage.NewClient(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("failed to create Cloud Storage client: %w", err))
+		}
+		res.Push(gcs.Close)
+		if b.Captures, err = blob.NewGCS(gcs, cfg.ResultsBucket, blob.GCSOptions{}); err != nil {
+			return fail(fmt.Errorf("RESULTS_BUCKET: %w", err))
+		}
 	}
-	res.Push(func() error { publisher.Stop(); return nil })
-
-	hopts := HandlerOptions(cfg)
-	if hopts.Capture, err = buildCapture(ctx, cfg, logger, &res); err != nil {
-		return fail(err)
-	}
-	h, err := New(verifier, ledger, publisher, logger, hopts)
-	if err != nil {
-		return fail(err)
-	}
-	return h, res.Close, nil
+	return b, res.Close, nil
 }
 
-// SecretSource returns the HMAC secrets cfg names: those in
+// Build wires the Handler cfg describes onto b: signing secrets from the
+// environment and/or Secret Manager, Gemini's JWKS, the idempotency ledger,
+// the events publisher and, when asked for, the capture recorder. The
+// returned close function stops the publisher; b's clients stay open.
+func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Handler, func() error, error) {
+	secrets, err := secretSource(cfg, b.SecretManager, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := NewVerifier(cfg, signature.Options{Secrets: secrets}, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	ledgerOpts := idempotency.Options{Collection: cfg.IdempotencyCollection, TTL: cfg.IdempotencyTTL, Lease: cfg.IdempotencyLease}
+	var ledger Ledger
+	if b.Firestore != nil {
+		ledger, err = idempotency.NewFirestore(b.Firestore, ledgerOpts)
+	} else {
+		ledger, err = idempotency.NewMemory(ledgerOpts)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := Options{
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		PublishTimeout: cfg.PublishTimeout,
+		RetryAfter:     cfg.IdempotencyLease,
+		ProjectID:      cfg.ProjectID,
+	}
+	if cfg.CaptureLimit > 0 {
+		r, err := capture.NewRecorder(b.Captures, capture.Options{Limit: cfg.CaptureLimit, Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("WEBHOOK_CAPTURE_LIMIT: %w", err)
+		}
+		opts.Capture = r
+	}
+	publisher, err := publish.NewPubSub(b.PubSub, cfg.EventsTopic, publish.Options{Ordering: cfg.Ordering, Timeout: cfg.PublishTimeout})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() error { publisher.Stop(); return nil }
+	h, err := New(verifier, ledger, publisher, logger, opts)
+	if err != nil {
+		return nil, nil, errors.Join(err, stop())
+	}
+	return h, stop, nil
+}
+
+// secretSource returns the HMAC secrets cfg names: those in
 // WEBHOOK_SIGNING_SECRETS and, when WEBHOOK_SIGNING_SECRET is set, every
 // enabled version of that Secret Manager secret (read through sm). A
 // signature made with any of them is accepted.
-func SecretSource(cfg *Config, sm *secretmanager.Client, logger *slog.Logger) (signature.SecretSource, error) {
+func secretSource(cfg *Config, sm *secretmanager.Client, logger *slog.Logger) (signature.SecretSource, error) {
 	static, err := cfg.Secrets()
 	if err != nil {
 		return nil, fmt.Errorf("WEBHOOK_SIGNING_SECRETS: %w", err)
@@ -112,47 +160,26 @@ func SecretSource(cfg *Config, sm *secretmanager.Client, logger *slog.Logger) (s
 	return multiSource{signature.StaticSecrets(static), m}, nil
 }
 
-// NewVerifier returns the verifier cfg describes, with secrets for HMAC
-// deliveries and a lazily fetched JWKS for JWT ones.
-func NewVerifier(cfg *Config, secrets signature.SecretSource, logger *slog.Logger) (*signature.Verifier, error) {
-	keys, err := jwks.New(cfg.JWKSURL, jwks.Options{
-		MinRefreshInterval: cfg.JWKSRefreshInterval,
-		HTTPClient:         &http.Client{Timeout: 5 * time.Second},
-		OnError: func(ctx context.Context, err error) {
-			logger.WarnContext(ctx, "JWKS fetch failed", slog.String("error", err.Error()))
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("WEBHOOK_JWKS_URL: %w", err)
+// NewVerifier returns the verifier cfg describes, checking HMAC deliveries
+// against opts.Secrets and JWT ones against opts.Keys, by default the JWKS
+// at WEBHOOK_JWKS_URL, fetched when first needed. cfg's tolerance, leeway,
+// audience and issuer replace those in opts; opts.Now is kept.
+func NewVerifier(cfg *Config, opts signature.Options, logger *slog.Logger) (*signature.Verifier, error) {
+	if opts.Keys == nil {
+		keys, err := jwks.New(cfg.JWKSURL, jwks.Options{
+			MinRefreshInterval: cfg.JWKSRefreshInterval,
+			HTTPClient:         &http.Client{Timeout: 5 * time.Second},
+			OnError: func(ctx context.Context, err error) {
+				logger.WarnContext(ctx, "JWKS fetch failed", slog.String("error", err.Error()))
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("WEBHOOK_JWKS_URL: %w", err)
+		}
+		opts.Keys = keys
 	}
-	return signature.NewVerifier(signature.Options{
-		Secrets:   secrets,
-		Keys:      keys,
-		Tolerance: cfg.TimestampTolerance,
-		Leeway:    cfg.JWTLeeway,
-		Audience:  cfg.JWTAudience,
-		Issuer:    cfg.JWTIssuer,
-	})
-}
-
-// LedgerOptions returns the idempotency settings in cfg.
-func LedgerOptions(cfg *Config) idempotency.Options {
-	return idempotency.Options{Collection: cfg.IdempotencyCollection, TTL: cfg.IdempotencyTTL, Lease: cfg.IdempotencyLease}
-}
-
-// PublishOptions returns the publishing settings in cfg.
-func PublishOptions(cfg *Config) publish.Options {
-	return publish.Options{Ordering: cfg.Ordering, Timeout: cfg.PublishTimeout}
-}
-
-// HandlerOptions returns the request-handling settings in cfg.
-func HandlerOptions(cfg *Config) Options {
-	return Options{
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		PublishTimeout: cfg.PublishTimeout,
-		RetryAfter:     cfg.IdempotencyLease,
-		ProjectID:      cfg.ProjectID,
-	}
+	opts.Tolerance, opts.Leeway, opts.Audience, opts.Issuer = cfg.TimestampTolerance, cfg.JWTLeeway, cfg.JWTAudience, cfg.JWTIssuer
+	return signature.NewVerifier(opts)
 }
 
 // multiSource accepts the secrets of every source it holds.

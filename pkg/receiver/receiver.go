@@ -3,8 +3,8 @@
 // normalized event to Pub/Sub and answers within milliseconds.
 //
 // The handler depends on three small interfaces it owns (Verifier, Ledger,
-// Publisher); Build wires the Google Cloud implementations from a Config and
-// tests use the in-memory ones.
+// Publisher); Build wires them from a Config onto Backends (Google Cloud's,
+// or the local runner's stand-ins) and tests use the in-memory ones.
 package receiver
 
 import (
