@@ -13,9 +13,9 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/cli"
 	"github.com/geminihooks/geminihooks/pkg/local"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // cliResult is what one run of the tool produced.

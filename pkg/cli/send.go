@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 

@@ -30,12 +30,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // webhooksAPIKey is the simulator's API key in these tests.

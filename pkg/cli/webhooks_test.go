@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/cli"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 

@@ -20,9 +20,9 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // rsaKeys are generated once: RSA key generation dominates the test time.

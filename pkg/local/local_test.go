@@ -14,11 +14,11 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 func TestStack_deliveryReachesEventsTopic(t *testing.T) {

@@ -29,8 +29,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/iterator"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/logging"
@@ -38,7 +39,6 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // e2eWait bounds every wait for the pipeline: a push, a results message.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
 

@@ -22,15 +22,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 const (
