@@ -13,16 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 // ErrNotDelivered is wrapped by Send when every attempt failed: the retry
 // policy ran out of attempts or of time.
 var ErrNotDelivered = errors.New("geminisim: webhook not delivered")
-
-// DefaultIssuer is the iss claim of per-request webhook JWTs. No source
-// states it; the simulator uses the API's origin.
-const DefaultIssuer = "https://generativelanguage.googleapis.com"
 
 // jwtLifetime is exp - iat of per-request webhook JWTs, matching the
 // five-minute replay window the guide recommends.
@@ -93,7 +91,7 @@ type SenderOptions struct {
 	// Audience is the JWT aud claim. Empty means the delivery URL (one
 	// reading of the sources; none states the value).
 	Audience string
-	// Issuer is the JWT iss claim. Empty means DefaultIssuer.
+	// Issuer is the JWT iss claim. Empty means gemini.WebhookIssuer.
 	Issuer string
 	// OmitIDHeaders leaves webhook-id and webhook-timestamp off JWT
 	// deliveries. One source says dynamic webhooks share the static ones'
@@ -145,7 +143,7 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 		return nil, fmt.Errorf("%w: invalid retry policy %+v", ErrInvalidSpec, r)
 	}
 	if s.issuer == "" {
-		s.issuer = DefaultIssuer
+		s.issuer = gemini.WebhookIssuer
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
@@ -165,7 +163,7 @@ type Delivery struct {
 	// URL is the webhook endpoint.
 	URL string
 	// Notification is the event; its JSON is the request body.
-	Notification Notification
+	Notification event.Payload
 	// WebhookID is the webhook-id (and JWT jti). Empty generates
 	// "msg_" + 27 random characters, the spec example's shape.
 	WebhookID string
@@ -354,8 +352,9 @@ func (s *Sender) newRequest(ctx context.Context, d Delivery, body []byte, ts tim
 		req.Header.Set("webhook-signature", strings.Join(sigs, " "))
 		return req, nil
 	}
-	claims, err := d.Notification.claims()
-	if err != nil {
+	// The JWT carries the event: its claims are the body's fields.
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil {
 		return nil, fmt.Errorf("failed to encode claims: %w", err)
 	}
 	aud := s.audience

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/genai/interactions/models/webhooks"
 	"google.golang.org/genai/interactions/retry"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 )
 
@@ -30,9 +32,7 @@ const (
 
 // Gemini API defaults.
 const (
-	geminiDefaultBaseURL = "https://generativelanguage.googleapis.com"
-	geminiAPIVersion     = "v1beta"
-	geminiTimeout        = 30 * time.Second
+	geminiTimeout = 30 * time.Second
 )
 
 // Revocation behaviours of a rotation, as the API spells them.
@@ -45,13 +45,8 @@ const (
 // rotation with revoke_previous_secrets_after_h24.
 const secretGracePeriod = 24 * time.Hour
 
-// webhookEvents are the events a webhook can subscribe to: the guide's
-// catalog (the API reference's enum lacks the two cancelled ones).
-var webhookEvents = []string{
-	"batch.succeeded", "batch.failed", "batch.cancelled", "batch.expired",
-	"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action",
-	"video.generated",
-}
+// webhookEvents are the events a webhook can subscribe to.
+var webhookEvents = event.SubscribableTypes()
 
 // secretNamePattern matches projects/PROJECT/secrets/SECRET, as the
 // receiver's WEBHOOK_SIGNING_SECRET does.
@@ -237,7 +232,7 @@ func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, e
 	}
 	base := env.Getenv(envGeminiBaseURL)
 	if base == "" {
-		base = geminiDefaultBaseURL
+		base = gemini.DefaultBaseURL
 	}
 	if err := checkGeminiBaseURL(base); err != nil {
 		return nil, err
@@ -247,7 +242,7 @@ func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, e
 		Backend:    genai.BackendGeminiAPI,
 		HTTPClient: env.HTTP(),
 		HTTPOptions: genai.HTTPOptions{
-			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: geminiAPIVersion, Timeout: genai.Ptr(geminiTimeout),
+			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: gemini.APIVersion, Timeout: genai.Ptr(geminiTimeout),
 		},
 	})
 	if err != nil {
@@ -263,7 +258,7 @@ func checkGeminiBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
 		// Not quoted: it may hold credentials.
-		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", envGeminiBaseURL, geminiDefaultBaseURL)
+		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", envGeminiBaseURL, gemini.DefaultBaseURL)
 	}
 	switch u.Scheme {
 	case "https":

@@ -32,6 +32,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/internal/testenv"
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
@@ -393,9 +394,9 @@ func (rr *recordingReceiver) deliver(t *testing.T, secrets ...string) receiverAn
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	rep, _ := sender.Send(ctx, geminisim.Delivery{URL: rr.URL, Notification: geminisim.Notification{
-		Type: geminisim.EventBatchSucceeded, Version: "v1", Timestamp: time.Now(),
-		Data: geminisim.NotificationData{ID: "batches/b" + strconv.FormatInt(time.Now().UnixNano(), 36), OutputFileURI: "files/results"},
+	rep, _ := sender.Send(ctx, geminisim.Delivery{URL: rr.URL, Notification: event.Payload{
+		Type: event.TypeBatchSucceeded, Version: "v1", Timestamp: time.Now(),
+		Data: event.PayloadData{ID: "batches/b" + strconv.FormatInt(time.Now().UnixNano(), 36), OutputFileURI: "files/results"},
 	}})
 	if len(rep.Attempts) != 1 || rep.Attempts[0].Err != nil {
 		t.Fatalf("delivery failed: %+v", rep)

@@ -18,6 +18,16 @@ import (
 // DefaultBaseURL is the Gemini Developer API.
 const DefaultBaseURL = "https://generativelanguage.googleapis.com"
 
+// WebhookIssuer is the iss claim that the simulator and the operator tool's
+// send give per-request webhook JWTs. No source states Gemini's; this is the
+// API's origin.
+const WebhookIssuer = DefaultBaseURL
+
+// DefaultVideoModel is the Veo model that names video operations built
+// without one ("models/veo-3.0-generate-001/operations/…"), as in Google's
+// examples.
+const DefaultVideoModel = "veo-3.0-generate-001"
+
 // Defaults of Options.
 const (
 	// DefaultTimeout bounds each metadata request, and the wait for a
@@ -35,9 +45,9 @@ const (
 	DefaultRetryMax = 10 * time.Second
 )
 
-// apiVersion is the API version of every path; the webhooks, Batch and
+// APIVersion is the API version of every path; the webhooks, Batch and
 // Interactions APIs are all served under v1beta.
-const apiVersion = "v1beta"
+const APIVersion = "v1beta"
 
 // maxMetadataBody bounds a metadata response. Inlined batch responses are
 // the largest; the API caps inline batch requests at 20 MB.
@@ -197,7 +207,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		APIKey:      opts.APIKey,
 		Backend:     genai.BackendGeminiAPI,
 		HTTPClient:  hc,
-		HTTPOptions: genai.HTTPOptions{BaseURL: base.String(), APIVersion: apiVersion},
+		HTTPOptions: genai.HTTPOptions{BaseURL: base.String(), APIVersion: APIVersion},
 	})
 	if err != nil {
 		return nil, scrub(fmt.Errorf("failed to create the genai client: %w", err), opts.APIKey)
@@ -254,7 +264,7 @@ func origin(u *url.URL) string {
 
 // apiURL returns the URL of an API path such as "batches/123".
 func (c *Client) apiURL(path string) string {
-	return c.base.String() + "/" + apiVersion + "/" + path
+	return c.base.String() + "/" + APIVersion + "/" + path
 }
 
 // newRequest returns a GET request, authenticated when it goes to the base

@@ -186,7 +186,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}},
 		{"unknown_job", func(t *testing.T, s *e2eStack) {
-			n := notification(geminisim.EventBatchSucceeded, "batches/never-created")
+			n := notification(event.TypeBatchSucceeded, "batches/never-created")
 			id := s.deliver(t, s.hmac, n)
 			// Acknowledged: the one answer is a 200, which Pub/Sub takes as
 			// an ack (a nack would show here as another status).
@@ -312,14 +312,14 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 
 // deliver sends n through sender as a new webhook and returns its id, the
 // completion event's id.
-func (s *e2eStack) deliver(t *testing.T, sender *geminisim.Sender, n geminisim.Notification) string {
+func (s *e2eStack) deliver(t *testing.T, sender *geminisim.Sender, n event.Payload) string {
 	t.Helper()
 	id := newWebhookID()
 	s.deliverID(t, sender, n, id)
 	return id
 }
 
-func (s *e2eStack) deliverID(t *testing.T, sender *geminisim.Sender, n geminisim.Notification, id string) {
+func (s *e2eStack) deliverID(t *testing.T, sender *geminisim.Sender, n event.Payload, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), e2eWait)
 	defer cancel()

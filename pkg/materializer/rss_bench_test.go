@@ -193,7 +193,7 @@ func median(vs []float64) float64 {
 
 // benchEvent turns a simulator notification into the completion event the
 // receiver would publish.
-func benchEvent(b *testing.B, n geminisim.Notification) []byte {
+func benchEvent(b *testing.B, n event.Payload) []byte {
 	body, err := json.Marshal(n)
 	if err != nil {
 		b.Fatal(err)
