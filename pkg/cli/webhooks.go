@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/genai/interactions/models/webhooks"
 	"google.golang.org/genai/interactions/retry"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/secret"
@@ -264,8 +264,7 @@ func checkGeminiBaseURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		if config.IsLoopback(u.Hostname()) {
 			return nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 
@@ -48,4 +49,15 @@ func byVariable(target any, err error) error {
 		}
 	}
 	return err
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP: the only
+// hosts that configured URLs (the Gemini API, a JWKS) may name with plain
+// http, for the simulator and local key sets.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

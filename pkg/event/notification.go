@@ -337,12 +337,12 @@ func (n *Notification) validate() error {
 	return nil
 }
 
-// apiHost is the Gemini API's host (the client's default base URL), whose
-// URLs are accepted as ids.
+// apiHost is the host of gemini.DefaultBaseURL, whose URLs are accepted as
+// ids, and apiVersions the version prefixes of its URLs (gemini.APIVersion
+// first; the webhooks guide shows both). Tests keep them equal to pkg/gemini's,
+// which this package does not import: the receiver does not link the client.
 const apiHost = "generativelanguage.googleapis.com"
 
-// apiVersions are the version prefixes of the API's URLs; the webhooks
-// guide shows both.
 var apiVersions = []string{"v1beta", "v1"}
 
 // resourceName returns the normalized resource name for id. Gemini's

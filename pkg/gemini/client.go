@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // DefaultBaseURL is the Gemini Developer API.
@@ -228,22 +230,13 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !config.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("gemini: Options.BaseURL %q must use https unless the host is loopback", redactURL(raw))
 		}
 	default:
 		return nil, fmt.Errorf("gemini: Options.BaseURL %q must use https", redactURL(raw))
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
-// isLoopback reports whether host is localhost or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // origin returns the scheme, host and port of u in a canonical form, for

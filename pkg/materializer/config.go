@@ -25,7 +25,8 @@ type Config struct {
 	// injected from Secret Manager.
 	GeminiAPIKey string `env:"GEMINI_API_KEY"`
 	// GeminiBaseURL is the only host the materializer contacts for jobs,
-	// and the only one it sends the API key to.
+	// and the only one it sends the API key to. The default is
+	// gemini.DefaultBaseURL (a test keeps them equal).
 	GeminiBaseURL string `env:"GEMINI_BASE_URL, default=https://generativelanguage.googleapis.com"`
 	// DownloadHosts are the hosts a download may be redirected to (see
 	// gemini.Options.DownloadHosts); empty means gemini.DefaultDownloadHosts.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
 
@@ -24,7 +25,7 @@ func TestLoadConfig_defaults(t *testing.T) {
 	}
 	want := &materializer.Config{
 		GeminiAPIKey:    testAPIKey,
-		GeminiBaseURL:   "https://generativelanguage.googleapis.com",
+		GeminiBaseURL:   gemini.DefaultBaseURL, // the tag cannot name the constant
 		ResultsBucket:   testBucket,
 		ResultsPrefix:   "gemini",
 		ResultsTopic:    "geminihooks-results",
