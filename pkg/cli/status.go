@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	c := lookup("status")
 	fs := newFlagSet(env, c)
 	bucket := fs.String("bucket", "", "results `BUCKET` (default $RESULTS_BUCKET)")
-	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else \"gemini\")")
+	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else "+strconv.Quote(materializer.DefaultPrefix)+")")
 	data := fs.String("data", "", "read a local results `DIR` instead of Cloud Storage")
 	kindFlag := fs.String("kind", "", "job kind for a bare id: batch, interaction or video")
 	asJSON := fs.Bool("json", false, "print the manifest and objects as JSON")
@@ -85,9 +86,6 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	pfx := *prefix
 	if pfx == "" {
 		pfx = env.Getenv(envResultsPrefix)
-	}
-	if pfx = strings.Trim(pfx, "/"); pfx == "" {
-		pfx = "gemini"
 	}
 
 	var store blob.Store
@@ -124,7 +122,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		tried    []string
 	)
 	for _, cand := range candidates {
-		name := pfx + "/" + string(cand.kind) + "/" + cand.id + "/" + materializer.ManifestName
+		name := materializer.JobFolder(pfx, cand.kind, cand.id) + materializer.ManifestName
 		tried = append(tried, name)
 		m, err := readManifest(ctx, store, name)
 		if errors.Is(err, blob.ErrNotExist) {
@@ -140,7 +138,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: no manifest in %s at %s: the job was not materialized (yet), or the id or --kind is wrong",
 			ErrNotFound, where, strings.Join(tried, ", "))
 	}
-	manifestName := pfx + "/" + string(found.kind) + "/" + found.id + "/" + materializer.ManifestName
+	manifestName := materializer.JobFolder(pfx, found.kind, found.id) + materializer.ManifestName
 
 	res := statusResult{Job: pos[0], Kind: found.kind, Manifest: manifest, Objects: []statusObject{}}
 	names := make([]string, 0, len(manifest.Objects)+1)

@@ -33,7 +33,8 @@ type Config struct {
 	DownloadHosts []string `env:"GEMINI_DOWNLOAD_HOSTS"`
 	// ResultsBucket is the Cloud Storage bucket receiving the results.
 	ResultsBucket string `env:"RESULTS_BUCKET"`
-	// ResultsPrefix is the folder under which results are written.
+	// ResultsPrefix is the folder under which results are written; the
+	// default is DefaultPrefix (a test keeps them equal).
 	ResultsPrefix string `env:"RESULTS_PREFIX, default=gemini"`
 	// ResultsTopic is the Pub/Sub topic (id or full name) announcing them.
 	ResultsTopic string `env:"RESULTS_TOPIC, default=geminihooks-results"`

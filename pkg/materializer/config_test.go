@@ -27,7 +27,7 @@ func TestLoadConfig_defaults(t *testing.T) {
 		GeminiAPIKey:    testAPIKey,
 		GeminiBaseURL:   gemini.DefaultBaseURL, // the tag cannot name the constant
 		ResultsBucket:   testBucket,
-		ResultsPrefix:   "gemini",
+		ResultsPrefix:   materializer.DefaultPrefix,
 		ResultsTopic:    "geminihooks-results",
 		UploadChunkSize: 8 << 20,
 		FetchTimeout:    30 * time.Second,

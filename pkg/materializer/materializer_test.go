@@ -1182,3 +1182,21 @@ func TestMaterialize_downloadHostRefused(t *testing.T) {
 		t.Errorf("the download host received %d requests", n)
 	}
 }
+
+func TestJobFolder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, prefix string
+		kind         event.Kind
+		id, want     string
+	}{
+		{name: "default", kind: event.KindBatch, id: "abc", want: "gemini/batch/abc/"},
+		{name: "slash_is_default", prefix: "/", kind: event.KindVideo, id: "op", want: "gemini/video/op/"},
+		{name: "custom_trimmed", prefix: "/tenant/results/", kind: event.KindInteraction, id: "v1_x", want: "tenant/results/interaction/v1_x/"},
+	}
+	for _, tc := range tests {
+		if got := materializer.JobFolder(tc.prefix, tc.kind, tc.id); got != tc.want {
+			t.Errorf("%s: JobFolder(%q, %q, %q) = %q, want %q", tc.name, tc.prefix, tc.kind, tc.id, got, tc.want)
+		}
+	}
+}
