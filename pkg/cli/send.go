@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -305,14 +306,14 @@ func jwtClaims(body []byte, issuer, audience, id string, ts time.Time) map[strin
 func signingSecrets(env *Env, flagValues []string) ([]signature.Secret, error) {
 	name, list := "--secret", strings.Join(flagValues, ",")
 	if len(flagValues) == 0 {
-		name, list = envSigningSecrets, env.Getenv(envSigningSecrets)
+		name, list = config.EnvSigningSecrets, env.Getenv(config.EnvSigningSecrets)
 	}
 	secrets, err := signature.ParseSecretList(name, list)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	if len(secrets) == 0 {
-		return nil, usageErrorf("no signing secret: pass --secret or set %s (or use --jwt)", envSigningSecrets)
+		return nil, usageErrorf("no signing secret: pass --secret or set %s (or use --jwt)", config.EnvSigningSecrets)
 	}
 	return secrets, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
@@ -85,7 +86,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	pfx := *prefix
 	if pfx == "" {
-		pfx = env.Getenv(envResultsPrefix)
+		pfx = env.Getenv(config.EnvResultsPrefix)
 	}
 
 	var store blob.Store
@@ -99,10 +100,10 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	} else {
 		b := *bucket
 		if b == "" {
-			b = env.Getenv(envResultsBucket)
+			b = env.Getenv(config.EnvResultsBucket)
 		}
 		if b == "" {
-			return usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", envResultsBucket)
+			return usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", config.EnvResultsBucket)
 		}
 		client, err := newStorageClient(ctx, env)
 		if err != nil {

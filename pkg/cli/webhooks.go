@@ -24,12 +24,6 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/secret"
 )
 
-// Environment variables of the Gemini API, the materializer's.
-const (
-	envGeminiAPIKey  = "GEMINI_API_KEY"
-	envGeminiBaseURL = "GEMINI_BASE_URL"
-)
-
 // Gemini API defaults.
 const (
 	geminiTimeout = 30 * time.Second
@@ -226,11 +220,11 @@ func newWebhooksCommand() *Command {
 // newWebhooksClient returns the Gemini WebhookService client configured by
 // GEMINI_API_KEY and GEMINI_BASE_URL.
 func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, error) {
-	key := env.Getenv(envGeminiAPIKey)
+	key := env.Getenv(config.EnvGeminiAPIKey)
 	if key == "" {
-		return nil, usageErrorf("%s is not set: the webhooks commands call the Gemini API with it", envGeminiAPIKey)
+		return nil, usageErrorf("%s is not set: the webhooks commands call the Gemini API with it", config.EnvGeminiAPIKey)
 	}
-	base := env.Getenv(envGeminiBaseURL)
+	base := env.Getenv(config.EnvGeminiBaseURL)
 	if base == "" {
 		base = gemini.DefaultBaseURL
 	}
@@ -258,7 +252,7 @@ func checkGeminiBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
 		// Not quoted: it may hold credentials.
-		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", envGeminiBaseURL, gemini.DefaultBaseURL)
+		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", config.EnvGeminiBaseURL, gemini.DefaultBaseURL)
 	}
 	switch u.Scheme {
 	case "https":
@@ -268,7 +262,7 @@ func checkGeminiBaseURL(raw string) error {
 			return nil
 		}
 	}
-	return usageErrorf("%s %q must use https (plain http only to a loopback host)", envGeminiBaseURL, raw)
+	return usageErrorf("%s %q must use https (plain http only to a loopback host)", config.EnvGeminiBaseURL, raw)
 }
 
 // parseEvents splits a comma-separated event list and checks each name.
@@ -323,11 +317,11 @@ func parseID(env *Env, c *Command, fs *flag.FlagSet, args []string) (string, err
 func secretTarget(env *Env, flagValue string, printSecret bool) (string, error) {
 	name := flagValue
 	if name == "" {
-		name = env.Getenv(envSigningSecret)
+		name = env.Getenv(config.EnvSigningSecret)
 	}
 	switch {
 	case name == "" && !printSecret:
-		return "", usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (or --print-secret to only print the secret)", envSigningSecret)
+		return "", usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (or --print-secret to only print the secret)", config.EnvSigningSecret)
 	case name != "" && !secretNamePattern.MatchString(name):
 		return "", usageErrorf("--secret-name %q must look like projects/PROJECT/secrets/NAME", name)
 	}
@@ -375,7 +369,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	uri := fs.String("uri", "", "`URL` Gemini delivers to: the receiver's (required)")
 	events := fs.String("events", "", "comma-separated `EVENTS` to subscribe to (required)")
 	name := fs.String("name", "", "display `NAME` of the webhook")
-	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+envSigningSecret+")")
+	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+config.EnvSigningSecret+")")
 	printSecret := fs.Bool("print-secret", false, "print the signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseNoArgs(env, c, fs, args); err != nil {
@@ -450,7 +444,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	fmt.Fprintf(si.info, "Stored its signing secret as %s.\n", version)
 	fmt.Fprintf(si.info, "A receiver reading %s (%s) accepts deliveries signed\n"+
 		"with it within %s, or at once on the first delivery its cached secrets cannot verify.\n",
-		si.target, envSigningSecret, humanDuration(secret.DefaultTTL))
+		si.target, config.EnvSigningSecret, humanDuration(secret.DefaultTTL))
 	return nil
 }
 
@@ -704,7 +698,7 @@ type rotateResult struct {
 func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	immediately := fs.Bool("revoke-immediately", false, "stop signing with the previous secret now instead of in 24 hours")
-	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+envSigningSecret+")")
+	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+config.EnvSigningSecret+")")
 	printSecret := fs.Bool("print-secret", false, "print the new signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	id, err := parseID(env, c, fs, args)

@@ -1,5 +1,8 @@
 // Package config loads a function's configuration struct from the
-// environment with go-envconfig, reporting problems by variable name.
+// environment with go-envconfig, reporting problems by variable name. It is
+// also the one home of the variables' names (the Env constants) for code
+// that reads or sets them outside a Config, and of the rule that configured
+// URLs use https except to a loopback host ([IsLoopback]).
 package config
 
 import (

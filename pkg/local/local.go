@@ -35,6 +35,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
@@ -119,14 +120,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 	// Gemini: the simulator unless a real API key is configured.
 	overrides := map[string]string{}
-	if key, ok := lookuper.Lookup("GEMINI_API_KEY"); ok && key != "" {
+	if key, ok := lookuper.Lookup(config.EnvGeminiAPIKey); ok && key != "" {
 		s.Gemini = "Gemini API"
 	} else {
 		if err := s.startSimulator(overrides); err != nil {
 			return nil, err
 		}
-		if v, ok := lookuper.Lookup("WEBHOOK_JWKS_URL"); !ok || v == "" {
-			overrides["WEBHOOK_JWKS_URL"] = s.Sim.URL() + "/.well-known/jwks.json"
+		if v, ok := lookuper.Lookup(config.EnvJWKSURL); !ok || v == "" {
+			overrides[config.EnvJWKSURL] = s.Sim.URL() + "/.well-known/jwks.json"
 		}
 	}
 	secret, generated, err := devSecret(lookuper)
@@ -134,9 +135,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s.Secret, s.Generated = secret, generated
-	overrides["WEBHOOK_SIGNING_SECRETS"] = secret
-	if v, ok := lookuper.Lookup("RESULTS_BUCKET"); !ok || v == "" {
-		overrides["RESULTS_BUCKET"] = "geminihooks-local"
+	overrides[config.EnvSigningSecrets] = secret
+	if v, ok := lookuper.Lookup(config.EnvResultsBucket); !ok || v == "" {
+		overrides[config.EnvResultsBucket] = "geminihooks-local"
 	}
 	env := envconfig.MultiLookuper(envconfig.MapLookuper(overrides), lookuper)
 	rcfg, err := receiver.LoadConfig(ctx, env)
@@ -294,10 +295,10 @@ func (s *Stack) startSimulator(overrides map[string]string) error {
 	s.closers = append(s.closers, sim.Close)
 	s.Sim = sim
 	s.Gemini = "Gemini API simulator at " + sim.URL()
-	overrides["GEMINI_API_KEY"] = key
-	overrides["GEMINI_BASE_URL"] = sim.URL()
+	overrides[config.EnvGeminiAPIKey] = key
+	overrides[config.EnvGeminiBaseURL] = sim.URL()
 	// Downloads redirect to the simulator's download host, on loopback.
-	overrides["GEMINI_DOWNLOAD_HOSTS"] = strings.TrimPrefix(sim.DownloadURL(), "http://")
+	overrides[config.EnvGeminiDownloadHosts] = strings.TrimPrefix(sim.DownloadURL(), "http://")
 	return nil
 }
 
@@ -327,8 +328,8 @@ func (s *Stack) Close() error {
 
 // devSecret returns the first configured signing secret, or a new one.
 func devSecret(l envconfig.Lookuper) (string, bool, error) {
-	if v, ok := l.Lookup("WEBHOOK_SIGNING_SECRETS"); ok && v != "" {
-		secrets, err := signature.ParseSecretList("WEBHOOK_SIGNING_SECRETS", v)
+	if v, ok := l.Lookup(config.EnvSigningSecrets); ok && v != "" {
+		secrets, err := signature.ParseSecretList(config.EnvSigningSecrets, v)
 		if err != nil {
 			return "", false, err
 		}
@@ -341,7 +342,7 @@ func devSecret(l envconfig.Lookuper) (string, bool, error) {
 }
 
 func (s *Stack) ledger(ctx context.Context, l envconfig.Lookuper, cfg *receiver.Config) (receiver.Ledger, string, error) {
-	if host, ok := l.Lookup("FIRESTORE_EMULATOR_HOST"); ok && host != "" {
+	if host, ok := l.Lookup(config.EnvFirestoreEmulatorHost); ok && host != "" {
 		c, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to connect to the Firestore emulator at %s: %w", host, err)
@@ -355,7 +356,7 @@ func (s *Stack) ledger(ctx context.Context, l envconfig.Lookuper, cfg *receiver.
 }
 
 func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string) (*pubsub.Client, string, error) {
-	if host, ok := l.Lookup("PUBSUB_EMULATOR_HOST"); ok && host != "" {
+	if host, ok := l.Lookup(config.EnvPubSubEmulatorHost); ok && host != "" {
 		c, err := pubsub.NewClient(ctx, project)
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to connect to the Pub/Sub emulator at %s: %w", host, err)
