@@ -22,10 +22,6 @@ import (
 // policy ran out of attempts or of time.
 var ErrNotDelivered = errors.New("geminisim: webhook not delivered")
 
-// jwtLifetime is exp - iat of per-request webhook JWTs, matching the
-// five-minute replay window the guide recommends.
-const jwtLifetime = 5 * time.Minute
-
 // TokenSigner signs JWT claims as a compact RS256 JWS with a kid header.
 // *Server and *signature.JWTSigner implement it.
 type TokenSigner interface {
@@ -347,30 +343,23 @@ func (s *Sender) newRequest(ctx context.Context, d Delivery, body []byte, ts tim
 		for i, sec := range s.secrets {
 			sigs[i] = signature.SignHMAC(sec, d.WebhookID, ts, body)
 		}
-		req.Header.Set("webhook-id", d.WebhookID)
-		req.Header.Set("webhook-timestamp", unix)
-		req.Header.Set("webhook-signature", strings.Join(sigs, " "))
+		req.Header.Set(signature.HeaderID, d.WebhookID)
+		req.Header.Set(signature.HeaderTimestamp, unix)
+		req.Header.Set(signature.HeaderSignature, strings.Join(sigs, " "))
 		return req, nil
-	}
-	// The JWT carries the event: its claims are the body's fields.
-	var claims map[string]any
-	if err := json.Unmarshal(body, &claims); err != nil {
-		return nil, fmt.Errorf("failed to encode claims: %w", err)
 	}
 	aud := s.audience
 	if aud == "" {
 		aud = d.URL
 	}
-	claims["iss"], claims["aud"], claims["jti"] = s.issuer, aud, d.WebhookID
-	claims["iat"], claims["exp"] = ts.Unix(), ts.Add(jwtLifetime).Unix()
-	tok, err := s.signer.Sign(claims)
+	tok, err := s.signer.Sign(signature.WebhookClaims(body, s.issuer, aud, d.WebhookID, ts))
 	if err != nil {
 		return nil, fmt.Errorf("failed to sign webhook: %w", err)
 	}
-	req.Header.Set("webhook-signature", tok)
+	req.Header.Set(signature.HeaderSignature, tok)
 	if !s.omitIDHeaders {
-		req.Header.Set("webhook-id", d.WebhookID)
-		req.Header.Set("webhook-timestamp", unix)
+		req.Header.Set(signature.HeaderID, d.WebhookID)
+		req.Header.Set(signature.HeaderTimestamp, unix)
 	}
 	return req, nil
 }

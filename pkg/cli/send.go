@@ -27,10 +27,6 @@ import (
 // body) without publishing.
 const eventPing = "ping"
 
-// jwtLifetime is exp - iat of the JWTs send signs, the five-minute window
-// Gemini's guide recommends for replays (the simulator uses the same).
-const jwtLifetime = 5 * time.Minute
-
 // sendEventTypes lists the events send can build, in catalog order.
 var sendEventTypes = append(event.SubscribableTypes(), eventPing)
 
@@ -222,7 +218,7 @@ func newSendRequest(ctx context.Context, env *Env, eventType string, o sendOptio
 		if aud == "" {
 			aud = o.url
 		}
-		if sig, err = signer.Sign(jwtClaims(body, o.issuer, aud, webhookID, ts)); err != nil {
+		if sig, err = signer.Sign(signature.WebhookClaims(body, o.issuer, aud, webhookID, ts)); err != nil {
 			return nil, res, err
 		}
 		res.Scheme, res.KeyID, res.Signatures = string(signature.SchemeJWT), signer.KeyID(), 1
@@ -286,19 +282,6 @@ func buildNotification(eventType, resource string, metadata map[string]any, now 
 		n.Data.FileName = "files/" + file
 	}
 	return n
-}
-
-// jwtClaims returns the claims of a per-request webhook JWT: the event
-// (body, when it is a JSON object, as the guide decodes the token into the
-// event) plus iss, aud, jti, iat and exp.
-func jwtClaims(body []byte, issuer, audience, id string, ts time.Time) map[string]any {
-	claims := map[string]any{}
-	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
-		claims = map[string]any{}
-	}
-	claims["iss"], claims["aud"], claims["jti"] = issuer, audience, id
-	claims["iat"], claims["exp"] = ts, ts.Add(jwtLifetime)
-	return claims
 }
 
 // signingSecrets parses the --secret values, or WEBHOOK_SIGNING_SECRETS when
