@@ -228,8 +228,8 @@ func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, e
 	if base == "" {
 		base = gemini.DefaultBaseURL
 	}
-	if err := checkGeminiBaseURL(base); err != nil {
-		return nil, err
+	if _, err := gemini.ParseBaseURL(base); err != nil {
+		return nil, usageErrorf("%s: %v", config.EnvGeminiBaseURL, err)
 	}
 	c, err := genai.NewClient(ctx, &genai.ClientConfig{
 		APIKey:     key,
@@ -244,25 +244,6 @@ func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, e
 		return nil, errors.New("failed to create the Gemini API client")
 	}
 	return c.Webhooks, nil
-}
-
-// checkGeminiBaseURL refuses a base URL the API key must not be sent to:
-// anything but https, except plain http to a loopback host (the simulator).
-func checkGeminiBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
-		// Not quoted: it may hold credentials.
-		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", config.EnvGeminiBaseURL, gemini.DefaultBaseURL)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if config.IsLoopback(u.Hostname()) {
-			return nil
-		}
-	}
-	return usageErrorf("%s %q must use https (plain http only to a loopback host)", config.EnvGeminiBaseURL, raw)
 }
 
 // parseEvents splits a comma-separated event list and checks each name.

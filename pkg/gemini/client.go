@@ -145,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if rawBase == "" {
 		rawBase = DefaultBaseURL
 	}
-	base, err := parseBaseURL(rawBase)
+	base, err := ParseBaseURL(rawBase)
 	if err != nil {
 		return nil, err
 	}
@@ -217,24 +217,24 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// parseBaseURL checks that raw is an origin the client may send the API
-// key to: https anywhere, plain http only on a loopback host.
-func parseBaseURL(raw string) (*url.URL, error) {
+// ParseBaseURL checks that raw is an origin the API key may be sent to:
+// https anywhere, plain http only on a loopback host (the simulator).
+func ParseBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return nil, fmt.Errorf("gemini: Options.BaseURL %q is not an absolute URL", redactURL(raw))
+		return nil, fmt.Errorf("gemini: base URL %q is not an absolute URL", redactURL(raw))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("gemini: Options.BaseURL %q must be an origin (scheme://host[:port])", redactURL(raw))
+		return nil, fmt.Errorf("gemini: base URL %q must be an origin (scheme://host[:port])", redactURL(raw))
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !config.IsLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("gemini: Options.BaseURL %q must use https unless the host is loopback", redactURL(raw))
+			return nil, fmt.Errorf("gemini: base URL %q must use https unless the host is loopback", redactURL(raw))
 		}
 	default:
-		return nil, fmt.Errorf("gemini: Options.BaseURL %q must use https", redactURL(raw))
+		return nil, fmt.Errorf("gemini: base URL %q must use https", redactURL(raw))
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 }
