@@ -72,8 +72,8 @@ deadline_race() {
 }
 
 step "fuzz ($FUZZTIME each)"
-for target in $(grep -rhoE --include='*_test.go' '^func (Fuzz[A-Za-z0-9_]+)' pkg | sed 's/^func //' | sort -u); do
-  pkg=$(grep -rlE --include='*_test.go' "^func $target\(" pkg | head -n1 | xargs dirname)
+for target in $(grep -rhoE --include='*_test.go' '^func (Fuzz[A-Za-z0-9_]+)' pkg internal | sed 's/^func //' | sort -u); do
+  pkg=$(grep -rlE --include='*_test.go' "^func $target\(" pkg internal | head -n1 | xargs dirname)
   echo "fuzz $target in ./$pkg"
   for attempt in 1 2; do
     if out=$(go test -run='^$' -fuzz="^$target\$" -fuzztime="$FUZZTIME" "./$pkg" 2>&1); then

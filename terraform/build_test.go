@@ -22,7 +22,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/geminihooks/geminihooks/pkg/testenv"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 )
 
 // The Cloud Functions Go buildpack (GoogleCloudPlatform/buildpacks,

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // TestReceiveWebhook_wiresFromEnvironment runs the registered function the

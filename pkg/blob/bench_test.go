@@ -10,8 +10,8 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
+	"github.com/geminihooks/geminihooks/internal/gcsdiscard"
 	"github.com/geminihooks/geminihooks/pkg/blob"
-	"github.com/geminihooks/geminihooks/pkg/blob/gcsdiscard"
 )
 
 // benchSize is the object size of the upload benchmarks.

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/geminihooks/geminihooks/internal/gcsdiscard"
 	"github.com/geminihooks/geminihooks/pkg/blob"
-	"github.com/geminihooks/geminihooks/pkg/blob/gcsdiscard"
 )
 
 // probeReader wraps a source and records how it is used, so that tests can

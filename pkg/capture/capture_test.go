@@ -16,10 +16,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 const jwtToken = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJ0eXBlIjoiYmF0Y2guc3VjY2VlZGVkIn0.c2lnbmF0dXJl"

@@ -20,6 +20,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/capture"
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // defaultFixtureDir is where the event parser's tests look for captures,
@@ -180,10 +181,10 @@ func openCaptureSource(ctx context.Context, env *Env, bucket, data, prefix strin
 		return &captureSource{store: d, where: d.Root(), list: list}, func() {}, nil
 	}
 	if bucket == "" {
-		bucket = env.Getenv(envResultsBucket)
+		bucket = env.Getenv(config.EnvResultsBucket)
 	}
 	if bucket == "" {
-		return nil, nil, usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", envResultsBucket)
+		return nil, nil, usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", config.EnvResultsBucket)
 	}
 	client, err := newStorageClient(ctx, env)
 	if err != nil {

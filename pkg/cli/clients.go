@@ -11,25 +11,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-)
 
-// Environment variables the commands read, the same ones the functions use.
-const (
-	envProject         = "GOOGLE_CLOUD_PROJECT"
-	envSigningSecrets  = "WEBHOOK_SIGNING_SECRETS"
-	envSigningSecret   = "WEBHOOK_SIGNING_SECRET"
-	envJWKSURL         = "WEBHOOK_JWKS_URL"
-	envEventsTopic     = "EVENTS_TOPIC"
-	envResultsTopic    = "RESULTS_TOPIC"
-	envResultsBucket   = "RESULTS_BUCKET"
-	envResultsPrefix   = "RESULTS_PREFIX"
-	envPubSubEmulator  = "PUBSUB_EMULATOR_HOST"
-	envStorageEmulator = "STORAGE_EMULATOR_HOST"
-	// envSecretManagerEmulator points the Secret Manager client at a
-	// plaintext, unauthenticated endpoint (host:port), as
-	// PUBSUB_EMULATOR_HOST does for Pub/Sub. Google ships no Secret Manager
-	// emulator; this serves in-process fakes and private test endpoints.
-	envSecretManagerEmulator = "SECRET_MANAGER_EMULATOR_HOST"
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // projectID returns flagValue, else GOOGLE_CLOUD_PROJECT, else a usage error.
@@ -37,10 +20,10 @@ func projectID(env *Env, flagValue string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
 	}
-	if p := env.Getenv(envProject); p != "" {
+	if p := env.Getenv(config.EnvGoogleCloudProject); p != "" {
 		return p, nil
 	}
-	return "", usageErrorf("no project: pass --project or set %s", envProject)
+	return "", usageErrorf("no project: pass --project or set %s", config.EnvGoogleCloudProject)
 }
 
 // resourceName returns name as a full resource name: a short id becomes
@@ -76,7 +59,7 @@ func emulatorOptions(host string) []option.ClientOption {
 // environment; tests pass theirs through Env).
 func newPubSubClient(ctx context.Context, env *Env, project string) (*pubsub.Client, error) {
 	var opts []option.ClientOption
-	if host := env.Getenv(envPubSubEmulator); host != "" {
+	if host := env.Getenv(config.EnvPubSubEmulatorHost); host != "" {
 		opts = emulatorOptions(host)
 	}
 	c, err := pubsub.NewClient(ctx, project, opts...)
@@ -90,7 +73,7 @@ func newPubSubClient(ctx context.Context, env *Env, project string) (*pubsub.Cli
 // STORAGE_EMULATOR_HOST in env ("host:port" or a URL).
 func newStorageClient(ctx context.Context, env *Env) (*storage.Client, error) {
 	var opts []option.ClientOption
-	if host := env.Getenv(envStorageEmulator); host != "" {
+	if host := env.Getenv(config.EnvStorageEmulatorHost); host != "" {
 		if !strings.Contains(host, "://") {
 			host = "http://" + host
 		}
@@ -110,7 +93,7 @@ func newStorageClient(ctx context.Context, env *Env) (*storage.Client, error) {
 // endpoint named by SECRET_MANAGER_EMULATOR_HOST in env.
 func newSecretManagerClient(ctx context.Context, env *Env) (*secretmanager.Client, error) {
 	var opts []option.ClientOption
-	if host := env.Getenv(envSecretManagerEmulator); host != "" {
+	if host := env.Getenv(config.EnvSecretManagerEmulatorHost); host != "" {
 		opts = emulatorOptions(host)
 	}
 	c, err := secretmanager.NewClient(ctx, opts...)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/cli"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 func TestKeysHMAC(t *testing.T) {

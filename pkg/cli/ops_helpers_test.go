@@ -13,9 +13,10 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/cli"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/local"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // cliResult is what one run of the tool produced.
@@ -64,7 +65,7 @@ func pubsubEnv(t *testing.T) map[string]string {
 	t.Helper()
 	testenv.PubSub(t) // skips or fails without the emulator
 	return map[string]string{
-		"PUBSUB_EMULATOR_HOST": os.Getenv(testenv.PubSubHostEnv),
+		"PUBSUB_EMULATOR_HOST": os.Getenv(config.EnvPubSubEmulatorHost),
 		"GOOGLE_CLOUD_PROJECT": testenv.Project(),
 	}
 }

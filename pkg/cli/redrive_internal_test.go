@@ -13,7 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/geminihooks/geminihooks/pkg/testenv"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 )
 
 // TestRedrivePublishFailsMidway makes the publish fail once some batches

@@ -11,7 +11,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/geminihooks/geminihooks/pkg/testenv"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 )
 
 // sentMessage is a message as the tests compare it.

@@ -16,7 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -25,16 +27,8 @@ import (
 // body) without publishing.
 const eventPing = "ping"
 
-// jwtLifetime is exp - iat of the JWTs send signs, the five-minute window
-// Gemini's guide recommends for replays (the simulator uses the same).
-const jwtLifetime = 5 * time.Minute
-
 // sendEventTypes lists the events send can build, in catalog order.
-var sendEventTypes = []string{
-	geminisim.EventBatchSucceeded, geminisim.EventBatchFailed, geminisim.EventBatchExpired, geminisim.EventBatchCancelled,
-	geminisim.EventInteractionCompleted, geminisim.EventInteractionFailed, geminisim.EventInteractionCancelled,
-	geminisim.EventInteractionRequiresAction, geminisim.EventVideoGenerated, eventPing,
-}
+var sendEventTypes = append(event.SubscribableTypes(), eventPing)
 
 var sendCmd = &Command{
 	Name:  "send",
@@ -75,7 +69,7 @@ func runSend(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs.BoolVar(&o.jwt, "jwt", false, "sign as a per-request webhook (RS256 JWT) instead of HMAC")
 	fs.StringVar(&o.keyFile, "key", "", "private key `FILE` for --jwt, as written by 'keys rsa'")
 	fs.StringVar(&o.audience, "audience", "", "JWT aud claim (default: the --url)")
-	fs.StringVar(&o.issuer, "issuer", geminisim.DefaultIssuer, "JWT iss claim")
+	fs.StringVar(&o.issuer, "issuer", gemini.WebhookIssuer, "JWT iss claim")
 	fs.StringVar(&o.id, "id", "", "webhook-id to send (default: a new msg_… id); repeat one to test de-duplication")
 	fs.DurationVar(&o.offset, "timestamp-offset", 0, "shift webhook-timestamp (and the JWT times) by `DURATION`, e.g. -10m for a stale delivery")
 	fs.StringVar(&o.resource, "resource", "", "job `ID` in data.id (default: a new one of the event's kind)")
@@ -185,7 +179,7 @@ func newSendRequest(ctx context.Context, env *Env, eventType string, o sendOptio
 		if aud == "" {
 			aud = o.url
 		}
-		if sig, err = signer.Sign(jwtClaims(body, o.issuer, aud, webhookID, ts)); err != nil {
+		if sig, err = signer.Sign(signature.WebhookClaims(body, o.issuer, aud, webhookID, ts)); err != nil {
 			return nil, res, err
 		}
 		res.Scheme, res.KeyID, res.Signatures = string(signature.SchemeJWT), signer.KeyID(), 1
@@ -214,59 +208,41 @@ func newSendRequest(ctx context.Context, env *Env, eventType string, o sendOptio
 	return req, res, nil
 }
 
-// buildNotification returns the notification Gemini sends for eventType,
-// shaped as the simulator shapes it (which follows the documented examples):
+// buildNotification returns the payload Gemini sends for eventType, shaped
+// as the simulator shapes it (which follows the documented examples):
 // batches and videos carry resource names, interactions bare ids, results
 // pointers and errors where Gemini puts them.
-func buildNotification(eventType, resource string, metadata map[string]any, now time.Time) geminisim.Notification {
-	n := geminisim.Notification{Type: eventType, Version: "v1", Timestamp: now.UTC().Truncate(time.Second)}
+func buildNotification(eventType, resource string, metadata map[string]any, now time.Time) event.Payload {
+	n := event.Payload{Type: eventType, Version: event.PayloadVersion, Timestamp: now.UTC().Truncate(time.Second)}
 	if eventType == eventPing {
 		return n
 	}
-	kind, _, _ := strings.Cut(eventType, ".")
 	id := resource
-	switch kind {
-	case "batch":
-		if id == "" {
+	if id == "" {
+		switch n.Kind() {
+		case event.KindBatch:
 			id = "batches/" + randomID(16)
-		}
-	case "interaction":
-		if id == "" {
+		case event.KindInteraction:
 			id = randomID(16)
-		}
-	case "video":
-		if id == "" {
-			id = "models/" + geminisim.DefaultVideoModel + "/operations/" + randomID(16)
+		case event.KindVideo:
+			id = "models/" + gemini.DefaultVideoModel + "/operations/" + randomID(16)
 		}
 	}
-	n.Data = geminisim.NotificationData{ID: id, UserMetadata: metadata}
+	n.Data = event.PayloadData{ID: id, UserMetadata: metadata}
 	switch eventType {
-	case geminisim.EventBatchSucceeded:
+	case event.TypeBatchSucceeded:
 		n.Data.OutputFileURI = "files/" + randomID(16)
-	case geminisim.EventBatchFailed:
+	case event.TypeBatchFailed:
 		// A google.rpc.Code number, as the simulator sends for batches.
 		n.Data.ErrorCode, n.Data.ErrorMessage = 13, "Internal error encountered while processing the batch."
-	case geminisim.EventInteractionFailed:
+	case event.TypeInteractionFailed:
 		n.Data.ErrorCode, n.Data.ErrorMessage = "RESOURCE_EXHAUSTED", "Quota exceeded for deep research requests."
-	case geminisim.EventVideoGenerated:
+	case event.TypeVideoGenerated:
 		file := randomID(16)
-		n.Data.OutputFileURI = "https://generativelanguage.googleapis.com/v1beta/files/" + file + ":download?alt=media"
+		n.Data.OutputFileURI = gemini.DefaultBaseURL + "/" + gemini.APIVersion + "/files/" + file + ":download?alt=media"
 		n.Data.FileName = "files/" + file
 	}
 	return n
-}
-
-// jwtClaims returns the claims of a per-request webhook JWT: the event
-// (body, when it is a JSON object, as the guide decodes the token into the
-// event) plus iss, aud, jti, iat and exp.
-func jwtClaims(body []byte, issuer, audience, id string, ts time.Time) map[string]any {
-	claims := map[string]any{}
-	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
-		claims = map[string]any{}
-	}
-	claims["iss"], claims["aud"], claims["jti"] = issuer, audience, id
-	claims["iat"], claims["exp"] = ts, ts.Add(jwtLifetime)
-	return claims
 }
 
 // signingSecrets parses the --secret values, or WEBHOOK_SIGNING_SECRETS when
@@ -274,14 +250,14 @@ func jwtClaims(body []byte, issuer, audience, id string, ts time.Time) map[strin
 func signingSecrets(env *Env, flagValues []string) ([]signature.Secret, error) {
 	name, list := "--secret", strings.Join(flagValues, ",")
 	if len(flagValues) == 0 {
-		name, list = envSigningSecrets, env.Getenv(envSigningSecrets)
+		name, list = config.EnvSigningSecrets, env.Getenv(config.EnvSigningSecrets)
 	}
 	secrets, err := signature.ParseSecretList(name, list)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	if len(secrets) == 0 {
-		return nil, usageErrorf("no signing secret: pass --secret or set %s (or use --jwt)", envSigningSecrets)
+		return nil, usageErrorf("no signing secret: pass --secret or set %s (or use --jwt)", config.EnvSigningSecrets)
 	}
 	return secrets, nil
 }

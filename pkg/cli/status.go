@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
@@ -46,7 +48,7 @@ type statusResult struct {
 func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	bucket := fs.String("bucket", "", "results `BUCKET` (default $RESULTS_BUCKET)")
-	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else \"gemini\")")
+	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else "+strconv.Quote(materializer.DefaultPrefix)+")")
 	data := fs.String("data", "", "read a local results `DIR` instead of Cloud Storage")
 	kindFlag := fs.String("kind", "", "job kind for a bare id: batch, interaction or video")
 	asJSON := fs.Bool("json", false, "print the manifest and objects as JSON")
@@ -63,10 +65,7 @@ func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 	}
 	pfx := *prefix
 	if pfx == "" {
-		pfx = env.Getenv(envResultsPrefix)
-	}
-	if pfx = strings.Trim(pfx, "/"); pfx == "" {
-		pfx = "gemini"
+		pfx = env.Getenv(config.EnvResultsPrefix)
 	}
 	store, where, closeStore, err := openResults(ctx, env, *data, *bucket)
 	if err != nil {
@@ -78,7 +77,7 @@ func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 		return err
 	}
 	res := statusResult{Job: pos[0], Kind: found.kind, Manifest: manifest}
-	manifestName := pfx + "/" + string(found.kind) + "/" + found.id + "/" + materializer.ManifestName
+	manifestName := materializer.JobFolder(pfx, found.kind, found.id) + materializer.ManifestName
 	if res.Objects, res.ManifestURI, err = checkObjects(ctx, store, manifest, manifestName, *data != ""); err != nil {
 		return err
 	}
@@ -109,10 +108,10 @@ func openResults(ctx context.Context, env *Env, data, bucket string) (store blob
 		return d, d.Root(), func() error { return nil }, nil
 	}
 	if bucket == "" {
-		bucket = env.Getenv(envResultsBucket)
+		bucket = env.Getenv(config.EnvResultsBucket)
 	}
 	if bucket == "" {
-		return nil, "", nil, usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", envResultsBucket)
+		return nil, "", nil, usageErrorf("no bucket: pass --bucket, set %s, or read a local directory with --data", config.EnvResultsBucket)
 	}
 	client, err := newStorageClient(ctx, env)
 	if err != nil {
@@ -130,7 +129,7 @@ func openResults(ctx context.Context, env *Env, data, bucket string) (store blob
 func findManifest(ctx context.Context, store blob.Store, where, pfx string, candidates []jobFolder) (*materializer.Manifest, jobFolder, error) {
 	var tried []string
 	for _, cand := range candidates {
-		name := pfx + "/" + string(cand.kind) + "/" + cand.id + "/" + materializer.ManifestName
+		name := materializer.JobFolder(pfx, cand.kind, cand.id) + materializer.ManifestName
 		tried = append(tried, name)
 		m, err := readManifest(ctx, store, name)
 		if errors.Is(err, blob.ErrNotExist) {

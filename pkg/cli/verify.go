@@ -18,6 +18,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -138,23 +139,23 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 	jwksIsURL := strings.HasPrefix(o.jwks, "http://") || strings.HasPrefix(o.jwks, "https://")
 	overrides := map[string]string{}
 	for name, value := range map[string]string{
-		"WEBHOOK_JWT_AUDIENCE": o.audience,
-		"WEBHOOK_JWT_ISSUER":   o.issuer,
-		envSigningSecret:       o.secretName,
+		config.EnvJWTAudience:   o.audience,
+		config.EnvJWTIssuer:     o.issuer,
+		config.EnvSigningSecret: o.secretName,
 	} {
 		if value != "" {
 			overrides[name] = value
 		}
 	}
 	if o.tolerance != 0 {
-		overrides["WEBHOOK_TIMESTAMP_TOLERANCE"] = o.tolerance.String()
+		overrides[config.EnvTimestampTolerance] = o.tolerance.String()
 	}
 	if jwksIsURL {
-		overrides[envJWKSURL] = o.jwks
+		overrides[config.EnvJWKSURL] = o.jwks
 	}
 	if len(o.secrets) > 0 {
 		// Flag secrets replace the variable's; they get their own labels.
-		overrides[envSigningSecrets] = ""
+		overrides[config.EnvSigningSecrets] = ""
 	}
 	cfg, err := receiver.LoadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), envLookuper{env}))
 	if err != nil {
@@ -167,7 +168,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 			return nil, err
 		}
 	} else if secrets, err = cfg.Secrets(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUsage, envSigningSecrets, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrUsage, config.EnvSigningSecrets, err)
 	}
 	if cfg.SigningSecretName != "" {
 		versions, err := secretVersions(ctx, env, cfg.SigningSecretName)

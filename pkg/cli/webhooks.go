@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,20 +18,15 @@ import (
 	"google.golang.org/genai/interactions/models/webhooks"
 	"google.golang.org/genai/interactions/retry"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/secret"
-)
-
-// Environment variables of the Gemini API, the materializer's.
-const (
-	envGeminiAPIKey  = "GEMINI_API_KEY"
-	envGeminiBaseURL = "GEMINI_BASE_URL"
 )
 
 // Gemini API defaults.
 const (
-	geminiDefaultBaseURL = "https://generativelanguage.googleapis.com"
-	geminiAPIVersion     = "v1beta"
-	geminiTimeout        = 30 * time.Second
+	geminiTimeout = 30 * time.Second
 )
 
 // Revocation behaviours of a rotation, as the API spells them.
@@ -45,13 +39,8 @@ const (
 // rotation with revoke_previous_secrets_after_h24.
 const secretGracePeriod = 24 * time.Hour
 
-// webhookEvents are the events a webhook can subscribe to: the guide's
-// catalog (the API reference's enum lacks the two cancelled ones).
-var webhookEvents = []string{
-	"batch.succeeded", "batch.failed", "batch.cancelled", "batch.expired",
-	"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action",
-	"video.generated",
-}
+// webhookEvents are the events a webhook can subscribe to.
+var webhookEvents = event.SubscribableTypes()
 
 // secretNamePattern matches projects/PROJECT/secrets/SECRET, as the
 // receiver's WEBHOOK_SIGNING_SECRET does.
@@ -157,23 +146,23 @@ func runWebhooks(ctx context.Context, env *Env, c *Command, args []string) error
 // newWebhooksClient returns the Gemini WebhookService client configured by
 // GEMINI_API_KEY and GEMINI_BASE_URL.
 func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, error) {
-	key := env.Getenv(envGeminiAPIKey)
+	key := env.Getenv(config.EnvGeminiAPIKey)
 	if key == "" {
-		return nil, usageErrorf("%s is not set: the webhooks commands call the Gemini API with it", envGeminiAPIKey)
+		return nil, usageErrorf("%s is not set: the webhooks commands call the Gemini API with it", config.EnvGeminiAPIKey)
 	}
-	base := env.Getenv(envGeminiBaseURL)
+	base := env.Getenv(config.EnvGeminiBaseURL)
 	if base == "" {
-		base = geminiDefaultBaseURL
+		base = gemini.DefaultBaseURL
 	}
-	if err := checkGeminiBaseURL(base); err != nil {
-		return nil, err
+	if _, err := gemini.ParseBaseURL(base); err != nil {
+		return nil, usageErrorf("%s: %v", config.EnvGeminiBaseURL, err)
 	}
 	c, err := genai.NewClient(ctx, &genai.ClientConfig{
 		APIKey:     key,
 		Backend:    genai.BackendGeminiAPI,
 		HTTPClient: env.HTTP(),
 		HTTPOptions: genai.HTTPOptions{
-			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: geminiAPIVersion, Timeout: genai.Ptr(geminiTimeout),
+			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: gemini.APIVersion, Timeout: genai.Ptr(geminiTimeout),
 		},
 	})
 	if err != nil {
@@ -181,26 +170,6 @@ func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, e
 		return nil, errors.New("failed to create the Gemini API client")
 	}
 	return c.Webhooks, nil
-}
-
-// checkGeminiBaseURL refuses a base URL the API key must not be sent to:
-// anything but https, except plain http to a loopback host (the simulator).
-func checkGeminiBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
-		// Not quoted: it may hold credentials.
-		return usageErrorf("%s must be an origin such as %s, without credentials, path or query", envGeminiBaseURL, geminiDefaultBaseURL)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return usageErrorf("%s %q must use https (plain http only to a loopback host)", envGeminiBaseURL, raw)
 }
 
 // parseEvents splits a comma-separated event list and checks each name.
@@ -255,11 +224,11 @@ func parseID(env *Env, c *Command, fs *flag.FlagSet, args []string) (string, err
 func secretTarget(env *Env, flagValue string, printSecret bool) (string, error) {
 	name := flagValue
 	if name == "" {
-		name = env.Getenv(envSigningSecret)
+		name = env.Getenv(config.EnvSigningSecret)
 	}
 	switch {
 	case name == "" && !printSecret:
-		return "", usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (or --print-secret to only print the secret)", envSigningSecret)
+		return "", usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (or --print-secret to only print the secret)", config.EnvSigningSecret)
 	case name != "" && !secretNamePattern.MatchString(name):
 		return "", usageErrorf("--secret-name %q must look like projects/PROJECT/secrets/NAME", name)
 	}
@@ -307,7 +276,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	uri := fs.String("uri", "", "`URL` Gemini delivers to: the receiver's (required)")
 	events := fs.String("events", "", "comma-separated `EVENTS` to subscribe to (required)")
 	name := fs.String("name", "", "display `NAME` of the webhook")
-	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+envSigningSecret+")")
+	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+config.EnvSigningSecret+")")
 	printSecret := fs.Bool("print-secret", false, "print the signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseNoArgs(env, c, fs, args); err != nil {
@@ -382,7 +351,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	fmt.Fprintf(si.info, "Stored its signing secret as %s.\n", version)
 	fmt.Fprintf(si.info, "A receiver reading %s (%s) accepts deliveries signed\n"+
 		"with it within %s, or at once on the first delivery its cached secrets cannot verify.\n",
-		si.target, envSigningSecret, humanDuration(secret.DefaultTTL))
+		si.target, config.EnvSigningSecret, humanDuration(secret.DefaultTTL))
 	return nil
 }
 
@@ -636,7 +605,7 @@ type rotateResult struct {
 func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
 	immediately := fs.Bool("revoke-immediately", false, "stop signing with the previous secret now instead of in 24 hours")
-	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+envSigningSecret+")")
+	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+config.EnvSigningSecret+")")
 	printSecret := fs.Bool("print-secret", false, "print the new signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	id, err := parseID(env, c, fs, args)

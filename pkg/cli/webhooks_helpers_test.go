@@ -33,10 +33,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
+	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/testenv"
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // webhooksAPIKey is the simulator's API key in these tests.
@@ -383,9 +384,9 @@ func (rr *recordingReceiver) deliver(t *testing.T, secrets ...string) receiverAn
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	rep, _ := sender.Send(ctx, geminisim.Delivery{URL: rr.URL, Notification: geminisim.Notification{
-		Type: geminisim.EventBatchSucceeded, Version: "v1", Timestamp: time.Now(),
-		Data: geminisim.NotificationData{ID: "batches/b" + strconv.FormatInt(time.Now().UnixNano(), 36), OutputFileURI: "files/results"},
+	rep, _ := sender.Send(ctx, geminisim.Delivery{URL: rr.URL, Notification: event.Payload{
+		Type: event.TypeBatchSucceeded, Version: "v1", Timestamp: time.Now(),
+		Data: event.PayloadData{ID: "batches/b" + strconv.FormatInt(time.Now().UnixNano(), 36), OutputFileURI: "files/results"},
 	}})
 	if len(rep.Attempts) != 1 || rep.Attempts[0].Err != nil {
 		t.Fatalf("delivery failed: %+v", rep)

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/cli"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -545,6 +545,8 @@ func TestWebhooks_usageErrors(t *testing.T) {
 	delete(noKey, "GEMINI_API_KEY")
 	plainHTTP := st.env()
 	plainHTTP["GEMINI_BASE_URL"] = "http://generativelanguage.example.com"
+	withCredentials := st.env()
+	withCredentials["GEMINI_BASE_URL"] = "https://user:hunter2@generativelanguage.example.com/v1beta"
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -562,6 +564,7 @@ func TestWebhooks_usageErrors(t *testing.T) {
 		{name: "create_print_secret_and_json", args: []string{"webhooks", "create", "--uri", "https://x.example", "--events", "batch.succeeded", "--print-secret", "--json"}},
 		{name: "no_api_key", env: noKey, args: []string{"webhooks", "list"}},
 		{name: "plain_http_base_url", env: plainHTTP, args: []string{"webhooks", "list"}},
+		{name: "base_url_with_credentials_and_path", env: withCredentials, args: []string{"webhooks", "list"}},
 		{name: "get_without_id", args: []string{"webhooks", "get"}},
 		{name: "get_two_ids", args: []string{"webhooks", "get", id, id}},
 		{name: "update_nothing", args: []string{"webhooks", "update", id}},
@@ -584,6 +587,9 @@ func TestWebhooks_usageErrors(t *testing.T) {
 			}
 			if !strings.Contains(res.stderr, "usage:") {
 				t.Errorf("stderr has no usage line: %q", res.stderr)
+			}
+			if strings.Contains(res.stderr, "hunter2") {
+				t.Errorf("stderr shows a credential: %q", res.stderr)
 			}
 		})
 	}

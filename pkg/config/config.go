@@ -1,11 +1,15 @@
 // Package config loads a function's configuration struct from the
-// environment with go-envconfig, reporting problems by variable name.
+// environment with go-envconfig, reporting problems by variable name. It is
+// also the one home of the variables' names (the Env constants) for code
+// that reads or sets them outside a Config, and of the rule that configured
+// URLs use https except to a loopback host ([IsLoopback]).
 package config
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 
@@ -48,4 +52,15 @@ func byVariable(target any, err error) error {
 		}
 	}
 	return err
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP: the only
+// hosts that configured URLs (the Gemini API, a JWKS) may name with plain
+// http, for the simulator and local key sets.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

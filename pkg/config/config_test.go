@@ -75,3 +75,27 @@ func TestLoad_wrapsCause(t *testing.T) {
 		t.Fatalf("Load error %v; want one naming SAMPLE_COUNT and wrapping a *strconv.NumError", err)
 	}
 }
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		host string
+		want bool
+	}{
+		{"localhost", true},
+		{"LocalHost", true},
+		{"127.0.0.1", true},
+		{"127.1.2.3", true},
+		{"::1", true},
+		{"", false},
+		{"example.com", false},
+		{"localhost.example.com", false},
+		{"10.0.0.1", false},
+		{"::", false},
+	}
+	for _, tc := range tests {
+		if got := IsLoopback(tc.host); got != tc.want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", tc.host, got, tc.want)
+		}
+	}
+}

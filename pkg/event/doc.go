@@ -3,10 +3,12 @@
 //
 // The flow has two steps. [Parse] (or [FromClaims] for per-request webhooks
 // whose JWT carries the event) reads Gemini's "thin payload" envelope into a
-// [Notification]. [Normalize] then turns a Notification into an [Event]: a
-// CloudEvents 1.0 structured-mode JSON document whose data follows the
-// versioned schema in [Schema] (schema/completion-event.v1.json). Consumers
-// read published events back with [Decode].
+// [Notification]; the Type constants name the event types it recognizes, and
+// [Payload] is the same envelope for sending deliveries. [Normalize] then
+// turns a Notification into an [Event]: a CloudEvents 1.0 structured-mode
+// JSON document whose data follows the versioned schema in [Schema]
+// (schema/completion-event.v1.json). Consumers read published events back
+// with [Decode].
 //
 // Gemini's webhook payloads are documented loosely and the sources disagree
 // (event names, field names, id formats, where user_metadata sits). Parsing is

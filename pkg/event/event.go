@@ -20,7 +20,7 @@ const (
 	// Source is the CloudEvents source: the Gemini API's webhook service,
 	// written as a scheme-relative URI reference in the style of Google's own
 	// CloudEvents sources.
-	Source = "//generativelanguage.googleapis.com/webhooks"
+	Source = "//" + apiHost + "/webhooks"
 	// TypePrefix starts every CloudEvents type; the Gemini event type
 	// follows it, for example "dev.geminihooks.gemini.batch.succeeded".
 	TypePrefix = "dev.geminihooks.gemini."

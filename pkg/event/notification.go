@@ -50,36 +50,65 @@ const (
 	StateUnknown        State = "unknown"
 )
 
-// classify maps a Gemini event type to its kind and state. The catalog is the
-// one in the Gemini webhooks guide, which lists batch.cancelled and
-// interaction.cancelled although the API reference omits them, plus the
-// cookbook's batch.completed. Matching is exact: Gemini documents lower-case
-// names only.
-func classify(eventType string) (Kind, State) {
-	switch eventType {
-	case "batch.succeeded":
-		return KindBatch, StateSucceeded
-	case "batch.failed":
-		return KindBatch, StateFailed
-	case "batch.cancelled":
-		return KindBatch, StateCancelled
-	case "batch.expired":
-		return KindBatch, StateExpired
-	case "batch.completed":
-		return KindBatch, StateCompleted
-	case "interaction.completed":
-		return KindInteraction, StateCompleted
-	case "interaction.failed":
-		return KindInteraction, StateFailed
-	case "interaction.cancelled":
-		return KindInteraction, StateCancelled
-	case "interaction.requires_action":
-		return KindInteraction, StateRequiresAction
-	case "video.generated":
-		return KindVideo, StateGenerated
-	default:
-		return KindUnknown, StateUnknown
+// Gemini event types: the nine of the webhooks guide's catalog, and the
+// cookbook's batch.completed. The API reference's and the Go SDK's enum of
+// subscribable events lacks the two cancelled ones, which the guide's table,
+// the Python SDK and newer JS SDK docs list; all nine are accepted.
+const (
+	TypeBatchSucceeded            = "batch.succeeded"
+	TypeBatchFailed               = "batch.failed"
+	TypeBatchCancelled            = "batch.cancelled"
+	TypeBatchExpired              = "batch.expired"
+	TypeInteractionCompleted      = "interaction.completed"
+	TypeInteractionFailed         = "interaction.failed"
+	TypeInteractionCancelled      = "interaction.cancelled"
+	TypeInteractionRequiresAction = "interaction.requires_action"
+	TypeVideoGenerated            = "video.generated"
+	// TypeBatchCompleted appears only in the cookbook (see StateCompleted);
+	// no webhook can subscribe to it.
+	TypeBatchCompleted = "batch.completed"
+)
+
+// catalog is every event type geminihooks recognizes, in the guide's order.
+// Matching is exact: Gemini documents lower-case names only.
+var catalog = []struct {
+	typ          string
+	kind         Kind
+	state        State
+	subscribable bool
+}{
+	{TypeBatchSucceeded, KindBatch, StateSucceeded, true},
+	{TypeBatchFailed, KindBatch, StateFailed, true},
+	{TypeBatchCancelled, KindBatch, StateCancelled, true},
+	{TypeBatchExpired, KindBatch, StateExpired, true},
+	{TypeInteractionCompleted, KindInteraction, StateCompleted, true},
+	{TypeInteractionFailed, KindInteraction, StateFailed, true},
+	{TypeInteractionCancelled, KindInteraction, StateCancelled, true},
+	{TypeInteractionRequiresAction, KindInteraction, StateRequiresAction, true},
+	{TypeVideoGenerated, KindVideo, StateGenerated, true},
+	{TypeBatchCompleted, KindBatch, StateCompleted, false},
+}
+
+// SubscribableTypes returns the event types a webhook can subscribe to, in
+// the guide's order.
+func SubscribableTypes() []string {
+	var types []string
+	for _, c := range catalog {
+		if c.subscribable {
+			types = append(types, c.typ)
+		}
 	}
+	return types
+}
+
+// classify maps a Gemini event type to its kind and state.
+func classify(eventType string) (Kind, State) {
+	for _, c := range catalog {
+		if c.typ == eventType {
+			return c.kind, c.state
+		}
+	}
+	return KindUnknown, StateUnknown
 }
 
 // isPingType reports whether eventType names a ping. The type Gemini uses
@@ -308,12 +337,12 @@ func (n *Notification) validate() error {
 	return nil
 }
 
-// apiHost is the Gemini API's host (the client's default base URL), whose
-// URLs are accepted as ids.
+// apiHost is the host of gemini.DefaultBaseURL, whose URLs are accepted as
+// ids, and apiVersions the version prefixes of its URLs (gemini.APIVersion
+// first; the webhooks guide shows both). Tests keep them equal to pkg/gemini's,
+// which this package does not import: the receiver does not link the client.
 const apiHost = "generativelanguage.googleapis.com"
 
-// apiVersions are the version prefixes of the API's URLs; the webhooks
-// guide shows both.
 var apiVersions = []string{"v1beta", "v1"}
 
 // resourceName returns the normalized resource name for id. Gemini's

@@ -9,7 +9,21 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 )
+
+// TestAPIHost_isGeminis keeps the API host and versions that ids may name
+// equal to the client's.
+func TestAPIHost_isGeminis(t *testing.T) {
+	t.Parallel()
+	if got := "https://" + apiHost; got != gemini.DefaultBaseURL {
+		t.Errorf("https://apiHost = %q, want gemini.DefaultBaseURL %q", got, gemini.DefaultBaseURL)
+	}
+	if apiVersions[0] != gemini.APIVersion {
+		t.Errorf("apiVersions[0] = %q, want gemini.APIVersion %q", apiVersions[0], gemini.APIVersion)
+	}
+}
 
 func TestParse(t *testing.T) {
 	t.Parallel()

@@ -13,10 +13,22 @@ import (
 	"time"
 
 	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // DefaultBaseURL is the Gemini Developer API.
 const DefaultBaseURL = "https://generativelanguage.googleapis.com"
+
+// WebhookIssuer is the iss claim that the simulator and the operator tool's
+// send give per-request webhook JWTs. No source states Gemini's; this is the
+// API's origin.
+const WebhookIssuer = DefaultBaseURL
+
+// DefaultVideoModel is the Veo model that names video operations built
+// without one ("models/veo-3.0-generate-001/operations/…"), as in Google's
+// examples.
+const DefaultVideoModel = "veo-3.0-generate-001"
 
 // Defaults of Options.
 const (
@@ -35,9 +47,9 @@ const (
 	DefaultRetryMax = 10 * time.Second
 )
 
-// apiVersion is the API version of every path; the webhooks, Batch and
+// APIVersion is the API version of every path; the webhooks, Batch and
 // Interactions APIs are all served under v1beta.
-const apiVersion = "v1beta"
+const APIVersion = "v1beta"
 
 // maxMetadataBody bounds a metadata response. Inlined batch responses are
 // the largest; the API caps inline batch requests at 20 MB.
@@ -133,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if rawBase == "" {
 		rawBase = DefaultBaseURL
 	}
-	base, err := parseBaseURL(rawBase)
+	base, err := ParseBaseURL(rawBase)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +209,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		APIKey:      opts.APIKey,
 		Backend:     genai.BackendGeminiAPI,
 		HTTPClient:  hc,
-		HTTPOptions: genai.HTTPOptions{BaseURL: base.String(), APIVersion: apiVersion},
+		HTTPOptions: genai.HTTPOptions{BaseURL: base.String(), APIVersion: APIVersion},
 	})
 	if err != nil {
 		return nil, scrub(fmt.Errorf("failed to create the genai client: %w", err), opts.APIKey)
@@ -205,35 +217,26 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// parseBaseURL checks that raw is an origin the client may send the API
-// key to: https anywhere, plain http only on a loopback host.
-func parseBaseURL(raw string) (*url.URL, error) {
+// ParseBaseURL checks that raw is an origin the API key may be sent to:
+// https anywhere, plain http only on a loopback host (the simulator).
+func ParseBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return nil, fmt.Errorf("gemini: Options.BaseURL %q is not an absolute URL", redactURL(raw))
+		return nil, fmt.Errorf("gemini: base URL %q is not an absolute URL", redactURL(raw))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("gemini: Options.BaseURL %q must be an origin (scheme://host[:port])", redactURL(raw))
+		return nil, fmt.Errorf("gemini: base URL %q must be an origin (scheme://host[:port])", redactURL(raw))
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("gemini: Options.BaseURL %q must use https unless the host is loopback", redactURL(raw))
+		if !config.IsLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("gemini: base URL %q must use https unless the host is loopback", redactURL(raw))
 		}
 	default:
-		return nil, fmt.Errorf("gemini: Options.BaseURL %q must use https", redactURL(raw))
+		return nil, fmt.Errorf("gemini: base URL %q must use https", redactURL(raw))
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
-// isLoopback reports whether host is localhost or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // origin returns the scheme, host and port of u in a canonical form, for
@@ -254,7 +257,7 @@ func origin(u *url.URL) string {
 
 // apiURL returns the URL of an API path such as "batches/123".
 func (c *Client) apiURL(path string) string {
-	return c.base.String() + "/" + apiVersion + "/" + path
+	return c.base.String() + "/" + APIVersion + "/" + path
 }
 
 // newRequest returns a GET request, authenticated when it goes to the base

@@ -61,7 +61,7 @@ func (c *Client) downloadURL(ref string) (target, what string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		return c.base.String() + "/download/" + apiVersion + "/" + name + ":download?alt=media", name, nil
+		return c.base.String() + "/download/" + APIVersion + "/" + name + ":download?alt=media", name, nil
 	}
 	u, err := url.Parse(ref)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" || u.User != nil ||

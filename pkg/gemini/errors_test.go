@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 )
 
 func TestIsTransient(t *testing.T) {

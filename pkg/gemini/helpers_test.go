@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 )
 
 // testAPIKey looks like a real key, so that a leak is easy to spot.

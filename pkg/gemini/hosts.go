@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // DefaultDownloadHosts are the hosts a download may be redirected to when
@@ -84,7 +86,7 @@ func (r hostRule) matches(u *url.URL) bool {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if r.suffix || !isLoopback(host) {
+		if r.suffix || !config.IsLoopback(host) {
 			return false
 		}
 	default:

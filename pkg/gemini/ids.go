@@ -46,7 +46,7 @@ var ErrNoModel = fmt.Errorf("%w: video operation without its model", ErrInvalidI
 
 // apiVersions are the version prefixes of the API's URLs. The webhooks guide
 // shows both v1beta and v1 paths.
-var apiVersions = []string{apiVersion, "v1"}
+var apiVersions = []string{APIVersion, "v1"}
 
 // apiOrigin is DefaultBaseURL's origin, the host whose URLs are accepted
 // as identifiers.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 )
 
 func TestGetVideoOperation(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geminihooks/geminihooks/pkg/testenv"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 )
 
 func TestFirestoreContract(t *testing.T) {

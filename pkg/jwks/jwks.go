@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,12 +25,14 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/refresh"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 const (
-	// DefaultURL is where Gemini publishes its webhook signing keys.
+	// DefaultURL is where Gemini publishes its webhook signing keys, on
+	// gemini.DefaultBaseURL (a test keeps them equal).
 	DefaultURL = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
 	// DefaultMinRefreshInterval bounds how often the key set is fetched.
 	DefaultMinRefreshInterval = 30 * time.Second
@@ -143,21 +144,13 @@ func validateURL(rawURL string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if config.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("jwks: URL %q must use https (http is allowed only for loopback hosts)", rawURL)
 	default:
 		return fmt.Errorf("jwks: URL %q must use https", rawURL)
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // LookupKey returns the RSA signing key with the given id. An id missing from

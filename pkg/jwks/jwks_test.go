@@ -20,9 +20,10 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // rsaKeys are generated once: RSA key generation dominates the test time.
@@ -541,5 +542,12 @@ func TestLookupKey_fetchTimeout(t *testing.T) {
 	_, err := c.LookupKey(t.Context(), "k0")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("LookupKey error = %v; want one wrapping context.DeadlineExceeded", err)
+	}
+}
+
+func TestDefaultURL_isOnGeminisOrigin(t *testing.T) {
+	t.Parallel()
+	if want := gemini.DefaultBaseURL + "/.well-known/jwks.json"; jwks.DefaultURL != want {
+		t.Errorf("DefaultURL = %q, want %q", jwks.DefaultURL, want)
 	}
 }

@@ -17,8 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
 
@@ -31,7 +31,7 @@ type demoJob struct {
 	name   string
 	scheme string // "hmac" or "jwt"
 	// run creates and completes the job, returning its notification.
-	run func(sim *geminisim.Server) (geminisim.Notification, error)
+	run func(sim *geminisim.Server) (event.Payload, error)
 	// check verifies the job's folder on disk.
 	check func(dir string, r *event.Results) error
 }
@@ -148,7 +148,7 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 	return results, errors.Join(errs...)
 }
 
-func resourceOf(n geminisim.Notification) string {
+func resourceOf(n event.Payload) string {
 	body, _ := json.Marshal(n)
 	parsed, err := event.Parse(body)
 	if err != nil {
@@ -163,10 +163,10 @@ func demoJobs() []demoJob {
 	return []demoJob{
 		{
 			name: "batch (results file)", scheme: "hmac",
-			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+			run: func(sim *geminisim.Server) (event.Payload, error) {
 				name, err := sim.CreateBatch(geminisim.BatchSpec{DisplayName: "nightly-eval", Results: resultsFile})
 				if err != nil {
-					return geminisim.Notification{}, err
+					return event.Payload{}, err
 				}
 				return sim.CompleteBatch(name)
 			},
@@ -179,10 +179,10 @@ func demoJobs() []demoJob {
 		},
 		{
 			name: "batch (inlined)", scheme: "jwt",
-			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+			run: func(sim *geminisim.Server) (event.Payload, error) {
 				name, err := sim.CreateBatch(geminisim.BatchSpec{Inline: true, Results: geminisim.ResultsFile{Size: 8 << 10, Seed: 3}})
 				if err != nil {
-					return geminisim.Notification{}, err
+					return event.Payload{}, err
 				}
 				return sim.CompleteBatch(name)
 			},
@@ -195,10 +195,10 @@ func demoJobs() []demoJob {
 		},
 		{
 			name: "deep research", scheme: "hmac",
-			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+			run: func(sim *geminisim.Server) (event.Payload, error) {
 				id, err := sim.CreateInteraction(geminisim.InteractionSpec{Input: "Summarize webhook delivery guarantees."})
 				if err != nil {
-					return geminisim.Notification{}, err
+					return event.Payload{}, err
 				}
 				return sim.CompleteInteraction(id)
 			},
@@ -223,10 +223,10 @@ func demoJobs() []demoJob {
 		},
 		{
 			name: "video", scheme: "jwt",
-			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+			run: func(sim *geminisim.Server) (event.Payload, error) {
 				name, err := sim.CreateVideo(geminisim.VideoSpec{Video: video})
 				if err != nil {
-					return geminisim.Notification{}, err
+					return event.Payload{}, err
 				}
 				return sim.CompleteVideo(name)
 			},
@@ -239,10 +239,10 @@ func demoJobs() []demoJob {
 		},
 		{
 			name: "batch (failed)", scheme: "hmac",
-			run: func(sim *geminisim.Server) (geminisim.Notification, error) {
+			run: func(sim *geminisim.Server) (event.Payload, error) {
 				name, err := sim.CreateBatch(geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 4 << 10}})
 				if err != nil {
-					return geminisim.Notification{}, err
+					return event.Payload{}, err
 				}
 				return sim.FailBatch(name, geminisim.JobError{Code: 3, Message: "request 17 is not valid JSON"})
 			},

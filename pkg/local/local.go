@@ -33,10 +33,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -152,16 +153,16 @@ func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.
 	overrides := map[string]string{
 		// Secrets come from WEBHOOK_SIGNING_SECRETS only: there is no
 		// Secret Manager here.
-		"WEBHOOK_SIGNING_SECRET": "",
+		config.EnvSigningSecret: "",
 	}
-	if key, ok := l.Lookup("GEMINI_API_KEY"); ok && key != "" {
+	if key, ok := l.Lookup(config.EnvGeminiAPIKey); ok && key != "" {
 		s.Gemini = "Gemini API"
 	} else {
 		if err := s.startSimulator(overrides); err != nil {
 			return nil, nil, err
 		}
-		if v, ok := l.Lookup("WEBHOOK_JWKS_URL"); !ok || v == "" {
-			overrides["WEBHOOK_JWKS_URL"] = s.Sim.URL() + "/.well-known/jwks.json"
+		if v, ok := l.Lookup(config.EnvJWKSURL); !ok || v == "" {
+			overrides[config.EnvJWKSURL] = s.Sim.URL() + "/.well-known/jwks.json"
 		}
 	}
 	secret, generated, err := devSecret(l)
@@ -169,8 +170,8 @@ func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.
 		return nil, nil, err
 	}
 	s.Secret, s.Generated = secret, generated
-	overrides["WEBHOOK_SIGNING_SECRETS"] = secret
-	for name, value := range map[string]string{"RESULTS_BUCKET": "geminihooks-local", "GOOGLE_CLOUD_PROJECT": DefaultProject} {
+	overrides[config.EnvSigningSecrets] = secret
+	for name, value := range map[string]string{config.EnvResultsBucket: "geminihooks-local", config.EnvGoogleCloudProject: DefaultProject} {
 		if v, ok := l.Lookup(name); !ok || v == "" {
 			overrides[name] = value
 		}
@@ -193,7 +194,7 @@ func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.
 func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver.Config) (receiver.Backends, error) {
 	var b receiver.Backends
 	ledgerName := "in-memory idempotency"
-	if host, ok := l.Lookup("FIRESTORE_EMULATOR_HOST"); ok && host != "" {
+	if host, ok := l.Lookup(config.EnvFirestoreEmulatorHost); ok && host != "" {
 		c, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
 		if err != nil {
 			return b, fmt.Errorf("failed to connect to the Firestore emulator at %s: %w", host, err)
@@ -322,10 +323,10 @@ func (s *Stack) startSimulator(overrides map[string]string) error {
 	s.res.Push(sim.Close)
 	s.Sim = sim
 	s.Gemini = "Gemini API simulator at " + sim.URL()
-	overrides["GEMINI_API_KEY"] = key
-	overrides["GEMINI_BASE_URL"] = sim.URL()
+	overrides[config.EnvGeminiAPIKey] = key
+	overrides[config.EnvGeminiBaseURL] = sim.URL()
 	// Downloads redirect to the simulator's download host, on loopback.
-	overrides["GEMINI_DOWNLOAD_HOSTS"] = strings.TrimPrefix(sim.DownloadURL(), "http://")
+	overrides[config.EnvGeminiDownloadHosts] = strings.TrimPrefix(sim.DownloadURL(), "http://")
 	return nil
 }
 
@@ -352,8 +353,8 @@ func (s *Stack) Close() error {
 
 // devSecret returns the first configured signing secret, or a new one.
 func devSecret(l envconfig.Lookuper) (string, bool, error) {
-	if v, ok := l.Lookup("WEBHOOK_SIGNING_SECRETS"); ok && v != "" {
-		secrets, err := signature.ParseSecretList("WEBHOOK_SIGNING_SECRETS", v)
+	if v, ok := l.Lookup(config.EnvSigningSecrets); ok && v != "" {
+		secrets, err := signature.ParseSecretList(config.EnvSigningSecrets, v)
 		if err != nil {
 			return "", false, err
 		}
@@ -366,7 +367,7 @@ func devSecret(l envconfig.Lookuper) (string, bool, error) {
 }
 
 func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string) (*pubsub.Client, string, error) {
-	if host, ok := l.Lookup("PUBSUB_EMULATOR_HOST"); ok && host != "" {
+	if host, ok := l.Lookup(config.EnvPubSubEmulatorHost); ok && host != "" {
 		c, err := pubsub.NewClient(ctx, project)
 		if err != nil {
 			return nil, "", fmt.Errorf("failed to connect to the Pub/Sub emulator at %s: %w", host, err)

@@ -14,11 +14,12 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/capture"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 func TestStack_deliveryReachesEventsTopic(t *testing.T) {
@@ -33,8 +34,8 @@ func TestStack_deliveryReachesEventsTopic(t *testing.T) {
 			testenv.Firestore(t) // skips, or fails in CI, without the emulators
 			testenv.PubSub(t)
 			return map[string]string{
-				"FIRESTORE_EMULATOR_HOST": envOr(testenv.FirestoreHostEnv),
-				"PUBSUB_EMULATOR_HOST":    envOr(testenv.PubSubHostEnv),
+				"FIRESTORE_EMULATOR_HOST": envOr(config.EnvFirestoreEmulatorHost),
+				"PUBSUB_EMULATOR_HOST":    envOr(config.EnvPubSubEmulatorHost),
 				"GOOGLE_CLOUD_PROJECT":    testenv.Project(),
 				"IDEMPOTENCY_COLLECTION":  testenv.UniqueName(t, "local"),
 				"EVENTS_TOPIC":            testenv.UniqueName(t, "events"),

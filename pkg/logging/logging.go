@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // Cloud Logging's special JSON keys.
@@ -42,7 +44,7 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 // NewFromEnv returns a logger to stdout at LOG_LEVEL (debug, info, notice,
 // warning, error; default info).
 func NewFromEnv() (*slog.Logger, error) {
-	level, err := ParseLevel(os.Getenv("LOG_LEVEL"))
+	level, err := ParseLevel(os.Getenv(config.EnvLogLevel))
 	if err != nil {
 		return nil, err
 	}

@@ -25,14 +25,16 @@ type Config struct {
 	// injected from Secret Manager.
 	GeminiAPIKey string `env:"GEMINI_API_KEY"`
 	// GeminiBaseURL is the only host the materializer contacts for jobs,
-	// and the only one it sends the API key to.
+	// and the only one it sends the API key to. The default is
+	// gemini.DefaultBaseURL (a test keeps them equal).
 	GeminiBaseURL string `env:"GEMINI_BASE_URL, default=https://generativelanguage.googleapis.com"`
 	// DownloadHosts are the hosts a download may be redirected to (see
 	// gemini.Options.DownloadHosts); empty means gemini.DefaultDownloadHosts.
 	DownloadHosts []string `env:"GEMINI_DOWNLOAD_HOSTS"`
 	// ResultsBucket is the Cloud Storage bucket receiving the results.
 	ResultsBucket string `env:"RESULTS_BUCKET"`
-	// ResultsPrefix is the folder under which results are written.
+	// ResultsPrefix is the folder under which results are written; the
+	// default is DefaultPrefix (a test keeps them equal).
 	ResultsPrefix string `env:"RESULTS_PREFIX, default=gemini"`
 	// ResultsTopic is the Pub/Sub topic (id or full name) announcing them.
 	ResultsTopic string `env:"RESULTS_TOPIC, default=geminihooks-results"`

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
 
@@ -24,9 +25,9 @@ func TestLoadConfig_defaults(t *testing.T) {
 	}
 	want := &materializer.Config{
 		GeminiAPIKey:    testAPIKey,
-		GeminiBaseURL:   "https://generativelanguage.googleapis.com",
+		GeminiBaseURL:   gemini.DefaultBaseURL, // the tag cannot name the constant
 		ResultsBucket:   testBucket,
-		ResultsPrefix:   "gemini",
+		ResultsPrefix:   materializer.DefaultPrefix,
 		ResultsTopic:    "geminihooks-results",
 		UploadChunkSize: 8 << 20,
 		FetchTimeout:    30 * time.Second,

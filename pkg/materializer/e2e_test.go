@@ -29,8 +29,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/iterator"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/logging"
@@ -38,7 +39,6 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 // e2eWait bounds every wait for the pipeline: a push, a results message.
@@ -186,7 +186,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}},
 		{"unknown_job", func(t *testing.T, s *e2eStack) {
-			n := notification(geminisim.EventBatchSucceeded, "batches/never-created")
+			n := notification(event.TypeBatchSucceeded, "batches/never-created")
 			id := s.deliver(t, s.hmac, n)
 			// Acknowledged: the one answer is a 200, which Pub/Sub takes as
 			// an ack (a nack would show here as another status).
@@ -321,14 +321,14 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 
 // deliver sends n through sender as a new webhook and returns its id, the
 // completion event's id.
-func (s *e2eStack) deliver(t *testing.T, sender *geminisim.Sender, n geminisim.Notification) string {
+func (s *e2eStack) deliver(t *testing.T, sender *geminisim.Sender, n event.Payload) string {
 	t.Helper()
 	id := newWebhookID()
 	s.deliverID(t, sender, n, id)
 	return id
 }
 
-func (s *e2eStack) deliverID(t *testing.T, sender *geminisim.Sender, n geminisim.Notification, id string) {
+func (s *e2eStack) deliverID(t *testing.T, sender *geminisim.Sender, n event.Payload, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), e2eWait)
 	defer cancel()

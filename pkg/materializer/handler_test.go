@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 )
 
@@ -136,7 +136,7 @@ func TestHandler(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := notification(geminisim.EventBatchSucceeded, name)
+		n := notification(event.TypeBatchSucceeded, name)
 		return pushBody(t, eventJSON(t, completionEvent(t, n, newWebhookID())))
 	}
 	tests := []struct {
@@ -165,7 +165,7 @@ func TestHandler(t *testing.T) {
 		{
 			name: "unknown_job_is_acknowledged",
 			request: func(t *testing.T, f *fixture) *http.Request {
-				n := notification(geminisim.EventBatchSucceeded, "batches/missing")
+				n := notification(event.TypeBatchSucceeded, "batches/missing")
 				return pushRequest(pushBody(t, eventJSON(t, completionEvent(t, n, newWebhookID()))))
 			},
 			wantStatus: http.StatusOK, wantOutcome: materializer.Failed, published: 1,

@@ -22,15 +22,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/signature"
-	"github.com/geminihooks/geminihooks/pkg/testenv"
 )
 
 const (
@@ -244,7 +244,7 @@ func newWebhookID() string {
 // completionEvent builds the completion event the receiver publishes for n:
 // n's JSON body is parsed and normalized as a delivery, and the event goes
 // through its JSON form as it does on the events topic.
-func completionEvent(t testing.TB, n geminisim.Notification, webhookID string) *event.Event {
+func completionEvent(t testing.TB, n event.Payload, webhookID string) *event.Event {
 	t.Helper()
 	body, err := json.Marshal(n)
 	if err != nil {
@@ -277,9 +277,9 @@ func roundTrip(t testing.TB, ev *event.Event) *event.Event {
 
 // notification is a hand-built Gemini notification, for jobs that the
 // simulator would not announce (unknown, unfinished).
-func notification(typ, id string) geminisim.Notification {
-	return geminisim.Notification{Type: typ, Version: "v1", Timestamp: time.Now().UTC().Truncate(time.Second),
-		Data: geminisim.NotificationData{ID: id}}
+func notification(typ, id string) event.Payload {
+	return event.Payload{Type: typ, Version: "v1", Timestamp: time.Now().UTC().Truncate(time.Second),
+		Data: event.PayloadData{ID: id}}
 }
 
 var resultsSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {

@@ -70,6 +70,19 @@ var (
 	_ Publisher = (*publish.Memory)(nil)
 )
 
+// DefaultPrefix is the folder under which results live when no other is
+// configured (RESULTS_PREFIX's default; a test keeps them equal).
+const DefaultPrefix = "gemini"
+
+// JobFolder returns the folder of one job's results, "<prefix>/<kind>/<id>/".
+// The prefix is trimmed of slashes; empty means DefaultPrefix.
+func JobFolder(prefix string, kind event.Kind, id string) string {
+	if prefix = strings.Trim(prefix, "/"); prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return prefix + "/" + string(kind) + "/" + id + "/"
+}
+
 // Object names inside a job's folder.
 const (
 	ManifestName    = "manifest.json"
@@ -91,7 +104,7 @@ var ErrNotFinished = errors.New("job is not finished yet")
 type Options struct {
 	// Bucket is the results bucket's name, for the event.
 	Bucket string
-	// Prefix is the folder under which all results live (default "gemini").
+	// Prefix is the folder under which all results live (see JobFolder).
 	Prefix string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -119,10 +132,6 @@ func New(f Fetcher, s Store, p Publisher, logger *slog.Logger, opts Options) (*M
 		return nil, errors.New("materializer: missing logger")
 	case opts.Bucket == "":
 		return nil, errors.New("materializer: missing bucket name")
-	}
-	opts.Prefix = strings.Trim(opts.Prefix, "/")
-	if opts.Prefix == "" {
-		opts.Prefix = "gemini"
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -250,7 +259,7 @@ func (m *Materializer) locate(ev *event.Event) (*job, error) {
 	} else {
 		j.id = j.resource[strings.LastIndexByte(j.resource, '/')+1:]
 	}
-	j.prefix = m.opts.Prefix + "/" + string(j.kind) + "/" + j.id + "/"
+	j.prefix = JobFolder(m.opts.Prefix, j.kind, j.id)
 	return j, err
 }
 

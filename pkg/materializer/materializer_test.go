@@ -15,10 +15,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
@@ -28,7 +28,7 @@ import (
 // job is a finished simulated job: the notification Gemini sends for it and
 // its folder under the results prefix ("<kind>/<id>/").
 type job struct {
-	n      geminisim.Notification
+	n      event.Payload
 	folder string
 }
 
@@ -393,7 +393,7 @@ func TestMaterialize_storesFinishedJobs(t *testing.T) {
 
 func TestMaterialize_jobEndedWithoutResults(t *testing.T) {
 	t.Parallel()
-	batch := func(end func(*geminisim.Server, string) (geminisim.Notification, error)) func(*testing.T, *geminisim.Server) job {
+	batch := func(end func(*geminisim.Server, string) (event.Payload, error)) func(*testing.T, *geminisim.Server) job {
 		return func(t *testing.T, sim *geminisim.Server) job {
 			name, err := sim.CreateBatch(geminisim.BatchSpec{})
 			if err != nil {
@@ -406,7 +406,7 @@ func TestMaterialize_jobEndedWithoutResults(t *testing.T) {
 			return job{n: n, folder: "batch/" + path.Base(name) + "/"}
 		}
 	}
-	interaction := func(end func(*geminisim.Server, string) (geminisim.Notification, error)) func(*testing.T, *geminisim.Server) job {
+	interaction := func(end func(*geminisim.Server, string) (event.Payload, error)) func(*testing.T, *geminisim.Server) job {
 		return func(t *testing.T, sim *geminisim.Server) job {
 			id, err := sim.CreateInteraction(geminisim.InteractionSpec{})
 			if err != nil {
@@ -429,7 +429,7 @@ func TestMaterialize_jobEndedWithoutResults(t *testing.T) {
 	}{
 		{
 			name: "batch_failed",
-			run: batch(func(s *geminisim.Server, name string) (geminisim.Notification, error) {
+			run: batch(func(s *geminisim.Server, name string) (event.Payload, error) {
 				return s.FailBatch(name, geminisim.JobError{Code: 13, Message: "the batch hit an internal error"})
 			}),
 			state:   event.StateFailed,
@@ -452,7 +452,7 @@ func TestMaterialize_jobEndedWithoutResults(t *testing.T) {
 		},
 		{
 			name: "interaction_failed",
-			run: interaction(func(s *geminisim.Server, id string) (geminisim.Notification, error) {
+			run: interaction(func(s *geminisim.Server, id string) (event.Payload, error) {
 				return s.FailInteraction(id, "RESOURCE_EXHAUSTED", "the research budget ran out")
 			}),
 			state:   event.StateFailed,
@@ -543,7 +543,7 @@ func TestMaterialize_redeliveryIsRedundant(t *testing.T) {
 			return finishedVideo(t, s, geminisim.VideoSpec{})
 		}, materializer.Stored},
 		{"unknown_job", func(*testing.T, *geminisim.Server) job {
-			return job{n: notification(geminisim.EventBatchSucceeded, "batches/missing"), folder: "batch/missing/"}
+			return job{n: notification(event.TypeBatchSucceeded, "batches/missing"), folder: "batch/missing/"}
 		}, materializer.Failed},
 	}
 	for _, tc := range tests {
@@ -696,9 +696,9 @@ func TestMaterialize_unknownJobFailsOnce(t *testing.T) {
 	tests := []struct {
 		name, typ, id, folder string
 	}{
-		{"batch", geminisim.EventBatchSucceeded, "batches/missing-batch", "batch/missing-batch/"},
-		{"interaction", geminisim.EventInteractionCompleted, "missing-interaction", "interaction/missing-interaction/"},
-		{"video", geminisim.EventVideoGenerated, "models/veo-3.0-generate-001/operations/missing-op", "video/missing-op/"},
+		{"batch", event.TypeBatchSucceeded, "batches/missing-batch", "batch/missing-batch/"},
+		{"interaction", event.TypeInteractionCompleted, "missing-interaction", "interaction/missing-interaction/"},
+		{"video", event.TypeVideoGenerated, "models/veo-3.0-generate-001/operations/missing-op", "video/missing-op/"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -744,9 +744,9 @@ func TestMaterialize_invalidIDIsAnnouncedWithoutLocation(t *testing.T) {
 		name, typ, id string
 		kind          event.Kind
 	}{
-		{"batch", geminisim.EventBatchSucceeded, "batches/batch.1", event.KindBatch},
-		{"interaction", geminisim.EventInteractionCompleted, "interactions/v1.abc", event.KindInteraction},
-		{"video", geminisim.EventVideoGenerated, "models/veo-3.0-generate-001/operations/op.1", event.KindVideo},
+		{"batch", event.TypeBatchSucceeded, "batches/batch.1", event.KindBatch},
+		{"interaction", event.TypeInteractionCompleted, "interactions/v1.abc", event.KindInteraction},
+		{"video", event.TypeVideoGenerated, "models/veo-3.0-generate-001/operations/op.1", event.KindVideo},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -852,7 +852,7 @@ func TestMaterialize_unfinishedJobIsRetried(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return geminisim.EventBatchSucceeded, name
+			return event.TypeBatchSucceeded, name
 		}},
 		{"batch_running", func(t *testing.T, s *geminisim.Server) (string, string) {
 			name, err := s.CreateBatch(geminisim.BatchSpec{})
@@ -862,21 +862,21 @@ func TestMaterialize_unfinishedJobIsRetried(t *testing.T) {
 			if err := s.StartBatch(name); err != nil {
 				t.Fatal(err)
 			}
-			return geminisim.EventBatchSucceeded, name
+			return event.TypeBatchSucceeded, name
 		}},
 		{"interaction_in_progress", func(t *testing.T, s *geminisim.Server) (string, string) {
 			id, err := s.CreateInteraction(geminisim.InteractionSpec{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return geminisim.EventInteractionCompleted, id
+			return event.TypeInteractionCompleted, id
 		}},
 		{"video_running", func(t *testing.T, s *geminisim.Server) (string, string) {
 			name, err := s.CreateVideo(geminisim.VideoSpec{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return geminisim.EventVideoGenerated, name
+			return event.TypeVideoGenerated, name
 		}},
 	}
 	for _, tc := range tests {
@@ -1063,39 +1063,39 @@ func TestMaterialize_videoWithoutModel(t *testing.T) {
 		name string
 		// event returns the URIs the event carries, given the simulator's
 		// notification (bare id, output_file_uri, file_name).
-		event      func(n geminisim.Notification) uris
-		wantSource func(n geminisim.Notification) string // empty: a failure
+		event      func(n event.Payload) uris
+		wantSource func(n event.Payload) string // empty: a failure
 		wantCode   string
 		wantFetch  int64 // requests to the API host
 	}{
 		{
 			name:       "as_the_simulator_sends_it",
-			event:      func(n geminisim.Notification) uris { return uris{n.Data.FileName, n.Data.OutputFileURI, ""} },
-			wantSource: func(n geminisim.Notification) string { return n.Data.FileName },
+			event:      func(n event.Payload) uris { return uris{n.Data.FileName, n.Data.OutputFileURI, ""} },
+			wantSource: func(n event.Payload) string { return n.Data.FileName },
 			wantFetch:  1,
 		},
 		{
 			name:       "video_uri_only",
-			event:      func(n geminisim.Notification) uris { return uris{"", "", n.Data.OutputFileURI} },
-			wantSource: func(n geminisim.Notification) string { return strings.TrimSuffix(n.Data.OutputFileURI, "?alt=media") },
+			event:      func(n event.Payload) uris { return uris{"", "", n.Data.OutputFileURI} },
+			wantSource: func(n event.Payload) string { return strings.TrimSuffix(n.Data.OutputFileURI, "?alt=media") },
 			wantFetch:  1,
 		},
 		{
 			name: "unusable_uris_skipped",
-			event: func(n geminisim.Notification) uris {
+			event: func(n event.Payload) uris {
 				return uris{"gs://bucket/video.mp4", "https://evil.example/v.mp4", n.Data.OutputFileURI}
 			},
-			wantSource: func(n geminisim.Notification) string { return strings.TrimSuffix(n.Data.OutputFileURI, "?alt=media") },
+			wantSource: func(n event.Payload) string { return strings.TrimSuffix(n.Data.OutputFileURI, "?alt=media") },
 			wantFetch:  1,
 		},
 		{
 			name:     "no_uri",
-			event:    func(geminisim.Notification) uris { return uris{} },
+			event:    func(event.Payload) uris { return uris{} },
 			wantCode: "video_without_model",
 		},
 		{
 			name:     "no_usable_uri",
-			event:    func(geminisim.Notification) uris { return uris{"gs://bucket/v.mp4", "https://evil.example/v.mp4", ""} },
+			event:    func(event.Payload) uris { return uris{"gs://bucket/v.mp4", "https://evil.example/v.mp4", ""} },
 			wantCode: "video_uri_unusable",
 		},
 	}
@@ -1180,5 +1180,23 @@ func TestMaterialize_downloadHostRefused(t *testing.T) {
 	}
 	if n := f.sim.Requests(geminisim.RouteDownloadHost); n != 0 {
 		t.Errorf("the download host received %d requests", n)
+	}
+}
+
+func TestJobFolder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, prefix string
+		kind         event.Kind
+		id, want     string
+	}{
+		{name: "default", kind: event.KindBatch, id: "abc", want: "gemini/batch/abc/"},
+		{name: "slash_is_default", prefix: "/", kind: event.KindVideo, id: "op", want: "gemini/video/op/"},
+		{name: "custom_trimmed", prefix: "/tenant/results/", kind: event.KindInteraction, id: "v1_x", want: "tenant/results/interaction/v1_x/"},
+	}
+	for _, tc := range tests {
+		if got := materializer.JobFolder(tc.prefix, tc.kind, tc.id); got != tc.want {
+			t.Errorf("%s: JobFolder(%q, %q, %q) = %q, want %q", tc.name, tc.prefix, tc.kind, tc.id, got, tc.want)
+		}
 	}
 }

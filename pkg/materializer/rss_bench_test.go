@@ -23,11 +23,11 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
+	"github.com/geminihooks/geminihooks/internal/gcsdiscard"
+	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/blob"
-	"github.com/geminihooks/geminihooks/pkg/blob/gcsdiscard"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
-	"github.com/geminihooks/geminihooks/pkg/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 )
@@ -193,7 +193,7 @@ func median(vs []float64) float64 {
 
 // benchEvent turns a simulator notification into the completion event the
 // receiver would publish.
-func benchEvent(b *testing.B, n geminisim.Notification) []byte {
+func benchEvent(b *testing.B, n event.Payload) []byte {
 	body, err := json.Marshal(n)
 	if err != nil {
 		b.Fatal(err)

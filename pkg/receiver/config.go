@@ -161,7 +161,7 @@ func (c *Config) Validate() error {
 
 // Secrets parses WEBHOOK_SIGNING_SECRETS.
 func (c *Config) Secrets() ([]signature.Secret, error) {
-	return signature.ParseSecretList("WEBHOOK_SIGNING_SECRETS", c.SigningSecrets)
+	return signature.ParseSecretList(config.EnvSigningSecrets, c.SigningSecrets)
 }
 
 // Level returns the configured log level (validated by Validate).

@@ -131,3 +131,22 @@ func (s *JWTSigner) Sign(claims map[string]any) (string, error) {
 	}
 	return string(tok), nil
 }
+
+// WebhookJWTLifetime is exp - iat of the per-request webhook JWTs that
+// WebhookClaims builds: the five-minute replay window Gemini's guide
+// recommends.
+const WebhookJWTLifetime = 5 * time.Minute
+
+// WebhookClaims returns the claims of a per-request webhook JWT issued at ts:
+// the event (body, when it is a JSON object, as the guide decodes the token
+// into the event) plus iss, aud, jti, iat and exp. It is the sending side,
+// for the Gemini simulator and the CLI.
+func WebhookClaims(body []byte, issuer, audience, id string, ts time.Time) map[string]any {
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
+		claims = map[string]any{}
+	}
+	claims["iss"], claims["aud"], claims["jti"] = issuer, audience, id
+	claims["iat"], claims["exp"] = ts, ts.Add(WebhookJWTLifetime)
+	return claims
+}

@@ -157,3 +157,34 @@ func TestSignHMAC_verifies(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookClaims(t *testing.T) {
+	t.Parallel()
+	ts := time.Unix(1_700_000_000, 0)
+	fixed := map[string]any{"iss": "https://iss", "aud": "https://aud", "jti": "msg_1", "iat": ts, "exp": ts.Add(5 * time.Minute)}
+	tests := []struct {
+		name string
+		body string
+		want map[string]any
+	}{
+		{name: "event_fields_carried", body: `{"type":"batch.succeeded","data":{"id":"batches/a"}}`, want: map[string]any{
+			"type": "batch.succeeded", "data": map[string]any{"id": "batches/a"},
+		}},
+		{name: "body_cannot_override_fixed_claims", body: `{"iss":"evil","exp":1}`, want: map[string]any{}},
+		{name: "non_object_body", body: `[1,2]`, want: map[string]any{}},
+		{name: "null_body", body: `null`, want: map[string]any{}},
+		{name: "empty_body", body: ``, want: map[string]any{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for k, v := range fixed {
+				tc.want[k] = v
+			}
+			got := signature.WebhookClaims([]byte(tc.body), "https://iss", "https://aud", "msg_1", ts)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("WebhookClaims() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/local"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 )
@@ -47,13 +48,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level, err := logging.ParseLevel(os.Getenv("LOG_LEVEL"))
+	level, err := logging.ParseLevel(os.Getenv(config.EnvLogLevel))
 	if err != nil {
 		return err
 	}
 	logger := logging.New(stderr, level)
 
-	if *demo && os.Getenv("LOG_LEVEL") == "" {
+	if *demo && os.Getenv(config.EnvLogLevel) == "" {
 		// The demo's table is the output; keep the logs to problems.
 		logger = logging.New(stderr, slog.LevelWarn)
 	}

@@ -25,8 +25,8 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/geminihooks/geminihooks/internal/gcsdiscard"
 	"github.com/geminihooks/geminihooks/pkg/blob"
-	"github.com/geminihooks/geminihooks/pkg/blob/gcsdiscard"
 )
 
 const bucket = "discard-bucket"

@@ -12,6 +12,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // recorder is a testing.TB whose Fatalf and Skipf are recorded instead of
@@ -57,21 +59,21 @@ func TestRequireEmulator(t *testing.T) {
 		wantFatal   bool
 		wantMessage string
 	}{
-		{name: "set", env: map[string]string{PubSubHostEnv: "127.0.0.1:1", "CI": "true"}},
+		{name: "set", env: map[string]string{config.EnvPubSubEmulatorHost: "127.0.0.1:1", "CI": "true"}},
 		{name: "unset_locally_skips", env: map[string]string{"CI": ""}, wantSkip: true, wantMessage: "scripts/test.sh"},
 		{name: "unset_in_ci_fails", env: map[string]string{"CI": "true"}, wantFatal: true, wantMessage: "scripts/test.sh"},
-		{name: "unset_when_required_fails", env: map[string]string{"CI": "", RequireEnv: "true"}, wantFatal: true, wantMessage: PubSubHostEnv},
-		{name: "unset_ci_false_skips", env: map[string]string{"CI": "false"}, wantSkip: true, wantMessage: PubSubHostEnv},
+		{name: "unset_when_required_fails", env: map[string]string{"CI": "", RequireEnv: "true"}, wantFatal: true, wantMessage: config.EnvPubSubEmulatorHost},
+		{name: "unset_ci_false_skips", env: map[string]string{"CI": "false"}, wantSkip: true, wantMessage: config.EnvPubSubEmulatorHost},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(PubSubHostEnv, "")
+			t.Setenv(config.EnvPubSubEmulatorHost, "")
 			t.Setenv(RequireEnv, "")
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
 			r := &recorder{TB: t}
-			r.run(func(tb testing.TB) { requireEmulator(tb, PubSubHostEnv) })
+			r.run(func(tb testing.TB) { requireEmulator(tb, config.EnvPubSubEmulatorHost) })
 			if got := r.skipped != ""; got != tc.wantSkip {
 				t.Errorf("skipped = %v (%q), want %v", got, r.skipped, tc.wantSkip)
 			}

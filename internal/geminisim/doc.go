@@ -27,7 +27,7 @@
 //
 // Jobs live in memory. Tests create them (CreateBatch, CreateInteraction,
 // CreateVideo), move them along (StartBatch, CompleteBatch, FailInteraction,
-// ...) and get back the [Notification] that Gemini would deliver; a [Sender]
+// ...) and get back the [event.Payload] that Gemini would deliver; a [Sender]
 // delivers it the way Gemini does: Standard Webhooks HMAC signatures for
 // project-level webhooks, an RS256 JWT for per-request ones, at-least-once
 // with exponential backoff.

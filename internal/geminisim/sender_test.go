@@ -20,6 +20,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -87,10 +89,10 @@ func newHMACSender(t *testing.T, secrets []string, retry RetryPolicy) *Sender {
 
 // allNotifications moves one job of each kind through every documented
 // outcome and returns the notifications, keyed by event type.
-func allNotifications(t *testing.T, sim *Server) map[string]Notification {
+func allNotifications(t *testing.T, sim *Server) map[string]event.Payload {
 	t.Helper()
-	out := map[string]Notification{}
-	add := func(n Notification, err error) {
+	out := map[string]event.Payload{}
+	add := func(n event.Payload, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -146,20 +148,20 @@ func TestNotifications_envelope(t *testing.T) {
 				return prefix + id
 			}
 			fileOf := func(typ string) string { return ns[typ].Data.FileName }
-			batchFile := ns[EventBatchSucceeded].Data.OutputFileURI
+			batchFile := ns[event.TypeBatchSucceeded].Data.OutputFileURI
 			want := map[string]map[string]any{
-				EventBatchSucceeded: {"id": id("batches/", "b-ok"), "output_file_uri": batchFile, "user_metadata": map[string]any{"job": "b-ok"}},
-				EventBatchFailed: {"id": id("batches/", "b-fail"), "error_code": 3.0, "error_message": "invalid input file",
+				event.TypeBatchSucceeded: {"id": id("batches/", "b-ok"), "output_file_uri": batchFile, "user_metadata": map[string]any{"job": "b-ok"}},
+				event.TypeBatchFailed: {"id": id("batches/", "b-fail"), "error_code": 3.0, "error_message": "invalid input file",
 					"user_metadata": map[string]any{"job": "b-fail"}},
-				EventBatchCancelled:            {"id": id("batches/", "b-cancel"), "user_metadata": map[string]any{"job": "b-cancel"}},
-				EventBatchExpired:              {"id": id("batches/", "b-expire"), "user_metadata": map[string]any{"job": "b-expire"}},
-				EventInteractionCompleted:      {"id": "i-ok"},
-				EventInteractionFailed:         {"id": "i-fail", "error_code": "internal", "error_message": "agent crashed"},
-				EventInteractionCancelled:      {"id": "i-cancel"},
-				EventInteractionRequiresAction: {"id": "i-action"},
-				EventVideoGenerated: {"id": id("models/veo-3.0-generate-001/operations/", "v-ok"),
-					"output_file_uri": "https://sim.example/v1beta/" + fileOf(EventVideoGenerated) + ":download?alt=media",
-					"file_name":       fileOf(EventVideoGenerated)},
+				event.TypeBatchCancelled:            {"id": id("batches/", "b-cancel"), "user_metadata": map[string]any{"job": "b-cancel"}},
+				event.TypeBatchExpired:              {"id": id("batches/", "b-expire"), "user_metadata": map[string]any{"job": "b-expire"}},
+				event.TypeInteractionCompleted:      {"id": "i-ok"},
+				event.TypeInteractionFailed:         {"id": "i-fail", "error_code": "internal", "error_message": "agent crashed"},
+				event.TypeInteractionCancelled:      {"id": "i-cancel"},
+				event.TypeInteractionRequiresAction: {"id": "i-action"},
+				event.TypeVideoGenerated: {"id": id("models/veo-3.0-generate-001/operations/", "v-ok"),
+					"output_file_uri": "https://sim.example/v1beta/" + fileOf(event.TypeVideoGenerated) + ":download?alt=media",
+					"file_name":       fileOf(event.TypeVideoGenerated)},
 			}
 			if !strings.HasPrefix(batchFile, "files/") {
 				t.Errorf("batch output_file_uri = %q, want files/...", batchFile)
@@ -215,7 +217,9 @@ func TestSender_hmac(t *testing.T) {
 				t.Errorf("secret %d does not verify the delivery: %v", i, err)
 			}
 		}
-		var env wireNotification
+		var env struct {
+			Type string `json:"type"`
+		}
 		if err := json.Unmarshal(d.body, &env); err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +239,7 @@ func verifyJWT(t *testing.T, jwksURL, audience string, d delivered) (jwt.Token, 
 		t.Fatalf("fetching the JWKS: %v", err)
 	}
 	return jwt.Parse([]byte(d.header.Get("webhook-signature")), jwt.WithKeySet(set),
-		jwt.WithValidate(true), jwt.WithIssuer(DefaultIssuer), jwt.WithAudience(audience))
+		jwt.WithValidate(true), jwt.WithIssuer(gemini.WebhookIssuer), jwt.WithAudience(audience))
 }
 
 func TestSender_jwt(t *testing.T) {
@@ -255,7 +259,7 @@ func TestSender_jwt(t *testing.T) {
 				t.Fatal(err)
 			}
 			var ids []string
-			for _, typ := range []string{EventBatchSucceeded, EventInteractionCompleted, EventVideoGenerated} {
+			for _, typ := range []string{event.TypeBatchSucceeded, event.TypeInteractionCompleted, event.TypeVideoGenerated} {
 				rep, err := sender.Send(t.Context(), Delivery{URL: rcv.URL + "/hook", Notification: notes[typ]})
 				if err != nil {
 					t.Fatal(err)
@@ -306,7 +310,7 @@ func TestSender_jwt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := Notification{Type: EventInteractionCompleted, Timestamp: time.Now(), Data: NotificationData{ID: "x"}}
+		n := event.Payload{Type: event.TypeInteractionCompleted, Timestamp: time.Now(), Data: event.PayloadData{ID: "x"}}
 		send := func() {
 			if _, err := sender.Send(t.Context(), Delivery{URL: rcv.URL, Notification: n}); err != nil {
 				t.Fatal(err)
@@ -350,7 +354,7 @@ func TestSender_retries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := Notification{Type: EventBatchSucceeded, Timestamp: time.Now(), Data: NotificationData{ID: "batches/r"}}
+	n := event.Payload{Type: event.TypeBatchSucceeded, Timestamp: time.Now(), Data: event.PayloadData{ID: "batches/r"}}
 	rep, err := sender.Send(t.Context(), Delivery{URL: rcv.URL, Notification: n})
 	if err != nil || !rep.Delivered {
 		t.Fatalf("Send: %+v, %v", rep, err)
@@ -419,7 +423,7 @@ func TestSender_givesUp(t *testing.T) {
 			t.Parallel()
 			rcv := newReceiver(t, always(http.StatusInternalServerError))
 			sender := newHMACSender(t, newSecrets(t, 1), tc.retry)
-			rep, err := sender.Send(t.Context(), Delivery{URL: tc.url(rcv), Notification: Notification{Type: EventBatchExpired}})
+			rep, err := sender.Send(t.Context(), Delivery{URL: tc.url(rcv), Notification: event.Payload{Type: event.TypeBatchExpired}})
 			if !errors.Is(err, ErrNotDelivered) || rep.Delivered {
 				t.Fatalf("Send: delivered %v, error %v; want ErrNotDelivered", rep.Delivered, err)
 			}
@@ -442,7 +446,7 @@ func TestSender_givesUp(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		rep, err := sender.Send(ctx, Delivery{URL: rcv.URL, Notification: Notification{Type: EventBatchExpired}})
+		rep, err := sender.Send(ctx, Delivery{URL: rcv.URL, Notification: event.Payload{Type: event.TypeBatchExpired}})
 		if !errors.Is(err, context.DeadlineExceeded) || len(rep.Attempts) != 1 {
 			t.Errorf("Send: %d attempts, error %v; want 1 and DeadlineExceeded", len(rep.Attempts), err)
 		}
@@ -455,7 +459,7 @@ func TestSender_givesUp(t *testing.T) {
 func TestSender_faults(t *testing.T) {
 	t.Parallel()
 	sim, ts := newTestServer(t, Options{})
-	n := Notification{Type: EventBatchSucceeded, Timestamp: time.Now(), Data: NotificationData{ID: "batches/f", OutputFileURI: "files/x"}}
+	n := event.Payload{Type: event.TypeBatchSucceeded, Timestamp: time.Now(), Data: event.PayloadData{ID: "batches/f", OutputFileURI: "files/x"}}
 	secrets := newSecrets(t, 1)
 	wh, err := standardwebhooks.NewWebhook(secrets[0])
 	if err != nil {
@@ -551,7 +555,7 @@ func TestSender_shuffledSendAll(t *testing.T) {
 	for i := range 10 {
 		id := "msg_" + string(rune('a'+i))
 		ids = append(ids, id)
-		ds = append(ds, Delivery{URL: rcv.URL, WebhookID: id, Notification: Notification{Type: EventInteractionCompleted}})
+		ds = append(ds, Delivery{URL: rcv.URL, WebhookID: id, Notification: event.Payload{Type: event.TypeInteractionCompleted}})
 	}
 	shuffled := Shuffle(ds, 7)
 	if diff := cmp.Diff(shuffled, Shuffle(ds, 7)); diff != "" {
@@ -586,7 +590,7 @@ func TestSender_request(t *testing.T) {
 	secrets := newSecrets(t, 1)
 	sender := newHMACSender(t, secrets, fastRetry)
 	req, err := sender.Request(t.Context(), Delivery{URL: "http://127.0.0.1/hook",
-		Notification: Notification{Type: EventBatchCancelled, Data: NotificationData{ID: "batches/q"}}})
+		Notification: event.Payload{Type: event.TypeBatchCancelled, Data: event.PayloadData{ID: "batches/q"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

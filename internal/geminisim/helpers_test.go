@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -182,7 +183,7 @@ func advanceBatch(sim *Server, name string, st BatchState) error {
 // advanceInteraction moves the interaction from in_progress to st (a
 // no-op for InteractionInProgress) and returns the notification, if any.
 // Failures use code "internal".
-func advanceInteraction(sim *Server, id string, st InteractionStatus) (Notification, error) {
+func advanceInteraction(sim *Server, id string, st InteractionStatus) (event.Payload, error) {
 	switch st {
 	case InteractionCompleted:
 		return sim.CompleteInteraction(id)
@@ -193,5 +194,5 @@ func advanceInteraction(sim *Server, id string, st InteractionStatus) (Notificat
 	case InteractionRequiresAction:
 		return sim.RequireAction(id)
 	}
-	return Notification{}, nil
+	return event.Payload{}, nil
 }

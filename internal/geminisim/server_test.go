@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
 )
 
 func TestNew_invalid(t *testing.T) {
@@ -549,7 +551,7 @@ func TestServer_video(t *testing.T) {
 	}
 	fileID := strings.TrimPrefix(n.Data.FileName, "files/")
 	wantURI := "https://sim.example/v1beta/files/" + fileID + ":download?alt=media"
-	if n.Type != EventVideoGenerated || n.Data.ID != name || n.Data.OutputFileURI != wantURI {
+	if n.Type != event.TypeVideoGenerated || n.Data.ID != name || n.Data.OutputFileURI != wantURI {
 		t.Errorf("notification = %+v, want output_file_uri %s", n, wantURI)
 	}
 	op = decode(t, get(t, ts.URL+"/v1beta/"+name, testAPIKey).body)

@@ -31,20 +31,14 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 const (
 	// DefaultProject is the project id used when GOOGLE_CLOUD_PROJECT is
 	// unset. The emulators accept any project id.
 	DefaultProject = "geminihooks-test"
-
-	// FirestoreHostEnv names the variable that points clients at the
-	// Firestore emulator.
-	FirestoreHostEnv = "FIRESTORE_EMULATOR_HOST"
-
-	// PubSubHostEnv names the variable that points clients at the Pub/Sub
-	// emulator.
-	PubSubHostEnv = "PUBSUB_EMULATOR_HOST"
 
 	// RequireEnv, when true, turns a missing emulator into a test failure
 	// even outside CI.
@@ -54,7 +48,7 @@ const (
 // Project returns the project id emulator clients use: GOOGLE_CLOUD_PROJECT,
 // or DefaultProject.
 func Project() string {
-	if p := os.Getenv("GOOGLE_CLOUD_PROJECT"); p != "" {
+	if p := os.Getenv(config.EnvGoogleCloudProject); p != "" {
 		return p
 	}
 	return DefaultProject
@@ -64,7 +58,7 @@ func Project() string {
 // test ends. It skips or fails the test when the emulator is not configured.
 func Firestore(t testing.TB) *firestore.Client {
 	t.Helper()
-	requireEmulator(t, FirestoreHostEnv)
+	requireEmulator(t, config.EnvFirestoreEmulatorHost)
 	// Not t.Context(): it is cancelled before cleanups run, and the client
 	// must outlive the test body.
 	c, err := firestore.NewClient(context.Background(), Project())
@@ -83,7 +77,7 @@ func Firestore(t testing.TB) *firestore.Client {
 // ends. It skips or fails the test when the emulator is not configured.
 func PubSub(t testing.TB) *pubsub.Client {
 	t.Helper()
-	requireEmulator(t, PubSubHostEnv)
+	requireEmulator(t, config.EnvPubSubEmulatorHost)
 	c, err := pubsub.NewClient(context.Background(), Project())
 	if err != nil {
 		t.Fatalf("failed to create Pub/Sub emulator client: %v", err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
 )
 
 // InteractionStatus is the status of an interaction, as sent on the wire.
@@ -114,46 +116,46 @@ func (s *Server) CreateInteraction(spec InteractionSpec) (string, error) {
 
 // CompleteInteraction makes the interaction completed, with its report, and
 // returns the interaction.completed notification.
-func (s *Server) CompleteInteraction(id string) (Notification, error) {
+func (s *Server) CompleteInteraction(id string) (event.Payload, error) {
 	return s.moveInteraction(id, InteractionCompleted, "", "")
 }
 
 // FailInteraction makes the interaction failed with the given error, which
 // appears in its errors list and in the interaction.failed notification.
-func (s *Server) FailInteraction(id, code, message string) (Notification, error) {
+func (s *Server) FailInteraction(id, code, message string) (event.Payload, error) {
 	return s.moveInteraction(id, InteractionFailed, code, message)
 }
 
 // CancelInteraction makes the interaction cancelled and returns the
 // interaction.cancelled notification.
-func (s *Server) CancelInteraction(id string) (Notification, error) {
+func (s *Server) CancelInteraction(id string) (event.Payload, error) {
 	return s.moveInteraction(id, InteractionCancelled, "", "")
 }
 
 // RequireAction makes an in_progress interaction wait for the client (a
 // function call) and returns the interaction.requires_action notification.
-func (s *Server) RequireAction(id string) (Notification, error) {
+func (s *Server) RequireAction(id string) (event.Payload, error) {
 	return s.moveInteraction(id, InteractionRequiresAction, "", "")
 }
 
-func (s *Server) moveInteraction(id string, to InteractionStatus, code, msg string) (Notification, error) {
+func (s *Server) moveInteraction(id string, to InteractionStatus, code, msg string) (event.Payload, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it, ok := s.interactions[id]
 	if !ok {
-		return Notification{}, fmt.Errorf("%w: interaction %s", ErrNotFound, id)
+		return event.Payload{}, fmt.Errorf("%w: interaction %s", ErrNotFound, id)
 	}
 	movable := it.status == InteractionInProgress || (it.status == InteractionRequiresAction && to != InteractionRequiresAction)
 	if !movable {
-		return Notification{}, fmt.Errorf("%w: interaction %s is %s, cannot become %s", ErrWrongState, id, it.status, to)
+		return event.Payload{}, fmt.Errorf("%w: interaction %s is %s, cannot become %s", ErrWrongState, id, it.status, to)
 	}
 	it.status, it.updated, it.errCode, it.errMsg = to, now, code, msg
-	data := NotificationData{ID: id, UserMetadata: it.spec.UserMetadata}
+	data := event.PayloadData{ID: id, UserMetadata: it.spec.UserMetadata}
 	if to == InteractionFailed {
 		data.ErrorCode, data.ErrorMessage = code, msg
 	}
-	return Notification{Type: "interaction." + string(to), Version: notificationVersion, Timestamp: now, Data: data}, nil
+	return event.Payload{Type: "interaction." + string(to), Version: event.PayloadVersion, Timestamp: now, Data: data}, nil
 }
 
 // Wire shapes of an interaction, with the field names of the Go SDK's

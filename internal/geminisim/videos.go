@@ -4,17 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 )
 
 // Defaults of a VideoSpec.
 const (
-	// DefaultVideoModel is the model of video operations with no Model.
-	DefaultVideoModel = "veo-3.0-generate-001"
 	// DefaultVideoSize is the size of videos whose Video has no Size.
 	DefaultVideoSize = 1 << 20
-	// publicAPIURL is the real service, used in notification URIs when the
-	// simulator knows no URL of its own.
-	publicAPIURL = "https://generativelanguage.googleapis.com"
 	// predictResponseType is the type URL of a finished video operation's
 	// response.
 	predictResponseType = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
@@ -25,7 +23,7 @@ type VideoSpec struct {
 	// ID is the bare operation id; empty generates one.
 	ID string
 	// Model is the Veo model, with or without "models/"; empty means
-	// DefaultVideoModel.
+	// gemini.DefaultVideoModel.
 	Model string
 	// Video is the generated video. A zero Size means DefaultVideoSize.
 	Video VideoFile
@@ -53,7 +51,7 @@ func (s *Server) CreateVideo(spec VideoSpec) (string, error) {
 	}
 	v := &video{id: id, model: strings.TrimPrefix(spec.Model, "models/"), file: spec.Video, userMetadata: spec.UserMetadata}
 	if v.model == "" {
-		v.model = DefaultVideoModel
+		v.model = gemini.DefaultVideoModel
 	}
 	if !isToken(v.model) {
 		return "", fmt.Errorf("%w: video model %q must match [A-Za-z0-9._-]+", ErrInvalidSpec, v.model)
@@ -78,7 +76,7 @@ func (s *Server) CreateVideo(spec VideoSpec) (string, error) {
 // output_file_uri (the download URI) and file_name ("files/<id>"). The URI
 // uses Options.BaseURL, else the URL of a started server, else the real
 // service's host.
-func (s *Server) CompleteVideo(name string) (Notification, error) {
+func (s *Server) CompleteVideo(name string) (event.Payload, error) {
 	id := name[strings.LastIndex(name, "/")+1:]
 	base := s.publicURL()
 	now := s.now()
@@ -86,14 +84,14 @@ func (s *Server) CompleteVideo(name string) (Notification, error) {
 	defer s.mu.Unlock()
 	v, ok := s.videos[id]
 	if !ok || (strings.Contains(name, "/") && name != v.name()) {
-		return Notification{}, fmt.Errorf("%w: operation %s", ErrNotFound, name)
+		return event.Payload{}, fmt.Errorf("%w: operation %s", ErrNotFound, name)
 	}
 	if v.fileID != "" {
-		return Notification{}, fmt.Errorf("%w: operation %s is already done", ErrWrongState, name)
+		return event.Payload{}, fmt.Errorf("%w: operation %s is already done", ErrWrongState, name)
 	}
 	v.fileID = newID()
 	s.files[v.fileID] = fileEntry{content: v.file, created: now}
-	return Notification{Type: EventVideoGenerated, Version: notificationVersion, Timestamp: now, Data: NotificationData{
+	return event.Payload{Type: event.TypeVideoGenerated, Version: event.PayloadVersion, Timestamp: now, Data: event.PayloadData{
 		ID:            s.eventID("models/"+v.model+"/operations/", id),
 		OutputFileURI: downloadURI(base, v.fileID),
 		FileName:      "files/" + v.fileID,
@@ -111,7 +109,7 @@ func (s *Server) publicURL() string {
 	if u := s.URL(); u != "" {
 		return u
 	}
-	return publicAPIURL
+	return gemini.DefaultBaseURL
 }
 
 // downloadURI is the URI Gemini puts in a generated video: the Go SDK's

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/genai/interactions/models/webhooks"
 	"google.golang.org/genai/interactions/retry"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -377,7 +378,7 @@ func TestWebhooks_listPagination(t *testing.T) {
 		st.seq++
 		id := "bulk-" + randomString(8)
 		st.byID[id] = &webhook{seq: st.seq, id: id, uri: "https://hooks.example/bulk",
-			events: []string{EventBatchSucceeded}, state: WebhookEnabled, secrets: []signingSecret{{value: "whsec_AAAA"}}}
+			events: []string{event.TypeBatchSucceeded}, state: WebhookEnabled, secrets: []signingSecret{{value: "whsec_AAAA"}}}
 	}
 	st.mu.Unlock()
 	res := do(t, http.MethodGet, ts.URL+"/v1beta/webhooks?page_size=5000", "")

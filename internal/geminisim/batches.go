@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
 )
 
 // Sentinel errors of the job methods, for errors.Is.
@@ -192,37 +194,37 @@ func (s *Server) StartBatch(name string) error {
 // CompleteBatch makes the batch SUCCEEDED, publishes its results (a
 // responses file, or inlined responses) and returns the batch.succeeded
 // notification.
-func (s *Server) CompleteBatch(name string) (Notification, error) {
+func (s *Server) CompleteBatch(name string) (event.Payload, error) {
 	return s.moveBatch(name, BatchSucceeded, nil)
 }
 
 // FailBatch makes the batch FAILED with e and returns the batch.failed
 // notification, which carries e as error_code and error_message.
-func (s *Server) FailBatch(name string, e JobError) (Notification, error) {
+func (s *Server) FailBatch(name string, e JobError) (event.Payload, error) {
 	return s.moveBatch(name, BatchFailed, &e)
 }
 
 // CancelBatch makes the batch CANCELLED and returns the batch.cancelled
 // notification.
-func (s *Server) CancelBatch(name string) (Notification, error) {
+func (s *Server) CancelBatch(name string) (event.Payload, error) {
 	return s.moveBatch(name, BatchCancelled, &JobError{Code: 1, Message: "The batch was cancelled."})
 }
 
 // ExpireBatch makes the batch EXPIRED (it was not processed in time) and
 // returns the batch.expired notification.
-func (s *Server) ExpireBatch(name string) (Notification, error) {
+func (s *Server) ExpireBatch(name string) (event.Payload, error) {
 	return s.moveBatch(name, BatchExpired, &JobError{Code: 4, Message: "The batch expired before it was processed."})
 }
 
 // moveBatch performs a state transition. Only PENDING and RUNNING batches
 // move; RUNNING can only be entered from PENDING.
-func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notification, error) {
+func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (event.Payload, error) {
 	id := strings.TrimPrefix(name, "batches/")
 	s.mu.Lock()
 	b, ok := s.batches[id]
 	s.mu.Unlock()
 	if !ok {
-		return Notification{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
+		return event.Payload{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
 	}
 	var inlined json.RawMessage
 	var output Content = b.results
@@ -230,11 +232,11 @@ func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notifi
 		// Built outside the lock: it reads the whole results file.
 		var err error
 		if output, err = batchOutputContent(b); err != nil {
-			return Notification{}, err
+			return event.Payload{}, err
 		}
 		if b.inline {
 			if inlined, err = inlinedResponses(output.NewReader()); err != nil {
-				return Notification{}, err
+				return event.Payload{}, err
 			}
 		}
 	}
@@ -242,18 +244,18 @@ func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notifi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b.state.terminal() || (to == BatchRunning && b.state != BatchPending) {
-		return Notification{}, fmt.Errorf("%w: batch %s is %s, cannot become %s", ErrWrongState, name, b.state, to)
+		return event.Payload{}, fmt.Errorf("%w: batch %s is %s, cannot become %s", ErrWrongState, name, b.state, to)
 	}
 	b.state, b.updated, b.jobErr = to, now, jobErr
 	if !to.terminal() {
-		return Notification{}, nil
+		return event.Payload{}, nil
 	}
 	b.done = now
-	data := NotificationData{ID: s.eventID("batches/", id), UserMetadata: b.userMetadata}
+	data := event.PayloadData{ID: s.eventID("batches/", id), UserMetadata: b.userMetadata}
 	var typ string
 	switch to {
 	case BatchSucceeded:
-		typ = EventBatchSucceeded
+		typ = event.TypeBatchSucceeded
 		if b.inline {
 			b.inlined = inlined
 		} else {
@@ -262,14 +264,14 @@ func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (Notifi
 			data.OutputFileURI = "files/" + b.fileID
 		}
 	case BatchFailed:
-		typ = EventBatchFailed
+		typ = event.TypeBatchFailed
 		data.ErrorCode, data.ErrorMessage = jobErr.Code, jobErr.Message
 	case BatchCancelled:
-		typ = EventBatchCancelled
+		typ = event.TypeBatchCancelled
 	case BatchExpired:
-		typ = EventBatchExpired
+		typ = event.TypeBatchExpired
 	}
-	return Notification{Type: typ, Version: notificationVersion, Timestamp: now, Data: data}, nil
+	return event.Payload{Type: typ, Version: event.PayloadVersion, Timestamp: now, Data: data}, nil
 }
 
 // eventID returns the id a notification carries for a job: its resource

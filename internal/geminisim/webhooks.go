@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -72,15 +73,6 @@ const maxWebhookBody = 1 << 20
 // webhookIDPattern is what ?webhook_id= accepts: a resource id as Google
 // APIs define them (lower case, digits, hyphens; 63 characters at most).
 var webhookIDPattern = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// subscribableEvents are the event types a webhook may subscribe to: the
-// guide's catalog, which has the two cancelled events that the API
-// reference's enum lacks.
-var subscribableEvents = []string{
-	EventBatchSucceeded, EventBatchFailed, EventBatchCancelled, EventBatchExpired,
-	EventInteractionCompleted, EventInteractionFailed, EventInteractionCancelled,
-	EventInteractionRequiresAction, EventVideoGenerated,
-}
 
 // WebhookInfo is a snapshot of a registered webhook, for tests.
 type WebhookInfo struct {
@@ -378,7 +370,7 @@ func checkEvents(events []string) ([]string, string) {
 	}
 	var out []string
 	for _, e := range events {
-		if !slices.Contains(subscribableEvents, e) {
+		if !slices.Contains(event.SubscribableTypes(), e) {
 			return nil, fmt.Sprintf("subscribed_events: unknown event %q.", e)
 		}
 		if !slices.Contains(out, e) {
@@ -766,7 +758,7 @@ func (s *Server) ping(ctx context.Context, id, uri string, secrets []string, now
 	if err != nil {
 		return Report{}, err
 	}
-	return sender.Send(ctx, Delivery{URL: uri, Notification: Notification{
-		Type: EventPing, Version: notificationVersion, Timestamp: now, Data: NotificationData{ID: "webhooks/" + id},
+	return sender.Send(ctx, Delivery{URL: uri, Notification: event.Payload{
+		Type: EventPing, Version: event.PayloadVersion, Timestamp: now, Data: event.PayloadData{ID: "webhooks/" + id},
 	}})
 }

@@ -13,20 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 // ErrNotDelivered is wrapped by Send when every attempt failed: the retry
 // policy ran out of attempts or of time.
 var ErrNotDelivered = errors.New("geminisim: webhook not delivered")
-
-// DefaultIssuer is the iss claim of per-request webhook JWTs. No source
-// states it; the simulator uses the API's origin.
-const DefaultIssuer = "https://generativelanguage.googleapis.com"
-
-// jwtLifetime is exp - iat of per-request webhook JWTs, matching the
-// five-minute replay window the guide recommends.
-const jwtLifetime = 5 * time.Minute
 
 // TokenSigner signs JWT claims as a compact RS256 JWS with a kid header.
 // *Server and *signature.JWTSigner implement it.
@@ -93,7 +87,7 @@ type SenderOptions struct {
 	// Audience is the JWT aud claim. Empty means the delivery URL (one
 	// reading of the sources; none states the value).
 	Audience string
-	// Issuer is the JWT iss claim. Empty means DefaultIssuer.
+	// Issuer is the JWT iss claim. Empty means gemini.WebhookIssuer.
 	Issuer string
 	// OmitIDHeaders leaves webhook-id and webhook-timestamp off JWT
 	// deliveries. One source says dynamic webhooks share the static ones'
@@ -145,7 +139,7 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 		return nil, fmt.Errorf("%w: invalid retry policy %+v", ErrInvalidSpec, r)
 	}
 	if s.issuer == "" {
-		s.issuer = DefaultIssuer
+		s.issuer = gemini.WebhookIssuer
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
@@ -165,7 +159,7 @@ type Delivery struct {
 	// URL is the webhook endpoint.
 	URL string
 	// Notification is the event; its JSON is the request body.
-	Notification Notification
+	Notification event.Payload
 	// WebhookID is the webhook-id (and JWT jti). Empty generates
 	// "msg_" + 27 random characters, the spec example's shape.
 	WebhookID string
@@ -349,29 +343,23 @@ func (s *Sender) newRequest(ctx context.Context, d Delivery, body []byte, ts tim
 		for i, sec := range s.secrets {
 			sigs[i] = signature.SignHMAC(sec, d.WebhookID, ts, body)
 		}
-		req.Header.Set("webhook-id", d.WebhookID)
-		req.Header.Set("webhook-timestamp", unix)
-		req.Header.Set("webhook-signature", strings.Join(sigs, " "))
+		req.Header.Set(signature.HeaderID, d.WebhookID)
+		req.Header.Set(signature.HeaderTimestamp, unix)
+		req.Header.Set(signature.HeaderSignature, strings.Join(sigs, " "))
 		return req, nil
-	}
-	claims, err := d.Notification.claims()
-	if err != nil {
-		return nil, fmt.Errorf("failed to encode claims: %w", err)
 	}
 	aud := s.audience
 	if aud == "" {
 		aud = d.URL
 	}
-	claims["iss"], claims["aud"], claims["jti"] = s.issuer, aud, d.WebhookID
-	claims["iat"], claims["exp"] = ts.Unix(), ts.Add(jwtLifetime).Unix()
-	tok, err := s.signer.Sign(claims)
+	tok, err := s.signer.Sign(signature.WebhookClaims(body, s.issuer, aud, d.WebhookID, ts))
 	if err != nil {
 		return nil, fmt.Errorf("failed to sign webhook: %w", err)
 	}
-	req.Header.Set("webhook-signature", tok)
+	req.Header.Set(signature.HeaderSignature, tok)
 	if !s.omitIDHeaders {
-		req.Header.Set("webhook-id", d.WebhookID)
-		req.Header.Set("webhook-timestamp", unix)
+		req.Header.Set(signature.HeaderID, d.WebhookID)
+		req.Header.Set(signature.HeaderTimestamp, unix)
 	}
 	return req, nil
 }

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/geminihooks/geminihooks/pkg/testenv"
+	"github.com/geminihooks/geminihooks/internal/testenv"
 )
 
 // TestSyncBufferConcurrentUse writes from several goroutines while reading;

@@ -1,0 +1,38 @@
+package config
+
+// Names of the environment variables that code outside a function's Config
+// reads or sets: the operator tool, the local runner, logging and tests. The
+// Config structs name the same variables in their env tags, which cannot
+// refer to constants; a test keeps each constant equal to its tag.
+const (
+	// Both functions.
+	EnvGoogleCloudProject = "GOOGLE_CLOUD_PROJECT"
+	EnvResultsBucket      = "RESULTS_BUCKET"
+	EnvLogLevel           = "LOG_LEVEL"
+
+	// The receiver (receiver.Config).
+	EnvSigningSecrets     = "WEBHOOK_SIGNING_SECRETS"
+	EnvSigningSecret      = "WEBHOOK_SIGNING_SECRET"
+	EnvJWKSURL            = "WEBHOOK_JWKS_URL"
+	EnvJWTAudience        = "WEBHOOK_JWT_AUDIENCE"
+	EnvJWTIssuer          = "WEBHOOK_JWT_ISSUER"
+	EnvTimestampTolerance = "WEBHOOK_TIMESTAMP_TOLERANCE"
+	EnvEventsTopic        = "EVENTS_TOPIC"
+
+	// The materializer (materializer.Config).
+	EnvGeminiAPIKey        = "GEMINI_API_KEY"
+	EnvGeminiBaseURL       = "GEMINI_BASE_URL"
+	EnvGeminiDownloadHosts = "GEMINI_DOWNLOAD_HOSTS"
+	EnvResultsTopic        = "RESULTS_TOPIC"
+	EnvResultsPrefix       = "RESULTS_PREFIX"
+
+	// Emulator endpoints (host:port) of Google's client libraries.
+	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
+	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"
+	EnvStorageEmulatorHost   = "STORAGE_EMULATOR_HOST"
+	// EnvSecretManagerEmulatorHost points the operator tool's Secret
+	// Manager client at a plaintext, unauthenticated endpoint, as
+	// PUBSUB_EMULATOR_HOST does for Pub/Sub. Google ships no Secret Manager
+	// emulator; this serves in-process fakes and private test endpoints.
+	EnvSecretManagerEmulatorHost = "SECRET_MANAGER_EMULATOR_HOST"
+)
