@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, vet, every Go test with the race
+# Runs the whole test suite: formatting, vet, golangci-lint, every Go test with the race
 # detector against real Firestore and Pub/Sub emulators, and short fuzz runs.
 # It starts and stops the emulators itself. With CI=true a missing emulator
 # fails the run instead of skipping the tests that need it.
@@ -48,6 +48,17 @@ if [ ! -x "$tflint_dir/tflint" ]; then
   GOBIN="$tflint_dir" GOFLAGS= GOWORK=off go install "github.com/terraform-linters/tflint@$TFLINT_VERSION"
 fi
 "$tflint_dir/tflint" --chdir=terraform --format=compact
+
+# golangci-lint with the checked-in .golangci.yml (a small set of linters,
+# each explained there). Built from source with this machine's Go, pinned.
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
+step "golangci-lint $GOLANGCI_LINT_VERSION"
+lint_dir="${GEMINIHOOKS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/geminihooks/bin}/golangci-lint-$GOLANGCI_LINT_VERSION"
+if [ ! -x "$lint_dir/golangci-lint" ]; then
+  echo "installing golangci-lint $GOLANGCI_LINT_VERSION into $lint_dir (once; a few minutes)"
+  GOBIN="$lint_dir" GOFLAGS= GOWORK=off go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+"$lint_dir/golangci-lint" run ./...
 
 step "emulators"
 if ! emulators_start; then

@@ -37,9 +37,8 @@ type endpoint struct {
 	*httptest.Server
 	status int
 
-	mu    sync.Mutex
-	got   []capturedRequest
-	block chan struct{}
+	mu  sync.Mutex
+	got []capturedRequest
 }
 
 type capturedRequest struct {

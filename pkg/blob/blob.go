@@ -169,12 +169,11 @@ type digest struct {
 func newDigest() *digest { return &digest{md5: md5.New(), sha: sha256.New()} }
 
 // Write implements io.Writer; it never fails.
-func (d *digest) Write(p []byte) (int, error) {
+func (d *digest) update(p []byte) {
 	d.crc = crc32.Update(d.crc, castagnoli, p)
 	d.md5.Write(p)
 	d.sha.Write(p)
 	d.size += int64(len(p))
-	return len(p), nil
 }
 
 // fill records the digests of everything written so far in o.
@@ -201,7 +200,7 @@ func stream(ctx context.Context, dst io.Writer, src io.Reader, d *digest) error 
 		}
 		n, rerr := src.Read(buf)
 		if n > 0 {
-			d.Write(buf[:n])
+			d.update(buf[:n])
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return fmt.Errorf("failed to write content: %w", err)
 			}

@@ -142,8 +142,7 @@ func (d *Dir) write(ctx context.Context, root *os.Root, name, contentType string
 	metaTmp := filepath.Join(dir, "."+base+"."+suffix+".meta.tmp")
 	// After the link the data lives on under the final name, so removing
 	// the temporary names is right on every path.
-	defer root.Remove(tmp)
-	defer root.Remove(metaTmp)
+	defer func() { _ = root.Remove(tmp); _ = root.Remove(metaTmp) }()
 
 	dg := newDigest()
 	if err := writeFile(root, tmp, func(f *os.File) error { return stream(ctx, f, r, dg) }); err != nil {

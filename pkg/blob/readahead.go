@@ -117,7 +117,7 @@ func (ra *readAhead) next(ctx context.Context) (data []byte, last bool, err erro
 		return nil, false, fmt.Errorf("upload aborted: %w", ctx.Err())
 	}
 	switch {
-	case b.err == io.EOF:
+	case errors.Is(b.err, io.EOF):
 		return b.data, true, nil
 	case b.err != nil:
 		return nil, false, b.err

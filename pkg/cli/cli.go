@@ -239,7 +239,7 @@ func parseFlags(env *Env, c *Command, fs *flag.FlagSet, args []string) ([]string
 			return nil, flag.ErrHelp
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -142,7 +142,7 @@ func runServeJWKS(ctx context.Context, env *Env, c *Command, args []string) erro
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		_, _ = w.Write(jwks)
 	})
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", *addr, err)
 	}

@@ -83,7 +83,7 @@ func startStack(t *testing.T, env map[string]string) *local.Stack {
 	s, err := local.Start(t.Context(), local.Options{
 		Addr:     "127.0.0.1:0",
 		Lookuper: envconfig.MapLookuper(env),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   slog.New(slog.DiscardHandler),
 		DataDir:  t.TempDir(),
 	})
 	if err != nil {

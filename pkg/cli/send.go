@@ -254,7 +254,7 @@ func signingSecrets(env *Env, flagValues []string) ([]signature.Secret, error) {
 	}
 	secrets, err := signature.ParseSecretList(name, list)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if len(secrets) == 0 {
 		return nil, usageErrorf("no signing secret: pass --secret or set %s (or use --jwt)", config.EnvSigningSecrets)

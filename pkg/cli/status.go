@@ -71,7 +71,7 @@ func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer func() { _ = closeStore() }()
 	manifest, found, err := findManifest(ctx, store, where, pfx, candidates)
 	if err != nil {
 		return err

@@ -159,7 +159,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 	}
 	cfg, err := receiver.LoadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), envLookuper{env}))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 
 	var secrets []signature.Secret
@@ -168,7 +168,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 			return nil, err
 		}
 	} else if secrets, err = cfg.Secrets(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUsage, config.EnvSigningSecrets, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrUsage, config.EnvSigningSecrets, err)
 	}
 	if cfg.SigningSecretName != "" {
 		versions, err := secretVersions(ctx, env, cfg.SigningSecretName)
@@ -192,7 +192,7 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 	// the report shows as keys_unavailable.
 	v, err := receiver.NewVerifier(cfg, signature.Options{Secrets: signature.StaticSecrets(secrets), Keys: keys, Now: now}, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	return v, nil
 }
@@ -210,7 +210,7 @@ func secretVersions(ctx context.Context, env *Env, name string) ([]signature.Sec
 		skipped = append(skipped, err.Error()) // labels only, never values
 	}})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	list, err := m.Secrets(ctx)
 	for _, s := range skipped {

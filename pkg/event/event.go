@@ -238,9 +238,9 @@ const maxWebhookIDLen = 256
 func DerivedID(n *Notification) string {
 	h := sha256.New()
 	resource := n.Resource()
-	io.WriteString(h, n.Type)
+	h.Write([]byte(n.Type))
 	h.Write([]byte{0})
-	io.WriteString(h, resource)
+	h.Write([]byte(resource))
 	if resource == "" {
 		var data bytes.Buffer
 		if err := json.Compact(&data, n.Data); err != nil {
@@ -251,7 +251,7 @@ func DerivedID(n *Notification) string {
 		h.Write(data.Bytes())
 		h.Write([]byte{0})
 		if !n.Timestamp.IsZero() {
-			io.WriteString(h, n.Timestamp.UTC().Format(time.RFC3339Nano))
+			h.Write([]byte(n.Timestamp.UTC().Format(time.RFC3339Nano)))
 		}
 	}
 	return "derived-" + hex.EncodeToString(h.Sum(nil))

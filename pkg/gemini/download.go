@@ -333,7 +333,7 @@ func (d *downloadBody) closeCurrent() {
 // Close implements io.Closer.
 func (d *downloadBody) Close() error {
 	d.closeCurrent()
-	if d.err == nil || d.err == io.EOF {
+	if d.err == nil || errors.Is(d.err, io.EOF) {
 		d.err = errClosed
 	}
 	return nil

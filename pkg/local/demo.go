@@ -214,8 +214,12 @@ func demoJobs() []demoJob {
 					return errors.New("report.md has no citation links")
 				}
 				for _, name := range []string{materializer.CitationsName, materializer.InteractionName} {
-					if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !json.Valid(b) {
-						return fmt.Errorf("%s is missing or not JSON: %v", name, err)
+					b, err := os.ReadFile(filepath.Join(dir, name))
+					if err != nil {
+						return fmt.Errorf("%s is missing: %w", name, err)
+					}
+					if !json.Valid(b) {
+						return fmt.Errorf("%s is not JSON", name)
 					}
 				}
 				return nil
@@ -255,8 +259,11 @@ func demoJobs() []demoJob {
 				if err != nil {
 					return err
 				}
-				if err := json.Unmarshal(b, &m); err != nil || m.Error == nil {
-					return fmt.Errorf("manifest.json does not record the error: %v", err)
+				if err := json.Unmarshal(b, &m); err != nil {
+					return fmt.Errorf("manifest.json is not a manifest: %w", err)
+				}
+				if m.Error == nil {
+					return errors.New("manifest.json does not record the error")
 				}
 				return nil
 			},

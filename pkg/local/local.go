@@ -291,7 +291,7 @@ func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Back
 		return err
 	}
 	s.res.Push(stop)
-	ln, err := net.Listen("tcp", opts.Addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
 	}

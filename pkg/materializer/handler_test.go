@@ -284,7 +284,7 @@ func TestHandler_redeliveredPushIsAcknowledged(t *testing.T) {
 func TestNewHandler_requiresDependencies(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if _, err := materializer.NewHandler(nil, logger, ""); err == nil {
 		t.Error("NewHandler(nil materializer) succeeded")
 	}

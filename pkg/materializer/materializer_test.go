@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"path"
 	"slices"
@@ -947,7 +946,7 @@ func TestMaterialize_unknownKindIsNotAJob(t *testing.T) {
 func TestNew_requiresDependencies(t *testing.T) {
 	t.Parallel()
 	client := newClient(t, "http://127.0.0.1:1", 0)
-	store, pub, logger := blob.NewMemory(), &publish.Memory{}, slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, pub, logger := blob.NewMemory(), &publish.Memory{}, slog.New(slog.DiscardHandler)
 	opts := materializer.Options{Bucket: testBucket}
 	tests := []struct {
 		name    string
@@ -1028,7 +1027,7 @@ func TestMaterialize_localDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := &publish.Memory{}
-	m, err := materializer.New(newClient(t, url, 0), dir, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), materializer.Options{Bucket: testBucket})
+	m, err := materializer.New(newClient(t, url, 0), dir, pub, slog.New(slog.DiscardHandler), materializer.Options{Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func DecodePush(r *http.Request, body []byte) (*PushEnvelope, error) {
 	}
 	var env PushEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadEnvelope, err)
+		return nil, fmt.Errorf("%w: %w", errBadEnvelope, err)
 	}
 	if len(env.Message.Data) == 0 {
 		return nil, fmt.Errorf("%w: message has no data", errBadEnvelope)

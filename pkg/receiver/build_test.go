@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +51,7 @@ func TestBuild(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := Backends{PubSub: inProcessPubSub(t, "projects/build-test/topics/"+cfg.EventsTopic)}
-			h, stop, err := Build(t.Context(), cfg, b, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			h, stop, err := Build(t.Context(), cfg, b, slog.New(slog.DiscardHandler))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Build error = %v, want one naming %s", err, tc.wantErr)

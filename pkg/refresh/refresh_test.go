@@ -123,10 +123,10 @@ func TestStartLocked(t *testing.T) {
 					o.finished()
 				})
 				var got outcome
-				switch {
-				case done == nil:
+				switch done {
+				case nil:
 					got = limited
-				case done == running:
+				case running:
 					got = joined
 				default:
 					got = started

@@ -121,7 +121,7 @@ func (o *offset) UnmarshalJSON(b []byte) error {
 	if len(s) >= 2 && s[0] == '"' {
 		unquoted, err := strconv.Unquote(s)
 		if err != nil {
-			return nil
+			return nil //nolint:nilerr // a malformed offset leaves it unset, as documented above
 		}
 		s = unquoted
 	}

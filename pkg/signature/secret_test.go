@@ -86,7 +86,7 @@ func TestSecret_neverPrintsKey(t *testing.T) {
 	t.Parallel()
 	s, raw := newSecret(t, "projects/p/secrets/hook/versions/3")
 	var logged bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logged, nil)).Info("loaded", "secret", s)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("loaded", slog.Any("secret", s))
 	for _, out := range []string{
 		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s", s, s, s, s), logged.String(),
 		fmt.Sprint(signature.StaticSecrets{s}),
