@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, vet, golangci-lint, every Go test with the race
-# detector against real Firestore and Pub/Sub emulators, and short fuzz runs.
+# Runs the whole test suite: formatting, vet, golangci-lint, every Go test
+# with the race detector against real Firestore and Pub/Sub emulators, and
+# short fuzz runs.
 # It starts and stops the emulators itself. With CI=true a missing emulator
 # fails the run instead of skipping the tests that need it.
 set -euo pipefail
