@@ -457,7 +457,7 @@ func (s *Server) renderBatch(b *batch) batchOperation {
 		resp.Type = outType
 		op.Response = &resp
 	case BatchFailed:
-		// No source says how a failed batch counts its requests; the
+		// Undocumented: how a failed batch counts its requests; the
 		// simulator reports them all as failed.
 		stats.FailedRequestCount = b.lines
 	default:

@@ -225,7 +225,7 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		attrs = append(attrs, slog.String("secret", delivery.SecretLabel))
 	}
 	if delivery.KeyID != "" {
-		// iss and aud are undocumented: log them so operators can pin
+		// Undocumented: Gemini's iss and aud. Log them so operators can pin
 		// WEBHOOK_JWT_ISSUER / WEBHOOK_JWT_AUDIENCE from a real delivery.
 		attrs = append(attrs, slog.String("kid", delivery.KeyID),
 			slog.Any("jwt_iss", delivery.Claims["iss"]), slog.Any("jwt_aud", delivery.Claims["aud"]))
@@ -244,8 +244,9 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 
 	webhookID := delivery.ID
 	if webhookID == "" {
-		// Per-request (JWT) deliveries may lack a webhook-id; a job ends
-		// once, so its type and resource identify the event instead.
+		// Undocumented: whether per-request (JWT) deliveries carry a
+		// webhook-id. Without one (and without a jti) a job ends once, so
+		// its type and resource identify the event instead.
 		webhookID = event.DerivedID(n)
 	}
 	attrs = append(attrs, slog.String("webhook_id", webhookID))
