@@ -17,6 +17,9 @@
 // once: a redelivered event finds them present and rewrites nothing. The
 // object _announced.json, written last, holds the results event that was
 // published, so a redelivery announces nothing twice.
+//
+// Build wires the push Handler from a Config onto Backends (Google Cloud's
+// from CloudBackends, or the local runner's stand-ins).
 package materializer
 
 import (

@@ -3,8 +3,10 @@
 // normalized event to Pub/Sub and answers within milliseconds.
 //
 // The handler depends on three small interfaces it owns (Verifier, Ledger,
-// Publisher); Build wires them from a Config onto Backends (Google Cloud's,
-// or the local runner's stand-ins) and tests use the in-memory ones.
+// Publisher); Build wires them from a Config onto Backends (Google Cloud's
+// from CloudBackends, or the local runner's stand-ins) and tests use the
+// in-memory ones. With WEBHOOK_CAPTURE_LIMIT above 0 it also stores the
+// first verified deliveries and its answers (pkg/capture).
 package receiver
 
 import (
