@@ -19,9 +19,9 @@
 // malformed payload yields an [*Error] that the receiver answers with a 400.
 // Unknown event types are not errors; they are published with kind "unknown"
 // and their data kept verbatim so that nothing Gemini sends is lost. Each
-// assumption about what Gemini leaves undocumented is tagged "Undocumented:"
-// where it is handled, and testdata/captures holds real deliveries that pin
-// them.
+// assumption about what Gemini leaves undocumented is tagged as such in a
+// comment where it is handled, and testdata/captures holds real deliveries
+// that pin them.
 //
 // The package also defines the second event of the pipeline: [Results],
 // which the materializer publishes once it has stored a job's artifacts in
