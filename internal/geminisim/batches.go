@@ -109,7 +109,8 @@ type BatchSpec struct {
 	// EmbedContentBatch, each success an EmbedContentResponse
 	// ({"embedding":{"values":[…]}}, a short stand-in vector), and inline
 	// results come under inlinedEmbedContentResponses, where the SDK's
-	// batch converters read them. Results fixes the requests, their keys
+	// batch converters read them (Undocumented: the key on the wire; the API
+	// reference's EmbedContentBatchOutput says inlinedResponses). Results fixes the requests, their keys
 	// and which fail; its size must not exceed MaxInlineResultsSize, and
 	// the embedding results are smaller. An empty Model means
 	// DefaultEmbeddingModel.
@@ -457,7 +458,7 @@ func (s *Server) renderBatch(b *batch) batchOperation {
 		resp.Type = outType
 		op.Response = &resp
 	case BatchFailed:
-		// No source says how a failed batch counts its requests; the
+		// Undocumented: how a failed batch counts its requests; the
 		// simulator reports them all as failed.
 		stats.FailedRequestCount = b.lines
 	default:

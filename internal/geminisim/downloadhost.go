@@ -23,8 +23,8 @@ import (
 // downloadPath is the download host's path prefix for a file's bytes.
 const downloadPath = "/files/"
 
-// Answers of the download host. They are the simulator's own: what Google's
-// storage host answers is not documented.
+// Answers of the download host. Undocumented: what Google's storage host
+// answers; these are the simulator's own.
 const (
 	msgKeyOnDownloadHost = "geminisim: the download host received an API key; it must not be sent beyond the API host"
 	msgBadSignature      = "geminisim: the download URL's signature is invalid"

@@ -29,8 +29,9 @@ type TokenSigner interface {
 }
 
 // RetryPolicy is Gemini's redelivery schedule: "automatically retries
-// failed requests for 24 hours using exponential backoff". The exact
-// schedule is not published; the defaults are a plausible one. Delays are
+// failed requests for 24 hours using exponential backoff". Undocumented:
+// the exact schedule and the answer timeout; the defaults are a plausible
+// one. Delays are
 // nominal and multiplied by TimeScale before sleeping, so a test can run a
 // day of retries in milliseconds while checking the schedule in the Report.
 type RetryPolicy struct {
@@ -90,8 +91,9 @@ type SenderOptions struct {
 	// Issuer is the JWT iss claim. Empty means gemini.WebhookIssuer.
 	Issuer string
 	// OmitIDHeaders leaves webhook-id and webhook-timestamp off JWT
-	// deliveries. One source says dynamic webhooks share the static ones'
-	// headers, the guide shows only the JWT; receivers must cope with both.
+	// deliveries. Undocumented: whether Gemini sends them. One source says
+	// dynamic webhooks share the static ones' headers, the guide shows only
+	// the JWT; receivers must cope with both.
 	OmitIDHeaders bool
 	// Retry is the redelivery schedule.
 	Retry RetryPolicy

@@ -165,8 +165,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("/v1beta/files/{name}", s.filesHandler())
 	mux.Handle("/download/v1beta/files/{name}", s.handle(RouteDownload, true, s.download))
 	mux.Handle("/v1beta/interactions/{id}", s.handle(RouteInteractions, true, s.getInteraction))
-	// Operations are served under their model only: the API documents no
-	// /v1beta/operations/{op} for the Gemini API's video operations.
+	// Operations are served under their model only. Undocumented: any
+	// /v1beta/operations/{op} for the Gemini API's video operations, so the
+	// simulator, like the real API as documented, serves none.
 	mux.Handle("/v1beta/models/{model}/operations/{op}", s.handle(RouteOperations, true, s.getOperation))
 	mux.Handle("/.well-known/jwks.json", s.handle(RouteJWKS, false, s.getJWKS))
 	s.webhookRoutes(mux)

@@ -29,7 +29,7 @@ import (
 // every answer.
 
 // EventPing is the type of the notification that POST
-// /v1beta/webhooks/{id}:ping delivers. Gemini does not document it; the
+// /v1beta/webhooks/{id}:ping delivers. Undocumented: Gemini's; the
 // receiver treats it (and the other plausible spellings) as a ping.
 const EventPing = "webhook.ping"
 

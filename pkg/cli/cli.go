@@ -1,11 +1,13 @@
 // Package cli is the geminihooks command-line tool: it sends signed test
 // webhooks, generates keys, verifies captured deliveries, manages Gemini
-// webhooks, redrives dead letters, tails the topics and finds a job's results.
+// webhooks, redrives dead letters, tails the topics, finds a job's results
+// and pulls the receiver's captures into test fixtures.
 //
-// Each subcommand lives in its own file, its long help in help/<name>.txt;
-// the commands table lists them and Main dispatches to them. Commands take everything they touch from
-// Env (output streams, environment, HTTP client), so tests run them in-process
-// exactly as the binary does.
+// Each subcommand lives in its own file, its long help in help/<name>.txt
+// (embedded); the static commands table lists them and Main dispatches to
+// them. Commands take everything they touch from Env (output streams,
+// environment, HTTP client), so tests run them in-process exactly as the
+// binary does. Variable names come from pkg/config.
 package cli
 
 import (

@@ -22,8 +22,8 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
-// eventPing is the type send gives a ping. Gemini does not document the
-// type of its ping event; the receiver acknowledges this one (and an empty
+// eventPing is the type send gives a ping. Undocumented: the type of
+// Gemini's ping event; the receiver acknowledges this one (and an empty
 // body) without publishing.
 const eventPing = "ping"
 

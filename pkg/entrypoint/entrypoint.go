@@ -1,5 +1,9 @@
 // Package entrypoint registers Cloud Functions entry points whose handler is
 // built from the environment once per instance.
+//
+// [FromEnv] is the one wiring path of both functions: it loads the
+// function's Config, connects its CloudBackends and calls its Build, the
+// same Build the local runner calls on other backends.
 package entrypoint
 
 import (

@@ -64,8 +64,10 @@ func FromDelivery(body []byte, claims map[string]any) (*Notification, error) {
 // code [CodeBodyClaimsMismatch] when they disagree. It returns nil when they
 // agree or when the body is empty (the claims alone carry the event).
 //
-// No source says whether Gemini binds the body to the JWT, so the body is
-// trusted only as far as the claims confirm it: the body's type must equal
+// Undocumented: whether Gemini binds the body to the JWT (no body-hash claim
+// is documented) and whether the claims carry the event (the guide decodes
+// the token into the event). Both are accepted, and the body is trusted only
+// as far as the claims confirm it: the body's type must equal
 // the claims' type, a body id must name the same resource as the claims (a
 // bare and a prefixed id of the same job agree), and every other field present
 // on both sides must be equal. Fields present only in the claims are fine, as

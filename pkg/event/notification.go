@@ -51,9 +51,12 @@ const (
 )
 
 // Gemini event types: the nine of the webhooks guide's catalog, and the
-// cookbook's batch.completed. The API reference's and the Go SDK's enum of
-// subscribable events lacks the two cancelled ones, which the guide's table,
-// the Python SDK and newer JS SDK docs list; all nine are accepted.
+// cookbook's batch.completed.
+//
+// Undocumented: whether the two cancelled events fire. The API reference's
+// and the Go SDK's enum of subscribable events lacks them, while the guide's
+// table, the Python SDK and newer JS SDK docs list them; all nine are
+// accepted, and any other type is published as kind "unknown".
 const (
 	TypeBatchSucceeded            = "batch.succeeded"
 	TypeBatchFailed               = "batch.failed"
@@ -111,9 +114,11 @@ func classify(eventType string) (Kind, State) {
 	return KindUnknown, StateUnknown
 }
 
-// isPingType reports whether eventType names a ping. The type Gemini uses
-// for the deliveries of POST /v1beta/webhooks/{id}:ping is not documented, so
-// the common spellings of a test delivery are all accepted.
+// isPingType reports whether eventType names a ping. Undocumented: the type
+// Gemini uses for the deliveries of POST /v1beta/webhooks/{id}:ping, so the
+// common spellings of a test delivery are all accepted (and an empty body or
+// "{}"); any other unknown type is published as kind "unknown", never
+// dropped.
 func isPingType(eventType string) bool {
 	switch eventType {
 	case "ping", "webhook.ping", "webhooks.ping", "webhook.test", "test":
@@ -153,9 +158,10 @@ type Notification struct {
 	ErrorCode string
 	// ErrorMessage is data.error_message.
 	ErrorMessage string
-	// UserMetadata is the user_metadata given when the job was created. No
-	// source shows where Gemini puts it, so it is read both at the top level
-	// and under data; keys under data win. Numbers are json.Number.
+	// UserMetadata is the user_metadata given when the job was created.
+	// Undocumented: where Gemini puts it (the SDK says only that it is
+	// "returned on each event emission"), so it is read both at the top
+	// level and under data; keys under data win. Numbers are json.Number.
 	UserMetadata map[string]any
 	// Data is the raw data object as sent, kept so that fields geminihooks
 	// does not model are not lost. Nil when the envelope has no data.
@@ -339,21 +345,24 @@ func (n *Notification) validate() error {
 
 // apiHost is the host of gemini.DefaultBaseURL, whose URLs are accepted as
 // ids, and apiVersions the version prefixes of its URLs (gemini.APIVersion
-// first; the webhooks guide shows both). Tests keep them equal to pkg/gemini's,
+// first). Undocumented: which version such an id would use; the API
+// reference says v1beta, the webhooks guide's samples v1, so both are
+// accepted. Tests keep them equal to pkg/gemini's,
 // which this package does not import: the receiver does not link the client.
 const apiHost = "generativelanguage.googleapis.com"
 
 var apiVersions = []string{"v1beta", "v1"}
 
-// resourceName returns the normalized resource name for id. Gemini's
-// examples show bare ids ("batch_123456") while its APIs use prefixed names
-// ("batches/123456"), and no source shows the real form, so every form is
-// accepted: a bare id (the prefix is added), a resource name, or the
+// resourceName returns the normalized resource name for id.
+//
+// Undocumented: the form of data.id. Gemini's guide shows a bare id
+// ("batch_123456") while its APIs use prefixed names ("batches/123456"), and
+// no source shows a real delivery, so every form is accepted: a bare id (the prefix is added), a resource name, or the
 // resource's URL on the Gemini API ("https://generativelanguage.googleapis.com/v1beta/batches/123456").
 // Video ids are operation names, "models/<model>/operations/<id>"; a bare
 // id or "operations/<id>" becomes "operations/<id>", which names no model
-// and so no documented path: the materializer then uses the event's video
-// URIs.
+// and so no documented path (undocumented too: whether Gemini ever sends
+// one): the materializer then uses the event's video URIs.
 func resourceName(kind Kind, id string) (string, error) {
 	if id == "" {
 		return "", nil
@@ -506,9 +515,9 @@ func isDigits(b []byte) bool {
 	return true
 }
 
-// errorCodeField returns data.error_code. The guide does not give its type
-// (gRPC codes are numbers, Gemini's REST errors use strings), so both a string
-// and a number are accepted; a number is kept as its literal text.
+// errorCodeField returns data.error_code. Undocumented: its JSON type (gRPC
+// codes are numbers, the Interactions API's errors use strings), so both a
+// string and a number are accepted; a number is kept as its literal text.
 func errorCodeField(data map[string]json.RawMessage) (string, error) {
 	raw, ok := data["error_code"]
 	if !ok || isNull(raw) {

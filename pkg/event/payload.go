@@ -33,22 +33,24 @@ type Payload struct {
 type PayloadData struct {
 	// ID names the job: a resource name ("batches/abc") or a bare id.
 	ID string `json:"id"`
-	// OutputFileURI points at the results: for batches the responses file
-	// ("files/abc"; the guide's example shows a gs:// URI instead), for
-	// videos the download URI.
+	// OutputFileURI points at the results: for batches the responses file,
+	// for videos the download URI. Undocumented: its form; the guide's
+	// example shows a gs:// URI, the Batch API names files "files/abc",
+	// which is what is sent here.
 	OutputFileURI string `json:"output_file_uri,omitempty"`
 	// FileName is the Files API name of a generated video ("files/abc").
 	FileName string `json:"file_name,omitempty"`
 	// VideoURI is what the cookbook's Cloud Run sample reads for
 	// video.generated instead of output_file_uri; the guide never shows it.
 	VideoURI string `json:"video_uri,omitempty"`
-	// ErrorCode is set on failures. Its JSON type is undocumented: a number
+	// ErrorCode is set on failures. Undocumented: its JSON type; a number
 	// (the google.rpc.Code) or a string both parse.
 	ErrorCode any `json:"error_code,omitempty"`
 	// ErrorMessage is set on failures.
 	ErrorMessage string `json:"error_message,omitempty"`
-	// UserMetadata is the user_metadata of the job's webhook config. No
-	// source shows where Gemini puts it; it is sent under data.
+	// UserMetadata is the user_metadata of the job's webhook config.
+	// Undocumented: where Gemini puts it; it is sent under data, and Parse
+	// reads it there and at the top level.
 	UserMetadata map[string]any `json:"user_metadata,omitempty"`
 }
 

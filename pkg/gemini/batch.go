@@ -102,11 +102,11 @@ type (
 			PendingRequestCount    int64String `json:"pendingRequestCount"`
 		} `json:"batchStats"`
 	}
-	// An embedding batch's output has the same form. The API reference's
-	// EmbedContentBatchOutput puts its inline results under
-	// inlinedResponses, like a GenerateContentBatchOutput; the SDK's batch
-	// converters read them from inlinedEmbedContentResponses. Either is
-	// accepted.
+	// An embedding batch's output has the same form. Undocumented: the key
+	// of its inline results on the wire. The API reference's
+	// EmbedContentBatchOutput puts them under inlinedResponses, like a
+	// GenerateContentBatchOutput; the SDK's batch converters read them from
+	// inlinedEmbedContentResponses. Either is accepted.
 	batchOutput struct {
 		ResponsesFile                string          `json:"responsesFile"`
 		InlinedResponses             json.RawMessage `json:"inlinedResponses"`

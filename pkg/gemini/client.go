@@ -21,8 +21,9 @@ import (
 const DefaultBaseURL = "https://generativelanguage.googleapis.com"
 
 // WebhookIssuer is the iss claim that the simulator and the operator tool's
-// send give per-request webhook JWTs. No source states Gemini's; this is the
-// API's origin.
+// send give per-request webhook JWTs. Undocumented: Gemini's own iss; this is
+// the API's origin, and the receiver accepts any iss unless
+// WEBHOOK_JWT_ISSUER pins one.
 const WebhookIssuer = DefaultBaseURL
 
 // DefaultVideoModel is the Veo model that names video operations built
@@ -48,7 +49,11 @@ const (
 )
 
 // APIVersion is the API version of every path; the webhooks, Batch and
-// Interactions APIs are all served under v1beta.
+// Interactions APIs are all served under v1beta. Undocumented: the webhooks
+// guide's REST samples use /v1/webhooks and rotate with .../rotate_secret,
+// which the API reference and the SDKs (/v1beta/...:rotateSigningSecret)
+// contradict; the SDK's form is the one used, and ids under either version
+// are accepted (apiVersions).
 const APIVersion = "v1beta"
 
 // maxMetadataBody bounds a metadata response. Inlined batch responses are

@@ -13,8 +13,9 @@ import (
 // DefaultDownloadHosts are the hosts a download may be redirected to when
 // Options.DownloadHosts is empty. Google's REST examples fetch file and
 // video downloads with curl --location and show two transfers, so a download
-// is expected to be answered with a redirect; the destination is not
-// documented. The list holds the Google-owned hosts that serve such
+// is expected to be answered with a redirect. Undocumented: where it
+// redirects to, so a direct answer and a redirect to any listed host are
+// both accepted, and GEMINI_DOWNLOAD_HOSTS replaces the list. It holds the Google-owned hosts that serve such
 // downloads: the API host itself (the Files API redirects
 // /v1beta/files/{id}:download to /download/v1beta/files/{id}:download,
 // reported in github.com/maximhq/bifrost/pull/3037), Cloud Storage's

@@ -22,8 +22,8 @@ var (
 	// modelSegment is a model id, which has dots ("veo-3.0-generate-001"),
 	// though never two in a row, so it cannot be "." or "..".
 	modelSegment = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-]){0,127}$`)
-	// interactionSegment is an interaction id. No source shows the shape of
-	// a real one, so it allows longer ids than the other kinds.
+	// interactionSegment is an interaction id. Undocumented: the shape of a
+	// real one, so it allows longer ids than the other kinds.
 	interactionSegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,511}$`)
 )
 
@@ -44,8 +44,10 @@ func invalidID(kind, id string) error {
 // be fetched. It wraps ErrInvalidID.
 var ErrNoModel = fmt.Errorf("%w: video operation without its model", ErrInvalidID)
 
-// apiVersions are the version prefixes of the API's URLs. The webhooks guide
-// shows both v1beta and v1 paths.
+// apiVersions are the version prefixes of the API's URLs. Undocumented:
+// which one Gemini's ids would use. The API reference and the SDKs serve
+// everything under v1beta; the webhooks guide's REST samples use v1. Both
+// are accepted.
 var apiVersions = []string{APIVersion, "v1"}
 
 // apiOrigin is DefaultBaseURL's origin, the host whose URLs are accepted
@@ -57,8 +59,8 @@ var apiOrigin = func() string {
 
 // trimAPIURL returns the resource name that id spells as a URL of the API
 // ("https://generativelanguage.googleapis.com/v1beta/batches/abc" becomes
-// "batches/abc"), and any other id unchanged. No source shows the form of
-// data.id, so a full URL is accepted, but only on the Gemini API's host or
+// "batches/abc"), and any other id unchanged. Undocumented: the form of
+// data.id, so a full URL is accepted as well as bare and prefixed names, but only on the Gemini API's host or
 // one of origins, with a version prefix, the collection, and nothing after
 // the path.
 func trimAPIURL(kind, id string, origins ...string) (string, error) {
@@ -123,8 +125,10 @@ func InteractionID(id string) (string, error) {
 
 // SplitOperation returns the model and the id of a video generation
 // operation given as "models/<model>/operations/<op>", its API URL,
-// "operations/<op>" or a bare "<op>"; model is empty for the last two,
-// which webhooks may carry.
+// "operations/<op>" or a bare "<op>"; model is empty for the last two.
+// Undocumented: whether webhooks carry such ids; the API documents
+// operations only under their model, so the materializer downloads the
+// video from the event's URIs instead.
 func SplitOperation(name string) (model, id string, err error) {
 	trimmed, err := trimAPIURL("operation", name)
 	if err != nil {

@@ -27,7 +27,9 @@ const (
 )
 
 // MinTTL is the shortest TTL accepted: the sender retries for 24 hours, and
-// a record must outlive every retry of its delivery.
+// a record must outlive every retry of its delivery. Undocumented: Gemini's
+// exact retry schedule (the guide says only "for 24 hours using exponential
+// backoff"), so an hour of margin is added and the default is 7 days.
 const MinTTL = 25 * time.Hour
 
 // Record field names and states, shared by both implementations.

@@ -5,6 +5,8 @@
 // fed by a subscription the way a push subscription feeds it; a Cloud
 // Storage stand-in whose objects are plain files under a data directory; and
 // the Gemini API simulator, unless GEMINI_API_KEY is set (then the real API).
+// Both functions are built with the same receiver.Build and
+// materializer.Build as when deployed.
 package local
 
 import (

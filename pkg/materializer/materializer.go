@@ -17,6 +17,9 @@
 // once: a redelivered event finds them present and rewrites nothing. The
 // object _announced.json, written last, holds the results event that was
 // published, so a redelivery announces nothing twice.
+//
+// Build wires the push Handler from a Config onto Backends (Google Cloud's
+// from CloudBackends, or the local runner's stand-ins).
 package materializer
 
 import (
@@ -384,10 +387,14 @@ func (m *Materializer) video(ctx context.Context, j *job) (*stored, error) {
 
 // videoFromEvent stores the video of an operation the event names without
 // its model, which the API cannot be asked about: the event's own URIs are
-// the only pointer to the video. It tries file_name (the documented
-// download route), then output_file_uri (the guide's field), then video_uri
-// (the cookbook's), skipping those the client refuses (a gs:// URI, a host
-// off the allow-list).
+// the only pointer to the video.
+//
+// Undocumented: the form of output_file_uri (gs:// in the guide's example,
+// files/ or an https download URI elsewhere) and which field a video event
+// fills. Every form is tried: file_name (the documented download route),
+// then output_file_uri (the guide's field), then video_uri (the cookbook's),
+// skipping those the client refuses (a gs:// URI, a host off the
+// allow-list).
 func (m *Materializer) videoFromEvent(ctx context.Context, ev *event.Event, j *job) (*stored, error) {
 	var refs []string
 	if f := ev.Data.Files; f != nil {

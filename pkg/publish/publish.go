@@ -1,4 +1,5 @@
-// Package publish sends webhook events to a Pub/Sub topic.
+// Package publish sends events to a Pub/Sub topic: the receiver's
+// completion events and the materializer's results events.
 //
 // PubSub publishes to Google Cloud Pub/Sub and waits for the server's
 // acknowledgement, because the webhook receiver may answer the sender only

@@ -72,7 +72,11 @@ type Config struct {
 	EventsTopic string `env:"EVENTS_TOPIC, default=geminihooks-events"`
 	// Ordering publishes with the job resource as ordering key.
 	Ordering bool `env:"PUBSUB_ORDERING, default=true"`
-	// PublishTimeout bounds one publish.
+	// PublishTimeout bounds one publish. Undocumented: how long Gemini
+	// waits for an answer ("within a few seconds", says the guide). An
+	// answer slower than that costs only a retry, which finds the delivery
+	// published (duplicate), still claimed (503) or released after a failed
+	// publish.
 	PublishTimeout time.Duration `env:"PUBLISH_TIMEOUT, default=10s"`
 
 	// CaptureLimit is how many verified deliveries the fleet stores, with

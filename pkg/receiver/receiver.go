@@ -3,8 +3,10 @@
 // normalized event to Pub/Sub and answers within milliseconds.
 //
 // The handler depends on three small interfaces it owns (Verifier, Ledger,
-// Publisher); Build wires them from a Config onto Backends (Google Cloud's,
-// or the local runner's stand-ins) and tests use the in-memory ones.
+// Publisher); Build wires them from a Config onto Backends (Google Cloud's
+// from CloudBackends, or the local runner's stand-ins) and tests use the
+// in-memory ones. With WEBHOOK_CAPTURE_LIMIT above 0 it also stores the
+// first verified deliveries and its answers (pkg/capture).
 package receiver
 
 import (
@@ -225,7 +227,7 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		attrs = append(attrs, slog.String("secret", delivery.SecretLabel))
 	}
 	if delivery.KeyID != "" {
-		// iss and aud are undocumented: log them so operators can pin
+		// Undocumented: Gemini's iss and aud. Log them so operators can pin
 		// WEBHOOK_JWT_ISSUER / WEBHOOK_JWT_AUDIENCE from a real delivery.
 		attrs = append(attrs, slog.String("kid", delivery.KeyID),
 			slog.Any("jwt_iss", delivery.Claims["iss"]), slog.Any("jwt_aud", delivery.Claims["aud"]))
@@ -244,8 +246,9 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 
 	webhookID := delivery.ID
 	if webhookID == "" {
-		// Per-request (JWT) deliveries may lack a webhook-id; a job ends
-		// once, so its type and resource identify the event instead.
+		// Undocumented: whether per-request (JWT) deliveries carry a
+		// webhook-id. Without one (and without a jti) a job ends once, so
+		// its type and resource identify the event instead.
 		webhookID = event.DerivedID(n)
 	}
 	attrs = append(attrs, slog.String("webhook_id", webhookID))

@@ -33,6 +33,7 @@
 // its verdict (the secret labels tried, the clock skew, the JWT header and
 // claims), for operators diagnosing rejected deliveries.
 //
-// The package also holds the signing side (SignHMAC, JWTSigner), used by tests,
+// The package also holds the signing side (SignHMAC, JWTSigner, and
+// WebhookClaims for the claims of a per-request delivery), used by tests,
 // the local Gemini simulator and the operator CLI.
 package signature

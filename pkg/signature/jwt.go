@@ -65,7 +65,11 @@ func (v *Verifier) verifyJWT(ctx context.Context, h http.Header, token string, r
 		return nil, newError(ErrMalformedJWT, fmt.Sprintf("the JWT is %d bytes; at most %d are accepted", len(token), maxJWTLength))
 	}
 
-	// The id and timestamp headers are optional here but checked when sent.
+	// Undocumented: whether per-request (JWT) deliveries carry webhook-id
+	// and webhook-timestamp. A third-party guide says they share the
+	// Standard Webhooks headers; Google's samples read only the token. Both
+	// are accepted: the headers are optional here but checked when sent, and
+	// the id falls back to the jti claim (then to event.DerivedID).
 	id := headerValue(h, canonicalID)
 	if rep != nil {
 		rep.ID = id
@@ -294,6 +298,11 @@ func (v *Verifier) checkClaims(c map[string]any, now time.Time) *Error {
 	if present[1] && now.Before(nbf.Add(-v.leeway)) {
 		return newError(ErrJWTNotYetValid, fmt.Sprintf("the JWT is not valid for another %s; the leeway is %s", nbf.Sub(now), v.leeway))
 	}
+	// Undocumented: which iss and aud Gemini puts in its tokens (the guide's
+	// sample says "your-configured-audience"; a third-party guide says the
+	// endpoint URL). Any value is accepted until the operator pins one with
+	// WEBHOOK_JWT_AUDIENCE / WEBHOOK_JWT_ISSUER; aud may be a string or an
+	// array, as RFC 7519 allows.
 	if v.audience != "" && !audienceContains(c["aud"], v.audience) {
 		return newError(ErrJWTInvalidAudience, fmt.Sprintf("the JWT aud does not contain %q", v.audience))
 	}

@@ -1,7 +1,8 @@
 // Command geminihooks is the operator tool of geminihooks: it sends signed
 // test webhooks, generates keys, verifies captured deliveries, manages Gemini
-// webhooks and their secrets, redrives dead letters, tails the topics and
-// finds a job's results. See README.md in this directory.
+// webhooks and their secrets, redrives dead letters, tails the topics, finds
+// a job's results and pulls the receiver's captured deliveries into test
+// fixtures. The commands live in pkg/cli; see README.md in this directory.
 //
 //	go run ./functions/cmd/geminihooks --help
 package main
