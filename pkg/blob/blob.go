@@ -168,7 +168,7 @@ type digest struct {
 // newDigest returns an empty digest.
 func newDigest() *digest { return &digest{md5: md5.New(), sha: sha256.New()} }
 
-// Write implements io.Writer; it never fails.
+// update hashes p and counts its bytes.
 func (d *digest) update(p []byte) {
 	d.crc = crc32.Update(d.crc, castagnoli, p)
 	d.md5.Write(p)
