@@ -26,7 +26,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/api/option"
@@ -101,6 +100,9 @@ type Stack struct {
 	server *http.Server
 	res    cleanup.Stack
 	wg     sync.WaitGroup
+	// topology holds the topics and subscriptions, to create again when
+	// the Pub/Sub emulator loses them.
+	topology resources
 }
 
 // Start starts the stack; Close stops it.
@@ -126,7 +128,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.createTopics(ctx, rb.PubSub, rcfg, mcfg); err != nil {
+	if err := s.createTopics(ctx, rb.PubSub, rcfg, mcfg, opts.Logger); err != nil {
 		return nil, err
 	}
 	if err := s.openStore(opts.DataDir, mcfg); err != nil {
@@ -136,7 +138,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.subscribeAll(ctx, rb.PubSub, push, opts.Logger); err != nil {
+	if err := s.subscribeAll(ctx, push, opts.Logger); err != nil {
 		return nil, err
 	}
 	// Captures go to the data directory's captures/ folder, as they would
@@ -214,15 +216,12 @@ func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver
 }
 
 // createTopics creates the events and results topics.
-func (s *Stack) createTopics(ctx context.Context, ps *pubsub.Client, rcfg *receiver.Config, mcfg *materializer.Config) error {
+func (s *Stack) createTopics(ctx context.Context, ps *pubsub.Client, rcfg *receiver.Config, mcfg *materializer.Config, logger *slog.Logger) error {
 	s.Events = fullName(rcfg.ProjectID, "topics", rcfg.EventsTopic)
 	s.ResultsTopic = fullName(rcfg.ProjectID, "topics", mcfg.ResultsTopic)
-	for _, topic := range []string{s.Events, s.ResultsTopic} {
-		if _, err := ps.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil && status.Code(err) != codes.AlreadyExists {
-			return fmt.Errorf("failed to create topic %s: %w", topic, err)
-		}
-	}
-	return nil
+	s.topology = resources{client: ps, logger: logger, topics: []string{s.Events, s.ResultsTopic}}
+	_, err := s.topology.create(ctx)
+	return err
 }
 
 // openStore keeps the results as plain files under dataDir.
@@ -251,39 +250,59 @@ func (s *Stack) startMaterializer(ctx context.Context, cfg *materializer.Config,
 
 // subscribeAll subscribes what a downstream team, the materializer's push
 // subscription and a results consumer would each see.
-func (s *Stack) subscribeAll(ctx context.Context, ps *pubsub.Client, push http.Handler, logger *slog.Logger) error {
+func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slog.Logger) error {
 	received := make(chan *event.Event, 64)
 	results := make(chan *event.Results, 64)
 	s.Received, s.Results = received, results
-	if err := s.subscribe(ctx, ps, s.Events, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
-		ev, err := event.Decode(m.Data)
-		if err != nil {
-			logger.WarnContext(ctx, "undecodable event on the events topic", slog.String("error", err.Error()))
+	subs := []struct {
+		topic, suffix string
+		handle        func(context.Context, *pubsub.Message) bool
+		done          func()
+	}{
+		{s.Events, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
+			ev, err := event.Decode(m.Data)
+			if err != nil {
+				logger.WarnContext(ctx, "undecodable event on the events topic", slog.String("error", err.Error()))
+				return true
+			}
+			logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
+				slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
+			offer(received, ev)
 			return true
-		}
-		logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
-			slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
-		offer(received, ev)
-		return true
-	}, func() { close(received) }); err != nil {
+		}, func() { close(received) }},
+		{s.Events, "materializer", func(ctx context.Context, m *pubsub.Message) bool {
+			return deliverPush(ctx, push, m)
+		}, nil},
+		{s.ResultsTopic, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
+			r, err := event.DecodeResults(m.Data)
+			if err != nil {
+				logger.WarnContext(ctx, "undecodable event on the results topic", slog.String("error", err.Error()))
+				return true
+			}
+			logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
+				slog.String("folder", r.Data.Prefix))
+			offer(results, r)
+			return true
+		}, func() { close(results) }},
+	}
+	names := make([]string, len(subs))
+	for i, sub := range subs {
+		names[i] = s.topology.add(sub.topic, sub.suffix)
+	}
+	if _, err := s.topology.create(ctx); err != nil {
 		return err
 	}
-	if err := s.subscribe(ctx, ps, s.Events, "materializer", func(ctx context.Context, m *pubsub.Message) bool {
-		return deliverPush(ctx, push, m)
-	}, nil); err != nil {
-		return err
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.res.Push(func() error { cancel(); return nil })
+	for i, sub := range subs {
+		s.wg.Go(func() {
+			if sub.done != nil {
+				defer sub.done()
+			}
+			s.topology.receive(rctx, names[i], sub.handle)
+		})
 	}
-	return s.subscribe(ctx, ps, s.ResultsTopic, "local-tail", func(ctx context.Context, m *pubsub.Message) bool {
-		r, err := event.DecodeResults(m.Data)
-		if err != nil {
-			logger.WarnContext(ctx, "undecodable event on the results topic", slog.String("error", err.Error()))
-			return true
-		}
-		logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
-			slog.String("folder", r.Data.Prefix))
-		offer(results, r)
-		return true
-	}, func() { close(results) })
+	return nil
 }
 
 // serve builds the receiver on b and serves it on opts.Addr.
@@ -298,7 +317,7 @@ func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Back
 		return fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String() + "/"
-	s.server = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	s.server = newServer(h)
 	s.wg.Go(func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opts.Logger.Error("receiver stopped", slog.String("error", err.Error()))
@@ -368,24 +387,26 @@ func devSecret(l envconfig.Lookuper) (string, bool, error) {
 	return s, true, err
 }
 
+// pubsub connects to the Pub/Sub emulator when the configuration names one,
+// else to an in-process Pub/Sub. The address is dialled here rather than
+// left to the client, which would read the process environment instead of
+// the stack's configuration.
 func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string) (*pubsub.Client, string, error) {
+	addr, name := "", "in-process Pub/Sub"
 	if host, ok := l.Lookup(config.EnvPubSubEmulatorHost); ok && host != "" {
-		c, err := pubsub.NewClient(ctx, project)
-		if err != nil {
-			return nil, "", fmt.Errorf("failed to connect to the Pub/Sub emulator at %s: %w", host, err)
-		}
-		s.res.Push(c.Close)
-		return c, "Pub/Sub emulator at " + host, nil
+		addr, name = host, "Pub/Sub emulator at "+host
+	} else {
+		srv := pstest.NewServer()
+		s.res.Push(srv.Close)
+		addr = srv.Addr
 	}
-	srv := pstest.NewServer()
-	s.res.Push(srv.Close)
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, "", fmt.Errorf("failed to dial in-process Pub/Sub: %w", err)
+		return nil, "", fmt.Errorf("failed to dial %s: %w", name, err)
 	}
 	c, err := pubsub.NewClient(ctx, project, option.WithGRPCConn(conn))
 	if err != nil {
-		return nil, "", errors.Join(fmt.Errorf("failed to create in-process Pub/Sub client: %w", err), conn.Close())
+		return nil, "", errors.Join(fmt.Errorf("failed to connect to %s: %w", name, err), conn.Close())
 	}
 	s.res.Push(func() error {
 		// The client may have closed the connection it was handed already.
@@ -395,43 +416,7 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 		return nil
 	})
 	s.res.Push(c.Close)
-	return c, "in-process Pub/Sub", nil
-}
-
-// subscribe creates subscription <topic id>-<suffix> and hands every
-// message to handle, acking it when handle returns true. done runs when
-// receiving stops.
-func (s *Stack) subscribe(ctx context.Context, c *pubsub.Client, topic, suffix string, handle func(context.Context, *pubsub.Message) bool, done func()) error {
-	project, id := splitName(topic)
-	name := fullName(project, "subscriptions", id+"-"+suffix)
-	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-		Name: name, Topic: topic, EnableMessageOrdering: true, AckDeadlineSeconds: 600,
-	}); err != nil && status.Code(err) != codes.AlreadyExists {
-		return fmt.Errorf("failed to create subscription %s: %w", name, err)
-	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.res.Push(func() error { cancel(); return nil })
-	s.wg.Go(func() {
-		if done != nil {
-			defer done()
-		}
-		err := c.Subscriber(name).Receive(rctx, func(ctx context.Context, m *pubsub.Message) {
-			if handle(ctx, m) {
-				m.Ack()
-				return
-			}
-			// Pub/Sub's retry policy waits before redelivering; so do we.
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-			}
-			m.Nack()
-		})
-		if err != nil && rctx.Err() == nil {
-			slog.Default().Error("subscription stopped", slog.String("subscription", name), slog.String("error", err.Error()))
-		}
-	})
-	return nil
+	return c, name, nil
 }
 
 // deliverPush hands m to the materializer as a push subscription would: a
@@ -457,6 +442,31 @@ func deliverPush(ctx context.Context, h http.Handler, m *pubsub.Message) bool {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Code >= 200 && rec.Code < 300
+}
+
+// Bounds on each connection to the receiver, so that a slow or silent
+// client cannot hold one forever. Deployed, Cloud Run's front end plays
+// this part.
+const (
+	// readHeaderTimeout: headers are a few kilobytes.
+	readHeaderTimeout = 5 * time.Second
+	// readTimeout: a body is at most WEBHOOK_MAX_BODY_BYTES (1 MiB by
+	// default), seconds even on a slow link.
+	readTimeout = 30 * time.Second
+	// writeTimeout runs from the end of the headers to the end of the
+	// answer, so it covers the body and the handler: the deployed
+	// receiver's request timeout (receiver_timeout_seconds, 60 by default).
+	writeTimeout = 60 * time.Second
+	// idleTimeout frees a kept-alive connection nobody uses.
+	idleTimeout = 60 * time.Second
+)
+
+// newServer returns the receiver's server, with the bounds above.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+	}
 }
 
 // shutdownTimeout bounds the wait for requests in progress when the stack
