@@ -46,7 +46,9 @@ func (r *resources) add(topic, suffix string) string {
 }
 
 // create creates every topic, then every subscription, and returns the
-// names of those that did not exist.
+// names of those that did not exist. After a loss, an event published in
+// the moment between a topic's creation and its subscriptions' reaches no
+// subscriber; the emulator lost whatever was in flight anyway.
 func (r *resources) create(ctx context.Context) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
