@@ -141,6 +141,7 @@ resource "google_cloudfunctions2_function" "receiver" {
       EVENTS_TOPIC                    = google_pubsub_topic.events.id
       PUBSUB_ORDERING                 = var.receiver_settings.pubsub_ordering
       PUBLISH_TIMEOUT                 = var.receiver_settings.publish_timeout
+      LEDGER_TIMEOUT                  = var.receiver_settings.ledger_timeout
       WEBHOOK_CAPTURE_LIMIT           = var.webhook_capture_limit
       RESULTS_BUCKET                  = google_storage_bucket.results.name
       LOG_LEVEL                       = var.log_level

@@ -253,6 +253,39 @@ func TestEnvironmentDefaultsMatchCode(t *testing.T) {
 	}
 }
 
+// TestReceiverStepsFitItsTimeout keeps a stalled Firestore or Pub/Sub
+// answered with 503 and Retry-After: the longest a delivery's steps may take
+// (claim, publish, release or mark) must stay well inside the function's
+// request timeout, or Gemini sees a timeout instead.
+func TestReceiverStepsFitItsTimeout(t *testing.T) {
+	t.Parallel()
+	m := loadModule(t)
+	ctx := m.evalContext(t)
+	fn := m.function(t, receiverfn.EntryPoint)
+	env := plainEnv(t, fn)
+	duration := func(name string) time.Duration {
+		t.Helper()
+		expr, ok := env[name]
+		if !ok {
+			t.Fatalf("%s does not set %s", fnRef(fn), name)
+		}
+		v, diags := expr.Value(ctx)
+		if diags.HasErrors() || !v.IsWhollyKnown() || v.Type() != cty.String {
+			t.Fatalf("%s: %s does not evaluate to a string with the defaults: %s", fnRef(fn), name, diags.Error())
+		}
+		d, err := time.ParseDuration(v.AsString())
+		if err != nil {
+			t.Fatalf("%s: %s: %v", fnRef(fn), name, err)
+		}
+		return d
+	}
+	budget := 2*duration("LEDGER_TIMEOUT") + duration("PUBLISH_TIMEOUT")
+	timeout := time.Duration(evalNumber(t, ctx, attr(serviceConfig(t, fn), "timeout_seconds"), "the receiver's timeout_seconds")) * time.Second
+	if 2*budget > timeout {
+		t.Errorf("%s: its steps may take %s, more than half its %s timeout", fnRef(fn), budget, timeout)
+	}
+}
+
 // sameSetting compares two spellings of one setting by the type the code
 // parses it into ("5m" equals "300s").
 func sameSetting(t testing.TB, kind reflect.Type, a, b string) bool {

@@ -230,7 +230,8 @@ variable "receiver_settings" {
     timestamp_tolerance     = optional(string, "5m")
     max_body_bytes          = optional(number, 1048576)
     idempotency_lease       = optional(string, "30s")
-    publish_timeout         = optional(string, "10s")
+    publish_timeout         = optional(string, "5s")
+    ledger_timeout          = optional(string, "2s")
     pubsub_ordering         = optional(bool, true)
   })
   default = {}
@@ -245,6 +246,7 @@ variable "receiver_settings" {
         var.receiver_settings.timestamp_tolerance,
         var.receiver_settings.idempotency_lease,
         var.receiver_settings.publish_timeout,
+        var.receiver_settings.ledger_timeout,
       ] : can(regex("^([0-9]+(ms|s|m|h))+$", d))
     ])
     error_message = "receiver_settings durations must be Go durations such as 30s, 5m or 1h30m."

@@ -1,6 +1,7 @@
 // Package testenv is what tests across the module share: connections to the
-// Firestore and Pub/Sub emulators, and [SyncBuffer] for reading logs while
-// they are written.
+// Firestore and Pub/Sub emulators, direct or through a [FaultProxy] that
+// stalls or drops them, and [SyncBuffer] for reading logs while they are
+// written.
 //
 // The emulators are separate processes; tests never start them. Run the
 // whole suite with scripts/test.sh, which starts both emulators (gcloud

@@ -106,6 +106,7 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 	opts := Options{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
+		LedgerTimeout:  cfg.LedgerTimeout,
 		RetryAfter:     cfg.IdempotencyLease,
 		ProjectID:      cfg.ProjectID,
 	}

@@ -77,7 +77,11 @@ type Config struct {
 	// answer slower than that costs only a retry, which finds the delivery
 	// published (duplicate), still claimed (503) or released after a failed
 	// publish.
-	PublishTimeout time.Duration `env:"PUBLISH_TIMEOUT, default=10s"`
+	PublishTimeout time.Duration `env:"PUBLISH_TIMEOUT, default=5s"`
+	// LedgerTimeout bounds each Firestore step of a delivery (claim,
+	// release, mark published), so a stalled Firestore is answered with
+	// 503 and Retry-After long before the function's own timeout.
+	LedgerTimeout time.Duration `env:"LEDGER_TIMEOUT, default=2s"`
 
 	// CaptureLimit is how many verified deliveries the fleet stores, with
 	// the receiver's verdict, under captures/ in ResultsBucket, so that real
@@ -126,6 +130,7 @@ func (c *Config) Validate() error {
 		"WEBHOOK_TIMESTAMP_TOLERANCE":     c.TimestampTolerance,
 		"IDEMPOTENCY_LEASE":               c.IdempotencyLease,
 		"PUBLISH_TIMEOUT":                 c.PublishTimeout,
+		"LEDGER_TIMEOUT":                  c.LedgerTimeout,
 	} {
 		if d <= 0 {
 			add("%s must be positive, got %s", name, d)
@@ -135,6 +140,11 @@ func (c *Config) Validate() error {
 		// A publish still running when the lease ends lets a retry take the
 		// claim over and publish a second time.
 		add("PUBLISH_TIMEOUT (%s) must be shorter than IDEMPOTENCY_LEASE (%s)", c.PublishTimeout, c.IdempotencyLease)
+	} else if c.LedgerTimeout > 0 && 2*c.LedgerTimeout+c.PublishTimeout >= c.IdempotencyLease {
+		// The lease starts before the claim is written and must outlast the
+		// publish and the mark: otherwise the same takeover.
+		add("2 × LEDGER_TIMEOUT + PUBLISH_TIMEOUT (%s) must be shorter than IDEMPOTENCY_LEASE (%s)",
+			2*c.LedgerTimeout+c.PublishTimeout, c.IdempotencyLease)
 	}
 	if c.JWTLeeway < 0 {
 		add("WEBHOOK_JWT_LEEWAY must not be negative, got %s", c.JWTLeeway)
@@ -195,6 +205,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("idempotency_lease", c.IdempotencyLease),
 		slog.String("events_topic", c.EventsTopic),
 		slog.Bool("ordering", c.Ordering),
+		slog.Duration("publish_timeout", c.PublishTimeout),
+		slog.Duration("ledger_timeout", c.LedgerTimeout),
 		slog.Int("capture_limit", c.CaptureLimit),
 		slog.String("results_bucket", c.ResultsBucket),
 	)

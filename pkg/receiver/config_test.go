@@ -25,6 +25,10 @@ func TestLoadConfig_defaults(t *testing.T) {
 	if cfg.TimestampTolerance != 5*time.Minute || cfg.IdempotencyTTL != 7*24*time.Hour || cfg.MaxBodyBytes != 1<<20 || !cfg.Ordering {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
+	if cfg.PublishTimeout != DefaultPublishTimeout || cfg.LedgerTimeout != DefaultLedgerTimeout {
+		t.Errorf("PUBLISH_TIMEOUT, LEDGER_TIMEOUT default to %s, %s; want Options' defaults %s, %s",
+			cfg.PublishTimeout, cfg.LedgerTimeout, DefaultPublishTimeout, DefaultLedgerTimeout)
+	}
 }
 
 func TestLoadConfig_capture(t *testing.T) {
@@ -65,6 +69,8 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"jwks_not_url", map[string]string{"WEBHOOK_JWKS_URL": "jwks.json"}, "WEBHOOK_JWKS_URL"},
 		{"ttl_inside_retry_window", map[string]string{"IDEMPOTENCY_TTL": "12h"}, "IDEMPOTENCY_TTL"},
 		{"publish_outlasts_lease", map[string]string{"PUBLISH_TIMEOUT": "45s"}, "shorter than IDEMPOTENCY_LEASE"},
+		{"steps_outlast_lease", map[string]string{"LEDGER_TIMEOUT": "10s", "PUBLISH_TIMEOUT": "10s"}, "2 × LEDGER_TIMEOUT + PUBLISH_TIMEOUT (30s) must be shorter"},
+		{"zero_ledger_timeout", map[string]string{"LEDGER_TIMEOUT": "0s"}, "LEDGER_TIMEOUT must be positive"},
 		{"zero_tolerance", map[string]string{"WEBHOOK_TIMESTAMP_TOLERANCE": "0s"}, "WEBHOOK_TIMESTAMP_TOLERANCE"},
 		{"tiny_body_cap", map[string]string{"WEBHOOK_MAX_BODY_BYTES": "10"}, "WEBHOOK_MAX_BODY_BYTES"},
 		{"nested_collection", map[string]string{"IDEMPOTENCY_COLLECTION": "a/b"}, "IDEMPOTENCY_COLLECTION"},

@@ -49,7 +49,10 @@ func newEmulatorStack(t *testing.T, topic string) *emulatorStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Stop)
-	h := newHarness(t, harnessOptions{clock: clock, ledger: ledger, pub: pub})
+	// The emulator's first calls take seconds, and it serializes contended
+	// writes to one document far more slowly than Firestore: a deadline
+	// above both keeps these tests about exactly-once, not about speed.
+	h := newHarness(t, harnessOptions{clock: clock, ledger: ledger, pub: pub, ledgerTimeout: 20 * time.Second})
 	return &emulatorStack{harness: h, ledger: ledger, fs: fs, ps: ps, collection: collection, sub: sub}
 }
 

@@ -72,6 +72,8 @@ type harnessOptions struct {
 	audience string
 	maxBody  int64
 	capture  Capturer // default: none
+	// Step deadlines; zero takes the Options defaults.
+	ledgerTimeout, publishTimeout time.Duration
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -125,7 +127,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.pub != nil {
 		pub = o.pub
 	}
-	h.handler, err = New(v, h.ledger, pub, logging.New(h.logs, slog.LevelDebug), Options{MaxBodyBytes: o.maxBody, Now: h.clock.Now, ProjectID: "test", Capture: o.capture})
+	h.handler, err = New(v, h.ledger, pub, logging.New(h.logs, slog.LevelDebug), Options{
+		MaxBodyBytes: o.maxBody, Now: h.clock.Now, ProjectID: "test", Capture: o.capture,
+		LedgerTimeout: o.ledgerTimeout, PublishTimeout: o.publishTimeout,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

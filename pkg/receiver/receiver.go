@@ -66,13 +66,25 @@ const (
 	StatusIgnored   = "ignored"   // verified ping: acknowledged, nothing published
 )
 
+// Defaults of Options. A delivery's answer takes at most LedgerTimeout +
+// PublishTimeout + LedgerTimeout (9 s), well inside the deployed function's
+// 60 s timeout, so a stalled Firestore or Pub/Sub is answered with 503 and
+// Retry-After instead of a timeout.
+const (
+	DefaultPublishTimeout = 5 * time.Second
+	DefaultLedgerTimeout  = 2 * time.Second
+)
+
 // Options tunes a Handler; zero values take the defaults.
 type Options struct {
 	// MaxBodyBytes caps the request body (default 1 MiB).
 	MaxBodyBytes int64
-	// PublishTimeout bounds the publish and the ledger update after a claim
-	// (default 10s).
+	// PublishTimeout bounds the publish (default DefaultPublishTimeout).
 	PublishTimeout time.Duration
+	// LedgerTimeout bounds each ledger step on its own: the claim, the
+	// release after a failed publish and the mark after a successful one
+	// (default DefaultLedgerTimeout).
+	LedgerTimeout time.Duration
 	// RetryAfter is sent with 503 answers (default 30s, the claim lease).
 	RetryAfter time.Duration
 	// ProjectID attaches Cloud Trace ids to log lines.
@@ -109,7 +121,10 @@ func New(v Verifier, l Ledger, p Publisher, logger *slog.Logger, opts Options) (
 		opts.MaxBodyBytes = 1 << 20
 	}
 	if opts.PublishTimeout <= 0 {
-		opts.PublishTimeout = 10 * time.Second
+		opts.PublishTimeout = DefaultPublishTimeout
+	}
+	if opts.LedgerTimeout <= 0 {
+		opts.LedgerTimeout = DefaultLedgerTimeout
 	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = 30 * time.Second
@@ -266,7 +281,13 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		return failAttrs(attrs, http.StatusInternalServerError, "internal", "event could not be encoded", err)
 	}
 
-	claim, err := h.ledger.Claim(ctx, webhookID)
+	// Each step below runs on its own deadline, detached from the request:
+	// a claim made or a publish done must be followed by its release or
+	// mark even if Gemini hangs up, and a step that used up its time must
+	// not leave the next one a spent context. Without a deadline a stalled
+	// Firestore would hold the request for the client's 60 s default.
+	detached := context.WithoutCancel(ctx)
+	claim, err := h.claim(detached, webhookID)
 	if err != nil {
 		return failAttrs(attrs, http.StatusServiceUnavailable, "idempotency_unavailable",
 			"the delivery ledger is unavailable; retry later", err)
@@ -282,13 +303,12 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		attrs = append(attrs, slog.Bool("takeover", true), slog.Int("attempt", claim.Attempt))
 	}
 
-	// From here on the work must finish even if Gemini hangs up: a claim
-	// left behind would block retries until its lease expires.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.PublishTimeout)
-	defer cancel()
-	msgID, err := h.publisher.Publish(wctx, publish.Message{Data: data, Attributes: ev.Attributes(), OrderingKey: ev.OrderingKey()})
+	msgID, err := h.publish(detached, publish.Message{Data: data, Attributes: ev.Attributes(), OrderingKey: ev.OrderingKey()})
 	if err != nil {
-		if rerr := h.ledger.Release(wctx, claim); rerr != nil {
+		// A publish that timed out here may still be stored by Pub/Sub; the
+		// release then lets a retry publish a second copy, which subscribers
+		// de-duplicate by event id (README, "Delivery guarantees").
+		if rerr := h.release(detached, claim); rerr != nil {
 			// The lease then expires on its own and a retry takes it over.
 			err = errors.Join(err, rerr)
 		}
@@ -296,13 +316,37 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 			"the event could not be published; retry later", err)
 	}
 	attrs = append(attrs, slog.String("message_id", msgID))
-	if err := h.ledger.MarkPublished(wctx, claim, msgID); err != nil {
+	if err := h.markPublished(detached, claim, msgID); err != nil {
 		// The event is out; answering 5xx would only make Gemini retry. The
 		// claim's lease expires and a later retry would publish again, which
 		// subscribers de-duplicate by event id (= webhook-id).
 		h.logger.WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", err.Error()))...)
 	}
 	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
+}
+
+func (h *Handler) claim(ctx context.Context, webhookID string) (idempotency.Claim, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
+	defer cancel()
+	return h.ledger.Claim(ctx, webhookID)
+}
+
+func (h *Handler) publish(ctx context.Context, m publish.Message) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
+	defer cancel()
+	return h.publisher.Publish(ctx, m)
+}
+
+func (h *Handler) release(ctx context.Context, c idempotency.Claim) error {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
+	defer cancel()
+	return h.ledger.Release(ctx, c)
+}
+
+func (h *Handler) markPublished(ctx context.Context, c idempotency.Claim, msgID string) error {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
+	defer cancel()
+	return h.ledger.MarkPublished(ctx, c, msgID)
 }
 
 // notification extracts the event from a verified delivery: for a JWT, its
