@@ -128,8 +128,14 @@ func publishWorstCase(tb testing.TB, sb sizedBody) publish.Message {
 // Pub/Sub's limit that decodes, at most one level deeper than the body.
 func TestWorstCaseBodiesFitPubSub(t *testing.T) {
 	t.Parallel()
+	// At the limit only the two largest (twofold growth plus attributes)
+	// run: each 4 MiB case takes seconds under the race detector.
+	atLimit := map[string]bool{"line_separators_in_user_metadata": true, "many_scalar_user_metadata_entries": true}
 	for _, size := range []int{DefaultMaxBodyBytes, MaxBodyBytesLimit} {
 		for _, sb := range worstCaseBodies(size) {
+			if size == MaxBodyBytesLimit && !atLimit[sb.name] {
+				continue
+			}
 			t.Run(fmt.Sprintf("%s_%d", sb.name, size), func(t *testing.T) {
 				t.Parallel()
 				if len(sb.body) != size {
