@@ -33,6 +33,7 @@ done
 GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^$' \
   -test.benchtime "${MATERIALIZE_ROUNDS}x" -test.bench '^BenchmarkMaterializeLargeBatch$' >>"$raw"
 "$raw.local.test" -test.run '^$' -test.benchtime "${ARTIFACT_JOBS}x" -test.bench '^BenchmarkCompleteToArtifact$' >>"$raw"
+"$raw.receiver.test" -test.run '^$' -test.benchtime 1x -test.bench '^BenchmarkMaxEventForMaxBody$' >>"$raw"
 
 # median NAME FIELD_UNIT: the median of the value before FIELD_UNIT on the
 # lines of benchmark NAME.
@@ -72,3 +73,4 @@ for cpus in isolated shared; do
 done
 echo "complete_to_artifact_p50_ms $(median CompleteToArtifact p50_ms) ms"
 echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"
+echo "max_event_bytes_for_max_body $(median MaxEventForMaxBody max_event_bytes) bytes"

@@ -10,8 +10,11 @@ import (
 // describe a malformed payload (HTTP 400); CodeBodyClaimsMismatch means the
 // body disagrees with a verified JWT (HTTP 401).
 const (
-	// CodeInvalidJSON: the body is not a single JSON object.
+	// CodeInvalidJSON: the body is not a single JSON object in UTF-8.
 	CodeInvalidJSON = "invalid_json"
+	// CodeNestingTooDeep: the body nests objects and arrays more than
+	// [MaxDepth] levels deep.
+	CodeNestingTooDeep = "nesting_too_deep"
 	// CodeMissingEventType: the envelope has no "type" although it is not a ping.
 	CodeMissingEventType = "missing_event_type"
 	// CodeInvalidEventType: "type" is not a string of 1 to 128 visible ASCII characters.

@@ -106,8 +106,11 @@ type Data struct {
 	GeminiTimestamp *time.Time `json:"gemini_timestamp,omitempty"`
 	// Delivery describes how geminihooks received the webhook.
 	Delivery Delivery `json:"delivery"`
-	// Raw is Gemini's data object, verbatim but compacted, so that fields
-	// this schema does not model are not lost.
+	// Raw is Gemini's data object, compacted, without the keys that Data
+	// carries in its own fields (output_file_uri, file_name, video_uri,
+	// error_code, error_message, user_metadata), so that fields this schema
+	// does not model are not lost and no value is published twice. data.id
+	// stays. Present whenever Gemini sent a data object.
 	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
@@ -204,11 +207,11 @@ func Normalize(n *Notification, m Meta) (*Event, error) {
 		eventTime = ts
 	}
 	if len(n.Data) > 0 {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, n.Data); err != nil {
-			return nil, newError(CodeInvalidField, `"data" is not valid JSON`)
+		raw, err := unmodelled(n.Data)
+		if err != nil {
+			return nil, newError(CodeInvalidField, `"data" is not a JSON object`)
 		}
-		d.Raw = buf.Bytes()
+		d.Raw = raw
 	}
 	return &Event{
 		SpecVersion:     SpecVersion,
@@ -221,6 +224,41 @@ func Normalize(n *Notification, m Meta) (*Event, error) {
 		DataSchema:      SchemaURI,
 		Data:            d,
 	}, nil
+}
+
+// modelledKeys are the keys of Gemini's data object that an event carries in
+// its own fields (files, error, user_metadata). Raw leaves them out, so that
+// no value is published twice and the event stays within a small multiple
+// of the body's size. data.id stays in Raw: resource is its normalized form,
+// not a copy.
+var modelledKeys = []string{"output_file_uri", "file_name", "video_uri", "error_code", "error_message", "user_metadata"}
+
+// unmodelled returns the data object without [modelledKeys], compacted,
+// keys sorted, and without HTML escaping.
+func unmodelled(data json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, errors.New("data is null")
+	}
+	for _, k := range modelledKeys {
+		delete(obj, k)
+	}
+	return marshalUnescaped(obj)
+}
+
+// marshalUnescaped is json.Marshal without HTML escaping, which would write
+// each <, > and & as six bytes: events are not embedded in HTML.
+func marshalUnescaped(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // maxWebhookIDLen bounds the event id, which is also a Pub/Sub attribute
@@ -280,7 +318,9 @@ func ceType(geminiType string) string {
 }
 
 // MarshalJSON writes e in CloudEvents structured mode with every time in UTC,
-// so the JSON form does not depend on the location of the times in e.
+// so the JSON form does not depend on the location of the times in e, and
+// without HTML escaping. Publish its result as is: json.Marshal(e) would
+// compact it again and escape <, > and & after all.
 func (e Event) MarshalJSON() ([]byte, error) {
 	type plain Event // plain has no methods, which stops the recursion.
 	p := plain(e)
@@ -290,7 +330,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		ts := p.Data.GeminiTimestamp.UTC()
 		p.Data.GeminiTimestamp = &ts
 	}
-	return json.Marshal(p)
+	return marshalUnescaped(p)
 }
 
 // Decode reads a published event, for consumers of the topic. It accepts

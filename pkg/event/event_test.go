@@ -57,7 +57,41 @@ func TestNormalize(t *testing.T) {
 					GeminiVersion:   "v1",
 					GeminiTimestamp: new(time.Date(2026, 1, 22, 11, 59, 59, 0, time.UTC)),
 					Delivery:        Delivery{Scheme: SchemeJWT, ReceivedAt: received},
-					Raw:             json.RawMessage(`{"id":"op1","video_uri":"https://x/v.mp4","error_message":"partial"}`),
+					Raw:             json.RawMessage(`{"id":"op1"}`),
+				},
+			},
+		},
+		{
+			name: "raw_keeps_only_fields_the_event_does_not_model",
+			body: `{"type":"batch.failed","data":{"zeta":"<b>&</b>","id":"b1","error_code":3,"error_message":"bad <x>",
+				"output_file_uri":"gs://b/o","file_name":"files/f","video_uri":"https://v","user_metadata":{"k":"v"},"alpha":[1,{"z":null}]}}`,
+			meta: Meta{WebhookID: "msg_4", Scheme: SchemeHMAC, ReceivedAt: received},
+			want: &Event{
+				SpecVersion: "1.0", ID: "msg_4", Type: "dev.geminihooks.gemini.batch.failed",
+				Source: Source, Subject: "batches/b1", Time: received, DataContentType: DataContentType, DataSchema: SchemaURI,
+				Data: Data{
+					SchemaVersion: "1", Kind: KindBatch, GeminiEventType: "batch.failed",
+					Resource: "batches/b1", ResourceID: "b1", State: StateFailed,
+					Error:        &JobError{Code: "3", Message: "bad <x>"},
+					Files:        &Files{OutputFileURI: "gs://b/o", FileName: "files/f", VideoURI: "https://v"},
+					UserMetadata: map[string]any{"k": "v"},
+					Delivery:     Delivery{Scheme: SchemeHMAC, ReceivedAt: received},
+					Raw:          json.RawMessage(`{"alpha":[1,{"z":null}],"id":"b1","zeta":"<b>&</b>"}`),
+				},
+			},
+		},
+		{
+			name: "empty_data_kept_as_empty_raw",
+			body: `{"type":"model.tuned","data":{"user_metadata":{}}}`,
+			meta: Meta{WebhookID: "msg_5", Scheme: SchemeHMAC, ReceivedAt: received},
+			want: &Event{
+				SpecVersion: "1.0", ID: "msg_5", Type: "dev.geminihooks.gemini.model.tuned",
+				Source: Source, Time: received, DataContentType: DataContentType, DataSchema: SchemaURI,
+				Data: Data{
+					SchemaVersion: "1", Kind: KindUnknown, GeminiEventType: "model.tuned", State: StateUnknown,
+					UserMetadata: map[string]any{},
+					Delivery:     Delivery{Scheme: SchemeHMAC, ReceivedAt: received},
+					Raw:          json.RawMessage(`{}`),
 				},
 			},
 		},
@@ -125,6 +159,8 @@ func TestNormalize_errors(t *testing.T) {
 		{"hand_built_bad_id", &Notification{Type: "interaction.completed", ID: "interactions/a/b"}, good, &Error{Code: CodeInvalidResourceID}},
 		{"hand_built_data_not_object", &Notification{Type: "model.tuned", Data: json.RawMessage(`[1]`)}, good, &Error{Code: CodeInvalidField}},
 		{"hand_built_data_invalid_json", &Notification{Type: "model.tuned", Data: json.RawMessage(`{"a":`)}, good, &Error{Code: CodeInvalidField}},
+		{"hand_built_data_too_deep", &Notification{Type: "model.tuned", Data: json.RawMessage(nested(MaxDepth, `1`))}, good, &Error{Code: CodeNestingTooDeep}},
+		{"hand_built_metadata_too_deep", &Notification{Type: "batch.succeeded", ID: "b", UserMetadata: nestedValue(MaxDepth)}, good, &Error{Code: CodeNestingTooDeep}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,15 +1,15 @@
 package event
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 )
 
 // FuzzNormalize checks that any body either fails to parse with an *Error or
-// becomes an event that marshals, matches the schema, decodes back to the same
-// JSON and yields attributes Pub/Sub accepts. Seeds are the test tables plus
+// becomes an event that marshals within maxEventBytes and MaxDepth+1 levels,
+// matches the schema, decodes back to the same JSON and yields attributes
+// Pub/Sub accepts. Seeds are the test tables plus
 // testdata/fuzz/FuzzNormalize.
 func FuzzNormalize(f *testing.F) {
 	for _, tc := range exampleCases {
@@ -44,9 +44,15 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Normalize() rejected a parsed notification: %v", err)
 		}
-		b, err := json.Marshal(e)
+		b, err := e.MarshalJSON()
 		if err != nil {
-			t.Fatalf("json.Marshal() error = %v", err)
+			t.Fatalf("MarshalJSON() error = %v", err)
+		}
+		if len(b) > maxEventBytes(len(body)) {
+			t.Fatalf("event is %d bytes from a %d-byte body, want at most %d", len(b), len(body), maxEventBytes(len(body)))
+		}
+		if nestedDeeper(b, MaxDepth+1) {
+			t.Fatalf("event nests deeper than %d levels", MaxDepth+1)
 		}
 		if err := validateJSON(t, sch, b); err != nil {
 			t.Fatalf("event does not match the schema: %v\nevent: %s", err, b)
@@ -55,9 +61,9 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode() error = %v\nevent: %s", err, b)
 		}
-		b2, err := json.Marshal(d)
+		b2, err := d.MarshalJSON()
 		if err != nil {
-			t.Fatalf("json.Marshal(Decode()) error = %v", err)
+			t.Fatalf("Decode().MarshalJSON() error = %v", err)
 		}
 		if string(b2) != string(b) {
 			t.Fatalf("Decode() round trip changed the event:\n got %s\nwant %s", b2, b)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits applied while parsing. They keep every value that later becomes a
@@ -17,6 +18,15 @@ const (
 	maxResourceIDLen = 256
 	maxSegmentLen    = 128
 )
+
+// MaxDepth is the deepest nesting of objects and arrays that a webhook body
+// may have, the body's own object counting as 1; deeper bodies get
+// [CodeNestingTooDeep]. The published event nests at most one level deeper
+// than the body, which every common JSON decoder accepts (encoding/json
+// stops at 10000 levels, Python's json module near 1000). Gemini builds
+// user_metadata from a protobuf Struct, whose parsers commonly stop at 100
+// levels, so no real delivery comes near.
+const MaxDepth = 512
 
 // Kind is the family of Gemini job that an event is about.
 type Kind string
@@ -206,6 +216,14 @@ func Parse(body []byte) (*Notification, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &Notification{}, nil
 	}
+	// RFC 8259 requires UTF-8, and encoding/json would turn each invalid
+	// byte into a three-byte U+FFFD, growing the event.
+	if !utf8.Valid(body) {
+		return nil, newError(CodeInvalidJSON, "the body is not valid UTF-8")
+	}
+	if nestedDeeper(body, MaxDepth) {
+		return nil, newError(CodeNestingTooDeep, "the body nests objects and arrays more than %d levels deep", MaxDepth)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, newError(CodeInvalidJSON, "the body is not a valid JSON object")
@@ -326,6 +344,11 @@ func (n *Notification) validate() error {
 	}
 	if len(n.Data) > 0 && !isJSONObject(n.Data) {
 		return newError(CodeInvalidField, `"data" is not a JSON object`)
+	}
+	// data and user_metadata sit one level below the body's object (at
+	// least), so they may nest MaxDepth-1 levels.
+	if nestedDeeper(n.Data, MaxDepth-1) || valueDeeper(n.UserMetadata, MaxDepth-1) {
+		return newError(CodeNestingTooDeep, "data or user_metadata nests objects and arrays more than %d levels deep", MaxDepth-1)
 	}
 	kind := n.Kind()
 	if kind == KindUnknown {
@@ -460,6 +483,64 @@ func isVisibleASCII(s string, limit int) bool {
 		}
 	}
 	return true
+}
+
+// nestedDeeper reports whether the JSON text b nests objects and arrays
+// more than limit levels deep. It does not validate b, and it is a linear
+// scan, so a deep body is refused before a decoder recurses into it.
+func nestedDeeper(b []byte, limit int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// valueDeeper is nestedDeeper for a decoded value, such as a hand-built
+// user_metadata; a nil map counts as no nesting.
+func valueDeeper(v any, limit int) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if v == nil {
+			return false
+		}
+		if limit < 1 {
+			return true
+		}
+		for _, e := range v {
+			if valueDeeper(e, limit-1) {
+				return true
+			}
+		}
+	case []any:
+		if limit < 1 {
+			return true
+		}
+		for _, e := range v {
+			if valueDeeper(e, limit-1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -13,9 +13,10 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 )
 
-// maxPushBytes caps a push request: events are a few KiB, and Pub/Sub
-// messages at most 10 MB.
-const maxPushBytes = 10 << 20
+// maxPushBytes caps a push request: events are a few KiB, and a Pub/Sub
+// message of at most 10 MB is 13.4 MB in the envelope's base64, plus its
+// attributes.
+const maxPushBytes = 16 << 20
 
 // Handler serves Pub/Sub push requests (and Eventarc's CloudEvents) for the
 // events topic. Its status code is the acknowledgement: 2xx acks (stored,

@@ -18,6 +18,7 @@ import (
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
+	"github.com/geminihooks/geminihooks/pkg/publish"
 )
 
 const (
@@ -50,7 +51,8 @@ func pushBody(t testing.TB, data []byte) []byte {
 // eventJSON is the events topic's message for ev.
 func eventJSON(t testing.TB, ev *event.Event) []byte {
 	t.Helper()
-	b, err := json.Marshal(ev)
+	// What the receiver publishes; json.Marshal would escape HTML again.
+	b, err := ev.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +181,19 @@ func TestHandler(t *testing.T) {
 			wantStatus: http.StatusOK, wantOutcome: materializer.NotAJob,
 		},
 		{
+			name: "largest_pubsub_message_is_read",
+			request: func(t *testing.T, f *fixture) *http.Request {
+				n := notification("model.tuned", "tunedModels/x")
+				n.Data.UserMetadata = map[string]any{"k": strings.Repeat("<", publish.MaxMessageBytes-2048)}
+				data := eventJSON(t, completionEvent(t, n, newWebhookID()))
+				if len(data) > publish.MaxMessageBytes {
+					t.Fatalf("event is %d bytes, over Pub/Sub's %d", len(data), publish.MaxMessageBytes)
+				}
+				return pushRequest(pushBody(t, data))
+			},
+			wantStatus: http.StatusOK, wantOutcome: materializer.NotAJob,
+		},
+		{
 			name:       "transient_failure",
 			request:    func(t *testing.T, f *fixture) *http.Request { return pushRequest(premature(t, f)) },
 			wantStatus: http.StatusServiceUnavailable, wantCode: "transient_failure",
@@ -218,7 +233,7 @@ func TestHandler(t *testing.T) {
 		{
 			name: "body_too_large",
 			request: func(t *testing.T, _ *fixture) *http.Request {
-				return pushRequest(bytes.Repeat([]byte(" "), 10<<20+1))
+				return pushRequest(bytes.Repeat([]byte(" "), 16<<20+1))
 			},
 			wantStatus: http.StatusRequestEntityTooLarge, wantCode: "body_too_large",
 		},

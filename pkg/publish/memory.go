@@ -30,10 +30,14 @@ func (m *Memory) FailNext(err error) {
 }
 
 // Publish records a copy of msg and returns its id, "mem-1" for the first
-// message recorded, "mem-2" for the second and so on.
+// message recorded, "mem-2" for the second and so on. Like Pub/Sub, it
+// refuses a message over MaxMessageBytes with ErrMessageTooLarge.
 func (m *Memory) Publish(ctx context.Context, msg Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("failed to publish: %w", err)
+	}
+	if size := messageBytes(msg); size > MaxMessageBytes {
+		return "", fmt.Errorf("failed to publish: %w: %d bytes", ErrMessageTooLarge, size)
 	}
 	if m.Fail != nil {
 		if err := m.Fail(msg); err != nil {
@@ -60,4 +64,15 @@ func (m *Memory) Messages() []Message {
 		out[i] = cloneMessage(msg)
 	}
 	return out
+}
+
+// messageBytes is the size of m's data, attribute keys and values and
+// ordering key: what Pub/Sub counts against MaxMessageBytes, without the
+// few bytes of framing per field that the client adds.
+func messageBytes(m Message) int {
+	n := len(m.Data) + len(m.OrderingKey)
+	for k, v := range m.Attributes {
+		n += len(k) + len(v)
+	}
+	return n
 }

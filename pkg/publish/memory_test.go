@@ -47,6 +47,37 @@ func TestMemoryCopiesMessages(t *testing.T) {
 	}
 }
 
+func TestMemoryRefusesOversizedMessages(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		msg     Message
+		wantErr error
+	}{
+		{"data_at_limit", Message{Data: make([]byte, MaxMessageBytes)}, nil},
+		{"data_over_limit", Message{Data: make([]byte, MaxMessageBytes+1)}, ErrMessageTooLarge},
+		{"attributes_count", Message{Data: make([]byte, MaxMessageBytes-2), Attributes: map[string]string{"k": "vv"}}, ErrMessageTooLarge},
+		{"ordering_key_counts", Message{Data: make([]byte, MaxMessageBytes), OrderingKey: "k"}, ErrMessageTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var m Memory
+			_, err := m.Publish(t.Context(), tc.msg)
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("Publish error = %v, want %v", err, tc.wantErr)
+			}
+			want := 1
+			if tc.wantErr != nil {
+				want = 0
+			}
+			if got := len(m.Messages()); got != want {
+				t.Errorf("recorded %d messages, want %d", got, want)
+			}
+		})
+	}
+}
+
 func TestMemoryFailures(t *testing.T) {
 	t.Parallel()
 	errDown := errors.New("pubsub down")

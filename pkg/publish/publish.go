@@ -21,6 +21,15 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 )
 
+// MaxMessageBytes is Pub/Sub's limit on a publish request, which bounds one
+// message: its data, attributes and ordering key together.
+const MaxMessageBytes int = pubsub.MaxPublishRequestBytes
+
+// ErrMessageTooLarge is wrapped by Publish errors for a message over
+// MaxMessageBytes. It is permanent: publishing the message again cannot
+// succeed.
+var ErrMessageTooLarge = errors.New("message exceeds Pub/Sub's size limit")
+
 // Message is one event to publish.
 type Message struct {
 	// Data is the message payload.
@@ -166,6 +175,11 @@ func (p *PubSub) Publish(ctx context.Context, m Message) (string, error) {
 				p.pub.ResumePublish(msg.OrderingKey)
 			}
 		}
+	}
+	if errors.Is(err, pubsub.ErrOversizedMessage) {
+		// The client measures the message before sending it; Pub/Sub
+		// itself would answer InvalidArgument.
+		err = fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("failed to publish to %s: %w", p.topic, err)

@@ -253,6 +253,23 @@ func TestPubSubFake(t *testing.T) {
 		}
 	})
 
+	t.Run("oversized_message_is_permanent", func(t *testing.T) {
+		t.Parallel()
+		srv, c, topic := newFake(t)
+		p := newPubSub(t, c, topic, Options{Ordering: true})
+		_, err := p.Publish(t.Context(), Message{Data: make([]byte, MaxMessageBytes), OrderingKey: "k"})
+		if !errors.Is(err, ErrMessageTooLarge) {
+			t.Errorf("Publish of %d bytes: error %v, want %v", MaxMessageBytes, err, ErrMessageTooLarge)
+		}
+		if n := len(srv.Messages()); n != 0 {
+			t.Errorf("server stored %d messages, want none", n)
+		}
+		// The key is not left paused by the refusal.
+		if _, err := p.Publish(t.Context(), Message{Data: []byte("next"), OrderingKey: "k"}); err != nil {
+			t.Errorf("Publish after an oversized message: %v", err)
+		}
+	})
+
 	t.Run("publish_after_stop_fails", func(t *testing.T) {
 		t.Parallel()
 		_, c, topic := newFake(t)

@@ -54,7 +54,8 @@ type Config struct {
 
 	// TimestampTolerance bounds |now - webhook-timestamp| in both directions.
 	TimestampTolerance time.Duration `env:"WEBHOOK_TIMESTAMP_TOLERANCE, default=5m"`
-	// MaxBodyBytes caps the request body; larger ones get 413.
+	// MaxBodyBytes caps the request body; larger ones get 413. At most
+	// MaxBodyBytesLimit, so that every event fits a Pub/Sub message.
 	MaxBodyBytes int64 `env:"WEBHOOK_MAX_BODY_BYTES, default=1048576"`
 
 	// FirestoreDatabase is the Firestore database id.
@@ -152,8 +153,8 @@ func (c *Config) Validate() error {
 	if c.IdempotencyTTL < 25*time.Hour {
 		add("IDEMPOTENCY_TTL must exceed Gemini's 24h retry window (at least 25h), got %s", c.IdempotencyTTL)
 	}
-	if c.MaxBodyBytes < 1024 {
-		add("WEBHOOK_MAX_BODY_BYTES must be at least 1024, got %d", c.MaxBodyBytes)
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > MaxBodyBytesLimit {
+		add("WEBHOOK_MAX_BODY_BYTES must be 1024 to %d, got %d", MaxBodyBytesLimit, c.MaxBodyBytes)
 	}
 	if strings.TrimSpace(c.IdempotencyCollection) == "" || strings.Contains(c.IdempotencyCollection, "/") {
 		add("IDEMPOTENCY_COLLECTION must be a top-level collection id, got %q", c.IdempotencyCollection)

@@ -22,7 +22,7 @@ func TestLoadConfig_defaults(t *testing.T) {
 	if cfg.JWKSURL != jwks.DefaultURL {
 		t.Errorf("default JWKS URL %q differs from jwks.DefaultURL %q", cfg.JWKSURL, jwks.DefaultURL)
 	}
-	if cfg.TimestampTolerance != 5*time.Minute || cfg.IdempotencyTTL != 7*24*time.Hour || cfg.MaxBodyBytes != 1<<20 || !cfg.Ordering {
+	if cfg.TimestampTolerance != 5*time.Minute || cfg.IdempotencyTTL != 7*24*time.Hour || cfg.MaxBodyBytes != DefaultMaxBodyBytes || !cfg.Ordering {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
 	if cfg.PublishTimeout != DefaultPublishTimeout || cfg.LedgerTimeout != DefaultLedgerTimeout {
@@ -73,6 +73,7 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"zero_ledger_timeout", map[string]string{"LEDGER_TIMEOUT": "0s"}, "LEDGER_TIMEOUT must be positive"},
 		{"zero_tolerance", map[string]string{"WEBHOOK_TIMESTAMP_TOLERANCE": "0s"}, "WEBHOOK_TIMESTAMP_TOLERANCE"},
 		{"tiny_body_cap", map[string]string{"WEBHOOK_MAX_BODY_BYTES": "10"}, "WEBHOOK_MAX_BODY_BYTES"},
+		{"body_cap_over_limit", map[string]string{"WEBHOOK_MAX_BODY_BYTES": "4194305"}, "WEBHOOK_MAX_BODY_BYTES"},
 		{"nested_collection", map[string]string{"IDEMPOTENCY_COLLECTION": "a/b"}, "IDEMPOTENCY_COLLECTION"},
 		{"bad_log_level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"not_a_duration", map[string]string{"IDEMPOTENCY_LEASE": "soon"}, "IDEMPOTENCY_LEASE"},

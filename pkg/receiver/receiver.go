@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,9 +76,25 @@ const (
 	DefaultLedgerTimeout  = 2 * time.Second
 )
 
+// Limits of Options.MaxBodyBytes.
+const (
+	// DefaultMaxBodyBytes is the default cap on a request body.
+	DefaultMaxBodyBytes = 1 << 20
+	// MaxBodyBytesLimit is the largest allowed cap. An event is at most
+	// about twice its body (each U+2028 or U+2029 grows from 3 to 6 bytes;
+	// nothing is carried twice) plus its attributes, so every event built
+	// from a body this large still fits Pub/Sub's 10 MB message.
+	MaxBodyBytesLimit = 4 << 20
+)
+
+// codeEventTooLarge answers a verified delivery whose event Pub/Sub refuses
+// as too large: retrying cannot help, so it is not a 5xx.
+const codeEventTooLarge = "event_too_large"
+
 // Options tunes a Handler; zero values take the defaults.
 type Options struct {
-	// MaxBodyBytes caps the request body (default 1 MiB).
+	// MaxBodyBytes caps the request body (default DefaultMaxBodyBytes, at
+	// most MaxBodyBytesLimit).
 	MaxBodyBytes int64
 	// PublishTimeout bounds the publish (default DefaultPublishTimeout).
 	PublishTimeout time.Duration
@@ -118,7 +135,10 @@ func New(v Verifier, l Ledger, p Publisher, logger *slog.Logger, opts Options) (
 		return nil, errors.New("receiver: missing logger")
 	}
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 1 << 20
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxBodyBytes > MaxBodyBytesLimit {
+		return nil, fmt.Errorf("receiver: MaxBodyBytes %d exceeds %d", opts.MaxBodyBytes, MaxBodyBytesLimit)
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
@@ -184,6 +204,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.err != nil {
 		e := res.err
 		level := slog.LevelWarn
+		if e.code == codeEventTooLarge {
+			// A verified delivery is dropped for good.
+			level = slog.LevelError
+		}
 		if e.status >= 500 {
 			level = slog.LevelError
 			w.Header().Set("Retry-After", strconv.Itoa(int(h.opts.RetryAfter.Seconds())))
@@ -311,6 +335,10 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		if rerr := h.release(detached, claim); rerr != nil {
 			// The lease then expires on its own and a retry takes it over.
 			err = errors.Join(err, rerr)
+		}
+		if errors.Is(err, publish.ErrMessageTooLarge) {
+			return failAttrs(append(attrs, slog.Int("event_bytes", len(data))), http.StatusUnprocessableEntity, codeEventTooLarge,
+				"the event built from this delivery exceeds Pub/Sub's message size limit and cannot be published", err)
 		}
 		return failAttrs(attrs, http.StatusServiceUnavailable, "publish_failed",
 			"the event could not be published; retry later", err)
