@@ -50,6 +50,10 @@ type faultStackOptions struct {
 	// shareWith runs a second receiver (with signing secrets of its own)
 	// on the first one's collection, topic and clock.
 	shareWith *faultStack
+	// wallClock runs the receiver on the real clock; lease is its ledger's
+	// lease (zero: the default).
+	wallClock bool
+	lease     time.Duration
 }
 
 func newFaultStack(t *testing.T, o faultStackOptions) *faultStack {
@@ -62,7 +66,7 @@ func newFaultStack(t *testing.T, o faultStackOptions) *faultStack {
 	if o.proxyPubSub {
 		ps, s.psProxy = testenv.PubSubBehind(t)
 	}
-	clock := &testClock{now: time.Now()}
+	clock := &testClock{now: time.Now(), wall: o.wallClock}
 	var topic string
 	if o.shareWith != nil {
 		clock, s.collection, s.sub = o.shareWith.clock, o.shareWith.collection, o.shareWith.sub
@@ -71,7 +75,7 @@ func newFaultStack(t *testing.T, o faultStackOptions) *faultStack {
 		s.collection = testenv.UniqueName(t, "deliveries")
 		topic, s.sub = testenv.Topic(t, s.ps)
 	}
-	ledger, err := idempotency.NewFirestore(fs, idempotency.Options{Collection: s.collection, Now: clock.Now})
+	ledger, err := idempotency.NewFirestore(fs, idempotency.Options{Collection: s.collection, Lease: o.lease, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

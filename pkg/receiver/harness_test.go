@@ -27,12 +27,18 @@ import (
 )
 
 // testClock is a settable clock shared by the verifier, ledger and handler.
+// A wall clock follows time.Now instead, for tests whose leases must end
+// in real time (another process wrote them).
 type testClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	wall bool
 }
 
 func (c *testClock) Now() time.Time {
+	if c.wall {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
