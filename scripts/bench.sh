@@ -34,6 +34,19 @@ GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^
   -test.benchtime "${MATERIALIZE_ROUNDS}x" -test.bench '^BenchmarkMaterializeLargeBatch$' >>"$raw"
 "$raw.local.test" -test.run '^$' -test.benchtime "${ARTIFACT_JOBS}x" -test.bench '^BenchmarkCompleteToArtifact$' >>"$raw"
 "$raw.receiver.test" -test.run '^$' -test.benchtime 1x -test.bench '^BenchmarkMaxEventForMaxBody$' >>"$raw"
+# The fault figures need the Firestore and Pub/Sub emulators (started here,
+# stopped on exit); without them they read n/a.
+# shellcheck source=scripts/emulators.sh
+source scripts/emulators.sh
+trap 'rm -f "$raw" "$raw".*.test; emulators_stop' EXIT
+emulators=true
+if emulators_start >&2; then
+  GEMINIHOOKS_REQUIRE_EMULATORS=true "$raw.receiver.test" -test.run '^$' -test.benchtime 3x \
+    -test.bench '^Benchmark(PubSubOutageRecovery|FirestoreStallAnswer)$' >>"$raw" ||
+    echo "bench: the fault benchmarks failed" >&2
+else
+  emulators=false
+fi
 
 # median NAME FIELD_UNIT: the median of the value before FIELD_UNIT on the
 # lines of benchmark NAME.
@@ -74,3 +87,12 @@ done
 echo "complete_to_artifact_p50_ms $(median CompleteToArtifact p50_ms) ms"
 echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"
 echo "max_event_bytes_for_max_body $(median MaxEventForMaxBody max_event_bytes) bytes"
+if $emulators; then
+  echo "pubsub_outage_recovery_s $(figure PubSubOutageRecovery recovery_s) s"
+  echo "firestore_stall_answer_ms $(figure FirestoreStallAnswer answer_ms) ms"
+  echo "firestore_stall_answer_bound_ms $(figure FirestoreStallAnswer bound_ms) ms"
+else
+  for f in "pubsub_outage_recovery_s s" "firestore_stall_answer_ms ms" "firestore_stall_answer_bound_ms ms"; do
+    echo "${f% *} n/a (emulators unavailable) ${f#* }"
+  done
+fi

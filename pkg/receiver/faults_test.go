@@ -54,10 +54,18 @@ type faultStackOptions struct {
 	// lease (zero: the default).
 	wallClock bool
 	lease     time.Duration
+	// Step bounds; zero takes faultLedgerTimeout and faultPublishTimeout.
+	ledgerTimeout, publishTimeout time.Duration
 }
 
-func newFaultStack(t *testing.T, o faultStackOptions) *faultStack {
+func newFaultStack(t testing.TB, o faultStackOptions) *faultStack {
 	t.Helper()
+	if o.ledgerTimeout == 0 {
+		o.ledgerTimeout = faultLedgerTimeout
+	}
+	if o.publishTimeout == 0 {
+		o.publishTimeout = faultPublishTimeout
+	}
 	s := &faultStack{fs: testenv.Firestore(t), ps: testenv.PubSub(t)}
 	fs, ps := s.fs, s.ps
 	if o.proxyFirestore {
@@ -79,13 +87,13 @@ func newFaultStack(t *testing.T, o faultStackOptions) *faultStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := publish.NewPubSub(ps, topic, publish.Options{Ordering: true, Timeout: faultPublishTimeout})
+	pub, err := publish.NewPubSub(ps, topic, publish.Options{Ordering: true, Timeout: o.publishTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Stop)
 	s.harness = newHarness(t, harnessOptions{clock: clock, ledger: ledger, pub: pub,
-		ledgerTimeout: faultLedgerTimeout, publishTimeout: faultPublishTimeout})
+		ledgerTimeout: o.ledgerTimeout, publishTimeout: o.publishTimeout})
 	s.topic = topic
 	// The emulators' first calls take seconds (JIT, connection set-up):
 	// warm both connections, without a deadline to miss, before anything
