@@ -27,7 +27,7 @@ import (
 const (
 	faultLedgerTimeout  = time.Second
 	faultPublishTimeout = time.Second
-	faultSlack          = 500 * time.Millisecond
+	faultSlack          = time.Second
 	// faultRecovery bounds the time from a backend's recovery to the
 	// first accepted retry (the goal for Pub/Sub: 2 s).
 	faultRecovery = 2 * time.Second

@@ -40,6 +40,11 @@ const (
 	killedPublishTimeout = 1900 * time.Millisecond
 	// killedRetryEvery paces the retries of the test's Gemini.
 	killedRetryEvery = 100 * time.Millisecond
+	// killedSlack bounds the takeover after the lease ends. Each retry is a
+	// Firestore transaction on an emulator shared with the rest of the
+	// suite under the race detector, so it is looser than faultSlack; it is
+	// still nothing next to Gemini's own retry spacing.
+	killedSlack = 2 * time.Second
 )
 
 func TestMain(m *testing.M) {
@@ -254,9 +259,9 @@ func TestFault_receiverKilledHoldingClaims(t *testing.T) {
 					if attempt == 1 {
 						t.Errorf("%s accepted at the first retry, while its lease was fresh", id)
 					}
-					if afterLease > killedRetryEvery+faultSlack || afterKill > killedLease+faultSlack {
+					if afterLease > killedRetryEvery+killedSlack || afterKill > killedLease+killedSlack {
 						t.Errorf("%s taken over %s after the lease ended, %s after the kill; want at most %s and %s",
-							id, afterLease, afterKill, killedRetryEvery+faultSlack, killedLease+faultSlack)
+							id, afterLease, afterKill, killedRetryEvery+killedSlack, killedLease+killedSlack)
 					}
 					return
 				}
@@ -264,7 +269,7 @@ func TestFault_receiverKilledHoldingClaims(t *testing.T) {
 					t.Errorf("retry %d of %s: %d %s; want 503 delivery_in_progress with Retry-After until the lease ends", attempt, id, res.Status, res.Raw)
 					return
 				}
-				if at.After(ends[id].Add(faultSlack)) {
+				if at.After(ends[id].Add(killedSlack)) {
 					t.Errorf("%s still in progress %s after its lease ended", id, at.Sub(ends[id]))
 					return
 				}
