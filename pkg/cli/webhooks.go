@@ -585,8 +585,10 @@ func runWebhooksPing(ctx context.Context, env *Env, c *Command, args []string) e
 		return geminiError("ping webhook "+id, err)
 	}
 	wh := got.GetWebhook()
-	fmt.Fprintf(env.Stdout, "Gemini is sending a signed ping to %s (webhook %s).\n", wh.GetURI(), id)
-	fmt.Fprintln(env.Stdout, `The receiver answers it 200 "ignored" and publishes nothing; a signature it cannot verify shows in its logs.`)
+	// Gemini delivers the ping on its own and reports nothing back, so say
+	// only that it was requested; the answer is in the receiver's logs.
+	fmt.Fprintf(env.Stdout, "Gemini accepted the request to send a signed ping to %s (webhook %s).\n", wh.GetURI(), id)
+	fmt.Fprintln(env.Stdout, `This command cannot see the receiver's answer: read it in the receiver's logs (a verified ping is answered 200 "ignored"; any other answer names its cause in "code").`)
 	if s := state(wh); s != string(webhooks.WebhookStateEnabled) {
 		fmt.Fprintf(env.Stdout, "Note: the webhook is %s, so Gemini delivers no events to it; re-enable it with:\n  geminihooks webhooks update %s --state enabled\n", s, id)
 	}
