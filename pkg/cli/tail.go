@@ -94,7 +94,16 @@ func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 		}
 		defer remove()
 	}
-	return receive(ctx, env, client, subName, *maxMsgs, *asJSON)
+	seen, err := receive(ctx, env, client, subName, *maxMsgs, *asJSON)
+	if err != nil {
+		return err
+	}
+	// A script waiting with --max and --timeout must tell "arrived" from
+	// "timed out"; an interrupt (context.Canceled) is the operator's choice.
+	if *maxMsgs > 0 && seen < *maxMsgs && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("timed out after %s with %d of --max %d message(s)", *timeout, seen, *maxMsgs)}
+	}
+	return nil
 }
 
 // tempSubscription creates a subscription to topic that expires on its own
@@ -124,8 +133,9 @@ func tempSubscription(ctx context.Context, env *Env, client *pubsub.Client, proj
 }
 
 // receive prints and acknowledges the messages of subName until ctx ends
-// or, when maxMsgs is above 0, maxMsgs were printed.
-func receive(ctx context.Context, env *Env, client *pubsub.Client, subName string, maxMsgs int, asJSON bool) error {
+// or, when maxMsgs is above 0, maxMsgs were printed, and returns how many it
+// printed.
+func receive(ctx context.Context, env *Env, client *pubsub.Client, subName string, maxMsgs int, asJSON bool) (int, error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	s := client.Subscriber(subName)
@@ -162,14 +172,14 @@ func receive(ctx context.Context, env *Env, client *pubsub.Client, subName strin
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		if status.Code(err) == codes.NotFound {
-			return fmt.Errorf("%w: subscription %s (or its project) does not exist", ErrNotFound, subName)
+			return seen, fmt.Errorf("%w: subscription %s (or its project) does not exist", ErrNotFound, subName)
 		}
-		return fmt.Errorf("failed to receive from %s: %w", subName, err)
+		return seen, fmt.Errorf("failed to receive from %s: %w", subName, err)
 	}
 	if wrErr != nil {
-		return fmt.Errorf("failed to write: %w", wrErr)
+		return seen, fmt.Errorf("failed to write: %w", wrErr)
 	}
-	return nil
+	return seen, nil
 }
 
 func writeTailJSON(w io.Writer, m *pubsub.Message) error {

@@ -150,6 +150,17 @@ func TestTailSubscription(t *testing.T) {
 			t.Errorf("took %s for a 1s timeout", d)
 		}
 	})
+
+	// Waiting for N messages is scriptable: a timeout before the N-th is a
+	// failure, so `tail --max 1 --timeout D && next-step` does not go on.
+	t.Run("timeout_before_max", func(t *testing.T) {
+		t.Parallel()
+		_, sub := testenv.Topic(t, c)
+		r := runCLI(t, env, "tail", "--subscription", sub, "--max", "1", "--timeout", "1s")
+		if r.code != cli.ExitFailure || r.stdout != "" || !strings.Contains(r.stderr, "0 of --max 1") {
+			t.Errorf("exit code %d, stdout %q, stderr %q; want 1, nothing, and the count on stderr", r.code, r.stdout, r.stderr)
+		}
+	})
 }
 
 func TestTailTopicUsesTemporarySubscription(t *testing.T) {
