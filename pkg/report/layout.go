@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -179,7 +180,9 @@ func fillSources(sources []Source, numbers map[string]int, cites []cite, entries
 	}
 	for i := range sources {
 		s := &sources[i]
-		s.Title = cmp.Or(s.Title, hostName(s.URL), cleanText(s.URL))
+		// A URL of nothing but control characters leaves no text to show:
+		// the source is still listed, under its number.
+		s.Title = cmp.Or(s.Title, hostName(s.URL), cleanText(s.URL), "source "+strconv.Itoa(s.N))
 	}
 }
 
