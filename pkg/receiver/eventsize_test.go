@@ -2,7 +2,9 @@ package receiver
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,30 +83,29 @@ func messageBytes(m publish.Message) int {
 	return n
 }
 
-// jsonDepth returns how deeply b nests objects and arrays.
-func jsonDepth(b []byte) int {
-	depth, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
+// jsonDepth returns how deeply b nests objects and arrays, read with
+// encoding/json's tokenizer: an oracle independent of the receiver's own
+// depth scan. It fails the test on invalid JSON.
+func jsonDepth(tb testing.TB, b []byte) int {
+	tb.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return deepest
+		}
+		if err != nil {
+			tb.Fatalf("published data is not JSON: %v", err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
 			depth++
 			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
+		case json.Delim('}'), json.Delim(']'):
 			depth--
 		}
 	}
-	return deepest
 }
 
 // publishWorstCase delivers body through a receiver capped at its size and
@@ -150,7 +151,7 @@ func TestWorstCaseBodiesFitPubSub(t *testing.T) {
 				if _, err := event.Decode(m.Data); err != nil {
 					t.Errorf("event.Decode: %v", err)
 				}
-				if d := jsonDepth(m.Data); d > event.MaxDepth+1 {
+				if d := jsonDepth(t, m.Data); d > event.MaxDepth+1 {
 					t.Errorf("event nests %d levels, want at most %d", d, event.MaxDepth+1)
 				}
 				if bytes.Contains(m.Data, []byte(`\u003c`)) || bytes.Contains(m.Data, []byte(`\u0026`)) {
