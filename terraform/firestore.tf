@@ -1,4 +1,5 @@
-# Firestore: the delivery ledger (pkg/idempotency) and its TTL policy.
+# Firestore: the delivery ledger (pkg/idempotency), the job registry
+# (pkg/registry), their TTL policies and the registry's index.
 
 resource "google_firestore_database" "this" {
   count = var.create_firestore_database ? 1 : 0
@@ -36,6 +37,41 @@ resource "google_firestore_field" "idempotency_expiry" {
   # nothing queries it, and indexing a timestamp that only grows would hot-spot
   # the index at high write rates.
   index_config {}
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The job registry's records carry their expiry in the same field name
+# (registry.ExpiryField).
+resource "google_firestore_field" "jobs_expiry" {
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = var.jobs_collection
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The reconciler asks for pending jobs past their expected completion
+# (state == "pending" AND expected_at <= now, oldest first): an equality and
+# a range on two fields need a composite index (registry.IndexFields).
+resource "google_firestore_index" "jobs_overdue" {
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = var.jobs_collection
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "expected_at"
+    order      = "ASCENDING"
+  }
 
   depends_on = [google_project_service.enabled]
 }

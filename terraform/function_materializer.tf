@@ -16,6 +16,21 @@ resource "google_service_account" "materializer" {
 # (update) and the removal of an upload whose checksums mismatch (delete) need
 # objectUser; objectCreator and objectViewer alone would fail every write at
 # the metadata step.
+# The materializer records each job's end in the job registry. Firestore
+# roles exist only at project level; the condition narrows this one to the
+# registry's database.
+resource "google_project_iam_member" "materializer_firestore_user" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.materializer.member
+
+  condition {
+    title       = "${var.name_prefix}-registry-database"
+    description = "Only the database holding the geminihooks job registry."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${local.firestore_database}\""
+  }
+}
+
 resource "google_storage_bucket_iam_member" "materializer_results_writer" {
   bucket = google_storage_bucket.results.name
   role   = "roles/storage.objectUser"
@@ -82,6 +97,9 @@ resource "google_cloudfunctions2_function" "materializer" {
       RESULTS_TOPIC         = google_pubsub_topic.results.id
       UPLOAD_CHUNK_SIZE     = var.materializer_settings.upload_chunk_size
       PUBSUB_ORDERING       = var.materializer_settings.pubsub_ordering
+      FIRESTORE_DATABASE    = local.firestore_database
+      JOBS_COLLECTION       = var.jobs_collection
+      JOBS_TTL              = var.jobs_ttl
       LOG_LEVEL             = var.log_level
     }
 
@@ -96,6 +114,7 @@ resource "google_cloudfunctions2_function" "materializer" {
   }
 
   depends_on = [
+    google_project_iam_member.materializer_firestore_user,
     google_storage_bucket_iam_member.materializer_results_writer,
     google_pubsub_topic_iam_member.materializer_results_publisher,
     google_secret_manager_secret_iam_member.materializer_api_key_accessor,

@@ -41,7 +41,7 @@ resource "google_project_iam_member" "receiver_firestore_user" {
 
   condition {
     title       = "${var.name_prefix}-ledger-database"
-    description = "Only the database holding the geminihooks delivery ledger."
+    description = "Only the database holding the geminihooks delivery ledger and job registry."
     expression  = "resource.name == \"projects/${var.project_id}/databases/${local.firestore_database}\""
   }
 }
@@ -138,6 +138,8 @@ resource "google_cloudfunctions2_function" "receiver" {
       IDEMPOTENCY_COLLECTION          = var.idempotency_collection
       IDEMPOTENCY_TTL                 = var.idempotency_ttl
       IDEMPOTENCY_LEASE               = var.receiver_settings.idempotency_lease
+      JOBS_COLLECTION                 = var.jobs_collection
+      JOBS_TTL                        = var.jobs_ttl
       EVENTS_TOPIC                    = google_pubsub_topic.events.id
       PUBSUB_ORDERING                 = var.receiver_settings.pubsub_ordering
       PUBLISH_TIMEOUT                 = var.receiver_settings.publish_timeout

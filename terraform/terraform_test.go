@@ -29,6 +29,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
 // deployedFunction is a function the configuration must deploy: its
@@ -339,33 +340,78 @@ func TestEntryPointsAreRegistered(t *testing.T) {
 	}
 }
 
-func TestTTLPolicyMatchesLedger(t *testing.T) {
+func TestTTLPoliciesMatchTheCode(t *testing.T) {
 	t.Parallel()
 	m := loadModule(t)
 	ctx := m.evalContext(t)
 	env := plainEnv(t, m.function(t, receiverfn.EntryPoint))
 
+	// One policy per collection the receiver writes, on the field its code
+	// writes the expiry to, defaulting to the code's collection.
+	want := []struct {
+		collectionEnv, field, defaultCollection string
+	}{
+		{"IDEMPOTENCY_COLLECTION", idempotency.ExpiryField, idempotency.DefaultCollection},
+		{"JOBS_COLLECTION", registry.ExpiryField, registry.DefaultCollection},
+	}
 	var policies []*hclsyntax.Block
 	for _, f := range m.resources("google_firestore_field") {
 		if firstNested(f.Body, "ttl_config") != nil {
 			policies = append(policies, f)
 		}
 	}
-	if len(policies) != 1 {
-		t.Fatalf("want one google_firestore_field with a ttl_config (the ledger's expiry), found %d", len(policies))
+	if len(policies) != len(want) {
+		t.Fatalf("want %d google_firestore_field with a ttl_config (the ledger's and the registry's expiry), found %d", len(want), len(policies))
 	}
-	p := policies[0]
-	if field, ok := literal(attr(p.Body, "field")); !ok || field != idempotency.ExpiryField {
-		t.Errorf("%s: TTL field is %q, but the ledger writes its expiry to %q", fnRef(p), field, idempotency.ExpiryField)
-	}
-	for attrName, envName := range map[string]string{"collection": "IDEMPOTENCY_COLLECTION", "database": "FIRESTORE_DATABASE"} {
-		got, want := attr(p.Body, attrName), env[envName]
-		if got == nil || want == nil || m.text(got) != m.text(want) {
-			t.Errorf("%s: %s must be the receiver's %s (same expression), so the policy covers the records it writes", fnRef(p), attrName, envName)
+	for _, w := range want {
+		var p *hclsyntax.Block
+		for _, c := range policies {
+			if got := attr(c.Body, "collection"); got != nil && env[w.collectionEnv] != nil && m.text(got) == m.text(env[w.collectionEnv]) {
+				p = c
+			}
+		}
+		if p == nil {
+			t.Errorf("no TTL policy on the receiver's %s (same expression)", w.collectionEnv)
+			continue
+		}
+		if field, ok := literal(attr(p.Body, "field")); !ok || field != w.field {
+			t.Errorf("%s: TTL field is %q, but the code writes its expiry to %q", fnRef(p), field, w.field)
+		}
+		if got, want := attr(p.Body, "database"), env["FIRESTORE_DATABASE"]; got == nil || want == nil || m.text(got) != m.text(want) {
+			t.Errorf("%s: database must be the receiver's FIRESTORE_DATABASE (same expression)", fnRef(p))
+		}
+		if v, diags := attr(p.Body, "collection").Value(ctx); diags.HasErrors() || !v.IsKnown() || v.AsString() != w.defaultCollection {
+			t.Errorf("%s: collection defaults to %#v, want the code's default %q", fnRef(p), v, w.defaultCollection)
 		}
 	}
-	if v, diags := attr(p.Body, "collection").Value(ctx); diags.HasErrors() || !v.IsKnown() || v.AsString() != idempotency.DefaultCollection {
-		t.Errorf("%s: collection defaults to %#v, want the ledger's default %q", fnRef(p), v, idempotency.DefaultCollection)
+}
+
+func TestRegistryIndexMatchesTheQuery(t *testing.T) {
+	t.Parallel()
+	m := loadModule(t)
+	env := plainEnv(t, m.function(t, receiverfn.EntryPoint))
+	indexes := m.resources("google_firestore_index")
+	if len(indexes) != 1 {
+		t.Fatalf("want one google_firestore_index (the registry's overdue query), found %d", len(indexes))
+	}
+	ix := indexes[0]
+	if got, want := attr(ix.Body, "collection"), env["JOBS_COLLECTION"]; got == nil || want == nil || m.text(got) != m.text(want) {
+		t.Errorf("%s: collection must be the receiver's JOBS_COLLECTION (same expression)", fnRef(ix))
+	}
+	var fields []string
+	for _, b := range ix.Body.Blocks {
+		if b.Type != "fields" {
+			continue
+		}
+		path, _ := literal(attr(b.Body, "field_path"))
+		order, _ := literal(attr(b.Body, "order"))
+		if order != "ASCENDING" {
+			t.Errorf("%s: field %s is ordered %q; the query orders ascending", fnRef(ix), path, order)
+		}
+		fields = append(fields, path)
+	}
+	if !slices.Equal(fields, registry.IndexFields) {
+		t.Errorf("%s: index fields %v, want the query's %v", fnRef(ix), fields, registry.IndexFields)
 	}
 }
 

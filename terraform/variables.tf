@@ -219,6 +219,28 @@ variable "idempotency_ttl" {
   }
 }
 
+variable "jobs_collection" {
+  description = "Firestore collection of the job registry (pkg/registry); its TTL policy and the reconciler's index are placed on it."
+  type        = string
+  default     = "jobs"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,100}$", var.jobs_collection))
+    error_message = "jobs_collection must be a top-level collection id."
+  }
+}
+
+variable "jobs_ttl" {
+  description = "How long a job record is kept after its last write, in hours (\"336h\"). At least 72h: a batch may run 48 hours before Gemini expires it."
+  type        = string
+  default     = "336h"
+
+  validation {
+    condition     = can(regex("^[0-9]+h$", var.jobs_ttl)) && try(tonumber(trimsuffix(var.jobs_ttl, "h")) >= 72, false)
+    error_message = "jobs_ttl must be whole hours, at least 72h (for example 336h)."
+  }
+}
+
 variable "receiver_settings" {
   description = "Receiver tuning; each attribute is the environment variable of the same name in the README's configuration table."
   type = object({

@@ -54,19 +54,19 @@ func decodeSend(t *testing.T, r cliResult) (sendOutput, sendAnswer) {
 	return out, ans
 }
 
-// nextEvent returns the next event the stack published with the given id,
-// skipping others.
+// nextEvent returns the next event the stack published for the delivery
+// with the given webhook-id, skipping others.
 func nextEvent(t *testing.T, events <-chan *event.Event, id string) *event.Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case ev := <-events:
-			if ev.ID == id {
+			if ev.Data.Delivery.WebhookID == id {
 				return ev
 			}
 		case <-timeout:
-			t.Fatalf("no event with id %s was published", id)
+			t.Fatalf("no event for webhook-id %s was published", id)
 		}
 	}
 }

@@ -234,7 +234,7 @@ func describeEvent(ev *event.Event, attrs map[string]string) string {
 	}
 	parts = append(parts, "id="+ev.ID, formatAttrs(attrs, map[string]bool{
 		event.AttrEventType: true, event.AttrResource: true, event.AttrState: true,
-		event.AttrWebhookID: true, event.AttrSchemaVersion: true, event.AttrCEType: true,
+		event.AttrEventID: true, event.AttrSchemaVersion: true, event.AttrCEType: true,
 	}))
 	return strings.TrimRight(strings.Join(parts, "  "), " ")
 }

@@ -9,6 +9,10 @@ const (
 	EnvGoogleCloudProject = "GOOGLE_CLOUD_PROJECT"
 	EnvResultsBucket      = "RESULTS_BUCKET"
 	EnvLogLevel           = "LOG_LEVEL"
+	// The job registry (package registry), which every function and the
+	// operator tool's submit and watch share.
+	EnvJobsCollection = "JOBS_COLLECTION"
+	EnvJobsTTL        = "JOBS_TTL"
 
 	// The receiver (receiver.Config).
 	EnvSigningSecrets     = "WEBHOOK_SIGNING_SECRETS"

@@ -19,10 +19,17 @@ const (
 // Attribute keys set on every published message, for subscription filters
 // such as `attributes.kind = "batch" AND attributes.state = "failed"`.
 const (
-	AttrEventType     = "event_type"
-	AttrKind          = "kind"
-	AttrResource      = "resource"
-	AttrWebhookID     = "webhook_id"
+	AttrEventType = "event_type"
+	AttrKind      = "kind"
+	AttrResource  = "resource"
+	// AttrEventID is the event's id, the key to de-duplicate on.
+	AttrEventID = "event_id"
+	// AttrWebhookID is the webhook-id of the delivery that carried the
+	// event; absent when it had none and on reconciled events.
+	AttrWebhookID = "webhook_id"
+	// AttrReconciled is "true" on events the reconciler published for a
+	// job whose webhook never came; absent otherwise.
+	AttrReconciled    = "reconciled"
 	AttrSchemaVersion = "schema_version"
 	AttrCEType        = "ce_type"
 	AttrState         = "state"
@@ -56,7 +63,11 @@ func (e *Event) Attributes() map[string]string {
 	add(AttrEventType, e.Data.GeminiEventType)
 	add(AttrKind, string(e.Data.Kind))
 	add(AttrResource, e.Data.Resource)
-	add(AttrWebhookID, e.ID)
+	add(AttrEventID, e.ID)
+	add(AttrWebhookID, e.Data.Delivery.WebhookID)
+	if e.Data.Delivery.Reconciled {
+		add(AttrReconciled, "true")
+	}
 	add(AttrSchemaVersion, e.Data.SchemaVersion)
 	add(AttrCEType, e.Type)
 	add(AttrState, string(e.Data.State))

@@ -52,6 +52,7 @@ func TestEvent_Attributes_fixed(t *testing.T) {
 			body: `{"type":"batch.failed","data":{"id":"batch_1","error_code":3}}`,
 			want: map[string]string{
 				"event_type": "batch.failed", "kind": "batch", "resource": "batches/batch_1", "webhook_id": "msg_1",
+				"event_id":       JobRef{Kind: KindBatch, ID: "batch_1"}.EventID(),
 				"schema_version": "1", "ce_type": "dev.geminihooks.gemini.batch.failed", "state": "failed",
 			},
 		},
@@ -59,7 +60,7 @@ func TestEvent_Attributes_fixed(t *testing.T) {
 			name: "unknown_event_without_resource",
 			body: `{"type":"model.tuned","data":{"x":1}}`,
 			want: map[string]string{
-				"event_type": "model.tuned", "kind": "unknown", "webhook_id": "msg_1",
+				"event_type": "model.tuned", "kind": "unknown", "webhook_id": "msg_1", "event_id": "msg_1",
 				"schema_version": "1", "ce_type": "dev.geminihooks.gemini.model.tuned", "state": "unknown",
 			},
 		},
@@ -187,16 +188,16 @@ func TestEvent_Attributes_limit(t *testing.T) {
 	if len(attrs) != 100 {
 		t.Fatalf("len(Attributes()) = %d, want 100", len(attrs))
 	}
-	for _, k := range []string{AttrEventType, AttrKind, AttrResource, AttrWebhookID, AttrSchemaVersion, AttrCEType, AttrState} {
+	for _, k := range []string{AttrEventType, AttrKind, AttrResource, AttrEventID, AttrWebhookID, AttrSchemaVersion, AttrCEType, AttrState} {
 		if attrs[k] == "" {
 			t.Errorf("fixed attribute %q missing", k)
 		}
 	}
-	// 7 fixed attributes leave room for 93 entries: key000..key092.
+	// 8 fixed attributes leave room for 92 entries: key000..key091.
 	for i := range 101 {
 		k := fmt.Sprintf("um_key%03d", i)
-		if _, ok := attrs[k]; ok != (i < 93) {
-			t.Errorf("attribute %s present = %v, want %v", k, ok, i < 93)
+		if _, ok := attrs[k]; ok != (i < 92) {
+			t.Errorf("attribute %s present = %v, want %v", k, ok, i < 92)
 		}
 	}
 	if _, ok := attrs["um_sanitized_key"]; ok {

@@ -40,6 +40,10 @@ const (
 	SchemeHMAC = "hmac"
 	// SchemeJWT is a per-request webhook signed with an RS256 JWT.
 	SchemeJWT = "jwt"
+	// SchemeAPI marks an event that no delivery carried: the reconciler
+	// read the finished job from the Gemini API because its webhook never
+	// came (Delivery.Reconciled is then true).
+	SchemeAPI = "api"
 )
 
 // ErrInvalidMeta is returned by [Normalize] when the delivery metadata is
@@ -55,8 +59,11 @@ var ErrInvalidEvent = errors.New("event: invalid completion event")
 type Event struct {
 	// SpecVersion is always [SpecVersion].
 	SpecVersion string `json:"specversion"`
-	// ID is the delivery's webhook-id, which Gemini keeps across retries, or
-	// a [DerivedID] when the delivery had none.
+	// ID identifies the event for de-duplication. For a terminal event (the
+	// end of a job, see [IsTerminal]) it is the job's [JobRef.EventID], the
+	// same whichever webhook-id or reconciliation pass carried it; for other
+	// events it is the delivery's webhook-id, which Gemini keeps across
+	// retries, or a [DerivedID] when the delivery had none.
 	ID string `json:"id"`
 	// Type is [TypePrefix] plus the Gemini event type, reduced to
 	// [a-z0-9_-] segments; "dev.geminihooks.gemini.unknown" when nothing
@@ -136,17 +143,27 @@ type Files struct {
 
 // Delivery describes how geminihooks received the webhook.
 type Delivery struct {
-	// Scheme is [SchemeHMAC] or [SchemeJWT].
+	// Scheme is [SchemeHMAC] or [SchemeJWT], or [SchemeAPI] for a
+	// reconciled event.
 	Scheme string `json:"scheme"`
-	// ReceivedAt is when the receiver accepted the request, in UTC.
+	// ReceivedAt is when the receiver accepted the request (or the
+	// reconciler found the job finished), in UTC.
 	ReceivedAt time.Time `json:"received_at"`
+	// WebhookID is the webhook-id of the delivery that carried the event;
+	// empty when it had none and for reconciled events.
+	WebhookID string `json:"webhook_id,omitempty"`
+	// Reconciled is true when no webhook carried the event: the reconciler
+	// found the job finished in the Gemini API without one.
+	Reconciled bool `json:"reconciled,omitempty"`
 }
 
 // Meta is what the receiver knows about a delivery beyond its payload.
 type Meta struct {
-	// WebhookID is the webhook-id header. When empty, [DerivedID] is used.
+	// WebhookID is the webhook-id header; may be empty. It is the event id
+	// of a non-terminal event ([DerivedID] when empty).
 	WebhookID string
-	// Scheme is the verified signature scheme: [SchemeHMAC] or [SchemeJWT].
+	// Scheme is the verified signature scheme: [SchemeHMAC] or [SchemeJWT];
+	// [SchemeAPI] for a reconciled event.
 	Scheme string
 	// ReceivedAt is when the request arrived.
 	ReceivedAt time.Time
@@ -166,18 +183,23 @@ func Normalize(n *Notification, m Meta) (*Event, error) {
 	if err := n.validate(); err != nil {
 		return nil, err
 	}
-	if m.Scheme != SchemeHMAC && m.Scheme != SchemeJWT {
+	if !validScheme(m.Scheme) {
 		return nil, fmt.Errorf("%w: unknown scheme %q", ErrInvalidMeta, m.Scheme)
 	}
 	if m.ReceivedAt.IsZero() {
 		return nil, fmt.Errorf("%w: no receive time", ErrInvalidMeta)
 	}
-	id := m.WebhookID
-	if id == "" {
-		id = DerivedID(n)
-	}
-	if !isVisibleASCII(id, maxWebhookIDLen) {
+	if m.WebhookID != "" && !isVisibleASCII(m.WebhookID, maxWebhookIDLen) {
 		return nil, newError(CodeInvalidWebhookID, "the webhook-id is not 1 to %d visible ASCII characters", maxWebhookIDLen)
+	}
+	id := m.WebhookID
+	if job, ok := n.Job(); ok && IsTerminal(n.Type) {
+		id = job.EventID()
+	} else if id == "" {
+		if m.Scheme == SchemeAPI {
+			return nil, fmt.Errorf("%w: a reconciled event must name a finished job", ErrInvalidMeta)
+		}
+		id = DerivedID(n)
 	}
 
 	kind, state := classify(n.Type)
@@ -192,7 +214,7 @@ func Normalize(n *Notification, m Meta) (*Event, error) {
 		State:           state,
 		UserMetadata:    maps.Clone(n.UserMetadata),
 		GeminiVersion:   n.Version,
-		Delivery:        Delivery{Scheme: m.Scheme, ReceivedAt: receivedAt},
+		Delivery:        Delivery{Scheme: m.Scheme, ReceivedAt: receivedAt, WebhookID: m.WebhookID, Reconciled: m.Scheme == SchemeAPI},
 	}
 	if n.ErrorCode != "" || n.ErrorMessage != "" {
 		d.Error = &JobError{Code: n.ErrorCode, Message: n.ErrorMessage}
@@ -259,6 +281,10 @@ func marshalUnescaped(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func validScheme(s string) bool {
+	return s == SchemeHMAC || s == SchemeJWT || s == SchemeAPI
 }
 
 // maxWebhookIDLen bounds the event id, which is also a Pub/Sub attribute
@@ -360,7 +386,7 @@ func Decode(data []byte) (*Event, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, e.Data.Kind)
 	}
-	if e.Data.Delivery.Scheme != SchemeHMAC && e.Data.Delivery.Scheme != SchemeJWT {
+	if !validScheme(e.Data.Delivery.Scheme) {
 		return nil, fmt.Errorf("%w: unknown delivery scheme %q", ErrInvalidEvent, e.Data.Delivery.Scheme)
 	}
 	return &e, nil

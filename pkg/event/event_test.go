@@ -28,13 +28,13 @@ func TestNormalize(t *testing.T) {
 			body: `{"type":"batch.succeeded","data":{"id":"123"}}`,
 			meta: Meta{WebhookID: "msg_1", Scheme: SchemeHMAC, ReceivedAt: received.In(time.FixedZone("X", 3600))},
 			want: &Event{
-				SpecVersion: "1.0", ID: "msg_1", Type: "dev.geminihooks.gemini.batch.succeeded",
+				SpecVersion: "1.0", ID: JobRef{Kind: KindBatch, ID: "123"}.EventID(), Type: "dev.geminihooks.gemini.batch.succeeded",
 				Source: "//generativelanguage.googleapis.com/webhooks", Subject: "batches/123", Time: received,
 				DataContentType: "application/json", DataSchema: "https://geminihooks.dev/schemas/completion-event/v1.json",
 				Data: Data{
 					SchemaVersion: "1", Kind: KindBatch, GeminiEventType: "batch.succeeded",
 					Resource: "batches/123", ResourceID: "123", State: StateSucceeded,
-					Delivery: Delivery{Scheme: SchemeHMAC, ReceivedAt: received},
+					Delivery: Delivery{Scheme: SchemeHMAC, ReceivedAt: received, WebhookID: "msg_1"},
 					Raw:      json.RawMessage(`{"id":"123"}`),
 				},
 			},
@@ -45,7 +45,7 @@ func TestNormalize(t *testing.T) {
 				"data":{ "id" : "op1", "video_uri":"https://x/v.mp4", "error_message":"partial" }}`,
 			meta: Meta{WebhookID: "msg_2", Scheme: SchemeJWT, ReceivedAt: received},
 			want: &Event{
-				SpecVersion: "1.0", ID: "msg_2", Type: "dev.geminihooks.gemini.video.generated",
+				SpecVersion: "1.0", ID: JobRef{Kind: KindVideo, ID: "op1"}.EventID(), Type: "dev.geminihooks.gemini.video.generated",
 				Source: Source, Subject: "operations/op1", Time: time.Date(2026, 1, 22, 11, 59, 59, 0, time.UTC),
 				DataContentType: DataContentType, DataSchema: SchemaURI,
 				Data: Data{
@@ -56,7 +56,7 @@ func TestNormalize(t *testing.T) {
 					UserMetadata:    map[string]any{"a": json.Number("1")},
 					GeminiVersion:   "v1",
 					GeminiTimestamp: new(time.Date(2026, 1, 22, 11, 59, 59, 0, time.UTC)),
-					Delivery:        Delivery{Scheme: SchemeJWT, ReceivedAt: received},
+					Delivery:        Delivery{Scheme: SchemeJWT, ReceivedAt: received, WebhookID: "msg_2"},
 					Raw:             json.RawMessage(`{"id":"op1"}`),
 				},
 			},
@@ -67,7 +67,7 @@ func TestNormalize(t *testing.T) {
 				"output_file_uri":"gs://b/o","file_name":"files/f","video_uri":"https://v","user_metadata":{"k":"v"},"alpha":[1,{"z":null}]}}`,
 			meta: Meta{WebhookID: "msg_4", Scheme: SchemeHMAC, ReceivedAt: received},
 			want: &Event{
-				SpecVersion: "1.0", ID: "msg_4", Type: "dev.geminihooks.gemini.batch.failed",
+				SpecVersion: "1.0", ID: JobRef{Kind: KindBatch, ID: "b1"}.EventID(), Type: "dev.geminihooks.gemini.batch.failed",
 				Source: Source, Subject: "batches/b1", Time: received, DataContentType: DataContentType, DataSchema: SchemaURI,
 				Data: Data{
 					SchemaVersion: "1", Kind: KindBatch, GeminiEventType: "batch.failed",
@@ -75,7 +75,7 @@ func TestNormalize(t *testing.T) {
 					Error:        &JobError{Code: "3", Message: "bad <x>"},
 					Files:        &Files{OutputFileURI: "gs://b/o", FileName: "files/f", VideoURI: "https://v"},
 					UserMetadata: map[string]any{"k": "v"},
-					Delivery:     Delivery{Scheme: SchemeHMAC, ReceivedAt: received},
+					Delivery:     Delivery{Scheme: SchemeHMAC, ReceivedAt: received, WebhookID: "msg_4"},
 					Raw:          json.RawMessage(`{"alpha":[1,{"z":null}],"id":"b1","zeta":"<b>&</b>"}`),
 				},
 			},
@@ -90,7 +90,7 @@ func TestNormalize(t *testing.T) {
 				Data: Data{
 					SchemaVersion: "1", Kind: KindUnknown, GeminiEventType: "model.tuned", State: StateUnknown,
 					UserMetadata: map[string]any{},
-					Delivery:     Delivery{Scheme: SchemeHMAC, ReceivedAt: received},
+					Delivery:     Delivery{Scheme: SchemeHMAC, ReceivedAt: received, WebhookID: "msg_5"},
 					Raw:          json.RawMessage(`{}`),
 				},
 			},
@@ -104,7 +104,7 @@ func TestNormalize(t *testing.T) {
 				Source: Source, Time: received, DataContentType: DataContentType, DataSchema: SchemaURI,
 				Data: Data{
 					SchemaVersion: "1", Kind: KindUnknown, GeminiEventType: "Model..Tuned!v2", State: StateUnknown,
-					Delivery: Delivery{Scheme: SchemeHMAC, ReceivedAt: received},
+					Delivery: Delivery{Scheme: SchemeHMAC, ReceivedAt: received, WebhookID: "msg_3"},
 					Raw:      json.RawMessage(`{"id":"a/../b","x":[1,2]}`),
 				},
 			},
@@ -202,6 +202,66 @@ func TestCEType(t *testing.T) {
 	}
 }
 
+// TestNormalize_eventID checks what the event id de-duplicates: the job for
+// terminal events, whatever delivery carried them; the webhook-id otherwise.
+func TestNormalize_eventID(t *testing.T) {
+	t.Parallel()
+	norm := func(t *testing.T, body string, m Meta) *Event {
+		t.Helper()
+		m.ReceivedAt = received
+		return normalizeBody(t, body, m)
+	}
+	batch := norm(t, `{"type":"batch.succeeded","data":{"id":"batch_1"}}`, Meta{WebhookID: "msg_a", Scheme: SchemeHMAC})
+	if want := (JobRef{Kind: KindBatch, ID: "batch_1"}).EventID(); batch.ID != want {
+		t.Fatalf("terminal event id = %q, want %q", batch.ID, want)
+	}
+	tests := []struct {
+		name string
+		body string
+		meta Meta
+		same bool
+	}{
+		{"other_webhook_id_same_job", `{"type":"batch.succeeded","data":{"id":"batches/batch_1"}}`, Meta{WebhookID: "msg_b", Scheme: SchemeHMAC}, true},
+		{"jwt_without_webhook_id", `{"type":"batch.succeeded","data":{"id":"batch_1"}}`, Meta{Scheme: SchemeJWT}, true},
+		{"reconciled", `{"type":"batch.succeeded","data":{"id":"batches/batch_1"}}`, Meta{Scheme: SchemeAPI}, true},
+		{"cookbook_variant_same_job", `{"type":"batch.completed","data":{"id":"batch_1"}}`, Meta{WebhookID: "msg_c", Scheme: SchemeHMAC}, true},
+		{"other_job", `{"type":"batch.succeeded","data":{"id":"batch_2"}}`, Meta{WebhookID: "msg_a", Scheme: SchemeHMAC}, false},
+		{"same_id_other_kind", `{"type":"interaction.completed","data":{"id":"batch_1"}}`, Meta{WebhookID: "msg_a", Scheme: SchemeHMAC}, false},
+		{"requires_action_keeps_webhook_id", `{"type":"interaction.requires_action","data":{"id":"batch_1"}}`, Meta{WebhookID: "msg_a", Scheme: SchemeHMAC}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := norm(t, tc.body, tc.meta)
+			if (e.ID == batch.ID) != tc.same {
+				t.Errorf("event id = %q, batch_1's %q, want same = %v", e.ID, batch.ID, tc.same)
+			}
+			if e.Data.Delivery.WebhookID != tc.meta.WebhookID {
+				t.Errorf("delivery.webhook_id = %q, want %q", e.Data.Delivery.WebhookID, tc.meta.WebhookID)
+			}
+			if reconciled := tc.meta.Scheme == SchemeAPI; e.Data.Delivery.Reconciled != reconciled || (e.Attributes()[AttrReconciled] == "true") != reconciled {
+				t.Errorf("reconciled = %v (attribute %q), want %v", e.Data.Delivery.Reconciled, e.Attributes()[AttrReconciled], reconciled)
+			}
+		})
+	}
+	t.Run("requires_action_id_is_the_webhook_id", func(t *testing.T) {
+		t.Parallel()
+		if e := norm(t, `{"type":"interaction.requires_action","data":{"id":"i1"}}`, Meta{WebhookID: "msg_r", Scheme: SchemeHMAC}); e.ID != "msg_r" {
+			t.Errorf("event id = %q, want the webhook-id", e.ID)
+		}
+	})
+	t.Run("reconciled_event_must_name_a_job", func(t *testing.T) {
+		t.Parallel()
+		n, err := Parse([]byte(`{"type":"model.tuned","data":{"x":1}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Normalize(n, Meta{Scheme: SchemeAPI, ReceivedAt: received}); !errors.Is(err, ErrInvalidMeta) {
+			t.Errorf("Normalize(unknown type, reconciled) error = %v, want ErrInvalidMeta", err)
+		}
+	})
+}
+
 func TestDerivedID(t *testing.T) {
 	t.Parallel()
 	parse := func(body string) *Notification {
@@ -252,14 +312,15 @@ func TestDerivedID(t *testing.T) {
 		}
 	})
 
-	t.Run("normalize_uses_it_without_webhook_id", func(t *testing.T) {
+	t.Run("normalize_uses_it_for_a_non_terminal_event_without_webhook_id", func(t *testing.T) {
 		t.Parallel()
-		e, err := Normalize(base, Meta{Scheme: SchemeJWT, ReceivedAt: received})
+		n := parse(`{"type":"interaction.requires_action","data":{"id":"i1"}}`)
+		e, err := Normalize(n, Meta{Scheme: SchemeJWT, ReceivedAt: received})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.ID != id {
-			t.Errorf("event id = %q, want %q", e.ID, id)
+		if want := DerivedID(n); e.ID != want {
+			t.Errorf("event id = %q, want %q", e.ID, want)
 		}
 	})
 }

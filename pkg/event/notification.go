@@ -89,17 +89,20 @@ var catalog = []struct {
 	kind         Kind
 	state        State
 	subscribable bool
+	// terminal types report the end of a job, which happens once per job;
+	// requires_action can recur.
+	terminal bool
 }{
-	{TypeBatchSucceeded, KindBatch, StateSucceeded, true},
-	{TypeBatchFailed, KindBatch, StateFailed, true},
-	{TypeBatchCancelled, KindBatch, StateCancelled, true},
-	{TypeBatchExpired, KindBatch, StateExpired, true},
-	{TypeInteractionCompleted, KindInteraction, StateCompleted, true},
-	{TypeInteractionFailed, KindInteraction, StateFailed, true},
-	{TypeInteractionCancelled, KindInteraction, StateCancelled, true},
-	{TypeInteractionRequiresAction, KindInteraction, StateRequiresAction, true},
-	{TypeVideoGenerated, KindVideo, StateGenerated, true},
-	{TypeBatchCompleted, KindBatch, StateCompleted, false},
+	{TypeBatchSucceeded, KindBatch, StateSucceeded, true, true},
+	{TypeBatchFailed, KindBatch, StateFailed, true, true},
+	{TypeBatchCancelled, KindBatch, StateCancelled, true, true},
+	{TypeBatchExpired, KindBatch, StateExpired, true, true},
+	{TypeInteractionCompleted, KindInteraction, StateCompleted, true, true},
+	{TypeInteractionFailed, KindInteraction, StateFailed, true, true},
+	{TypeInteractionCancelled, KindInteraction, StateCancelled, true, true},
+	{TypeInteractionRequiresAction, KindInteraction, StateRequiresAction, true, false},
+	{TypeVideoGenerated, KindVideo, StateGenerated, true, true},
+	{TypeBatchCompleted, KindBatch, StateCompleted, false, true},
 }
 
 // SubscribableTypes returns the event types a webhook can subscribe to, in
@@ -122,6 +125,30 @@ func classify(eventType string) (Kind, State) {
 		}
 	}
 	return KindUnknown, StateUnknown
+}
+
+// IsTerminal reports whether eventType is in the catalog and reports the end
+// of a job (every type but interaction.requires_action): a job reaches a
+// terminal state once, so one such event per job is published.
+func IsTerminal(eventType string) bool {
+	for _, c := range catalog {
+		if c.typ == eventType {
+			return c.terminal
+		}
+	}
+	return false
+}
+
+// TypeFor returns the event type that reports kind ending in state, and
+// false when the catalog has none (the reconciler names the events of jobs
+// whose webhook never came with it). Only subscribable types are returned.
+func TypeFor(kind Kind, state State) (string, bool) {
+	for _, c := range catalog {
+		if c.kind == kind && c.state == state && c.subscribable {
+			return c.typ, true
+		}
+	}
+	return "", false
 }
 
 // isPingType reports whether eventType names a ping. Undocumented: the type

@@ -53,7 +53,7 @@ func TestNewResultsStored(t *testing.T) {
 	completed := mustTime("2026-01-22T11:59:58Z")
 	want := &Results{
 		SpecVersion:     "1.0",
-		ID:              "results-msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+		ID:              "results-" + JobRef{Kind: KindBatch, ID: "batch_123456"}.EventID(),
 		Type:            "dev.geminihooks.results.stored",
 		Source:          "//geminihooks/materializer",
 		Subject:         "batches/batch_123456",
@@ -65,7 +65,7 @@ func TestNewResultsStored(t *testing.T) {
 			Kind:          KindBatch,
 			Resource:      "batches/batch_123456",
 			State:         StateSucceeded,
-			SourceEventID: "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+			SourceEventID: JobRef{Kind: KindBatch, ID: "batch_123456"}.EventID(),
 			Bucket:        "acme-results",
 			Prefix:        dir,
 			Manifest:      dir + "manifest.json",

@@ -14,14 +14,14 @@ import (
 // ledger is the behaviour shared by Memory and Firestore, as the receiver
 // uses it.
 type ledger interface {
-	Claim(ctx context.Context, webhookID string) (Claim, error)
+	Claim(ctx context.Context, key string) (Claim, error)
 	MarkPublished(ctx context.Context, c Claim, messageID string) error
 	Release(ctx context.Context, c Claim) error
 }
 
 // view is one stored record as read back from the backing store.
 type view struct {
-	WebhookID   string
+	Key         string
 	State       string
 	Lease       time.Time
 	Attempts    int
@@ -90,7 +90,7 @@ func runContract(t *testing.T, newH newHarness) {
 		h := setup(t)
 		const id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 		got := mustClaim(t, h, id)
-		want := Claim{WebhookID: id, DocID: DocID(id), Outcome: Claimed, Attempt: 1}
+		want := Claim{Key: id, DocID: DocID(id), Outcome: Claimed, Attempt: 1}
 		if diff := cmp.Diff(want, got, cmpClaim); diff != "" {
 			t.Errorf("Claim mismatch (-want +got):\n%s", diff)
 		}
@@ -99,7 +99,7 @@ func runContract(t *testing.T, newH newHarness) {
 			t.Fatal("no record stored after Claim")
 		}
 		wantRec := view{
-			WebhookID: id, State: "received", Lease: start.Add(testLease), Attempts: 1,
+			Key: id, State: "received", Lease: start.Add(testLease), Attempts: 1,
 			CreatedAt: start, UpdatedAt: start, ExpireAt: start.Add(testTTL),
 		}
 		if diff := cmp.Diff(wantRec, rec); diff != "" {
@@ -117,7 +117,7 @@ func runContract(t *testing.T, newH newHarness) {
 		}
 		rec, _ := h.read(t, DocID("dup"))
 		wantRec := view{
-			WebhookID: "dup", State: "published", Attempts: 1, CreatedAt: start,
+			Key: "dup", State: "published", Attempts: 1, CreatedAt: start,
 			UpdatedAt: start.Add(time.Second), PublishedAt: start.Add(time.Second),
 			ExpireAt: start.Add(time.Second + testTTL), MessageID: "msg-17",
 		}
@@ -128,7 +128,7 @@ func runContract(t *testing.T, newH newHarness) {
 		for _, advance := range []time.Duration{0, 2 * testLease, 24 * time.Hour} {
 			h.clock.Advance(advance)
 			got := mustClaim(t, h, "dup")
-			want := Claim{WebhookID: "dup", DocID: DocID("dup"), Outcome: Duplicate, Attempt: 1, MessageID: "msg-17"}
+			want := Claim{Key: "dup", DocID: DocID("dup"), Outcome: Duplicate, Attempt: 1, MessageID: "msg-17"}
 			if diff := cmp.Diff(want, got, cmpClaim); diff != "" {
 				t.Errorf("Claim after %v mismatch (-want +got):\n%s", advance, diff)
 			}
@@ -142,7 +142,7 @@ func runContract(t *testing.T, newH newHarness) {
 		for _, advance := range []time.Duration{0, testLease - time.Second} {
 			h.clock.Advance(advance)
 			got := mustClaim(t, h, "busy")
-			want := Claim{WebhookID: "busy", DocID: DocID("busy"), Outcome: InFlight, Attempt: 1}
+			want := Claim{Key: "busy", DocID: DocID("busy"), Outcome: InFlight, Attempt: 1}
 			if diff := cmp.Diff(want, got, cmpClaim); diff != "" {
 				t.Errorf("Claim mismatch (-want +got):\n%s", diff)
 			}
@@ -158,14 +158,14 @@ func runContract(t *testing.T, newH newHarness) {
 		mustClaim(t, h, "crashed")
 		h.clock.Advance(testLease) // the lease ends at exactly this instant
 		got := mustClaim(t, h, "crashed")
-		want := Claim{WebhookID: "crashed", DocID: DocID("crashed"), Outcome: Claimed, Attempt: 2, Takeover: true}
+		want := Claim{Key: "crashed", DocID: DocID("crashed"), Outcome: Claimed, Attempt: 2, Takeover: true}
 		if diff := cmp.Diff(want, got, cmpClaim); diff != "" {
 			t.Fatalf("takeover Claim mismatch (-want +got):\n%s", diff)
 		}
 		now := start.Add(testLease)
 		rec, _ := h.read(t, DocID("crashed"))
 		wantRec := view{
-			WebhookID: "crashed", State: "received", Lease: now.Add(testLease), Attempts: 2,
+			Key: "crashed", State: "received", Lease: now.Add(testLease), Attempts: 2,
 			CreatedAt: start, UpdatedAt: now, ExpireAt: start.Add(testTTL),
 		}
 		if diff := cmp.Diff(wantRec, rec); diff != "" {
@@ -224,7 +224,7 @@ func runContract(t *testing.T, newH newHarness) {
 		}
 		// The retry claims at once, without waiting for the lease.
 		got := mustClaim(t, h, "failed-publish")
-		want := Claim{WebhookID: "failed-publish", DocID: DocID("failed-publish"), Outcome: Claimed, Attempt: 1}
+		want := Claim{Key: "failed-publish", DocID: DocID("failed-publish"), Outcome: Claimed, Attempt: 1}
 		if diff := cmp.Diff(want, got, cmpClaim); diff != "" {
 			t.Errorf("Claim after Release mismatch (-want +got):\n%s", diff)
 		}
@@ -284,9 +284,9 @@ func runContract(t *testing.T, newH newHarness) {
 			t.Errorf("Claim = %v (message %q), want %v (message %q)", got.Outcome, got.MessageID, Duplicate, "m-9")
 		}
 		rec, _ := h.read(t, DocID("vanished"))
-		if rec.WebhookID != "vanished" || !rec.ExpireAt.Equal(start.Add(testTTL)) {
+		if rec.Key != "vanished" || !rec.ExpireAt.Equal(start.Add(testTTL)) {
 			t.Errorf("recreated record has webhook_id %q, %s %v; want %q, %v",
-				rec.WebhookID, ExpiryField, rec.ExpireAt, "vanished", start.Add(testTTL))
+				rec.Key, ExpiryField, rec.ExpireAt, "vanished", start.Add(testTTL))
 		}
 	})
 
@@ -315,8 +315,8 @@ func runContract(t *testing.T, newH newHarness) {
 	t.Run("empty_webhook_id", func(t *testing.T) {
 		t.Parallel()
 		h := setup(t)
-		if _, err := h.ledger.Claim(ctx(t), ""); !errors.Is(err, ErrEmptyWebhookID) {
-			t.Errorf("Claim(\"\") error = %v, want %v", err, ErrEmptyWebhookID)
+		if _, err := h.ledger.Claim(ctx(t), ""); !errors.Is(err, ErrEmptyKey) {
+			t.Errorf("Claim(\"\") error = %v, want %v", err, ErrEmptyKey)
 		}
 	})
 
@@ -329,8 +329,8 @@ func runContract(t *testing.T, newH newHarness) {
 				t.Errorf("Claim(%.20q) = %v, want %v (ids must not collide)", id, c.Outcome, Claimed)
 			}
 			rec, ok := h.read(t, DocID(id))
-			if !ok || rec.WebhookID != id {
-				t.Errorf("record for %.20q: present %v, webhook_id %.20q; want the raw id", id, ok, rec.WebhookID)
+			if !ok || rec.Key != id {
+				t.Errorf("record for %.20q: present %v, webhook_id %.20q; want the raw id", id, ok, rec.Key)
 			}
 		}
 	})
@@ -344,7 +344,7 @@ func hostileIDs() []string {
 
 // cmpClaim compares the exported fields of Claims.
 var cmpClaim = cmp.Comparer(func(a, b Claim) bool {
-	return a.WebhookID == b.WebhookID && a.DocID == b.DocID && a.Outcome == b.Outcome &&
+	return a.Key == b.Key && a.DocID == b.DocID && a.Outcome == b.Outcome &&
 		a.Attempt == b.Attempt && a.Takeover == b.Takeover && a.MessageID == b.MessageID
 })
 
@@ -412,7 +412,7 @@ func TestMemoryContract(t *testing.T) {
 				return view{}, false
 			}
 			return view{
-				WebhookID: r.webhookID, State: r.state, Lease: r.lease, Attempts: r.attempts,
+				Key: r.key, State: r.state, Lease: r.lease, Attempts: r.attempts,
 				CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, ExpireAt: r.expireAt,
 				PublishedAt: r.publishedAt, MessageID: r.messageID,
 			}, true

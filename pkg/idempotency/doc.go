@@ -5,7 +5,7 @@
 // and every retry carries the same webhook-id. A receiver therefore claims
 // the id before acting on it and records the result afterwards:
 //
-//	c, err := ledger.Claim(ctx, webhookID)   // error: answer 503
+//	c, err := ledger.Claim(ctx, key)         // error: answer 503
 //	switch c.Outcome {
 //	case idempotency.Duplicate:              // already published: answer 200
 //	case idempotency.InFlight:               // another process holds it: answer 503
@@ -13,10 +13,18 @@
 //		ledger.MarkPublished(ctx, c, id)     // or ledger.Release(ctx, c) on failure
 //	}
 //
+// # Keys
+//
+// A key is what one effect is claimed on. The receiver claims a terminal
+// event (the end of a job, which happens once) on JobKey of its job, so the
+// same finished job delivered under two webhook-ids, or found by the
+// reconciler, is published once; it claims any other event on its
+// webhook-id, which Gemini keeps across retries.
+//
 // # Records
 //
-// Each webhook-id owns one record (a Firestore document whose id is DocID of
-// the webhook-id) in one of two states:
+// Each key owns one record (a Firestore document whose id is DocID of
+// the key) in one of two states:
 //
 //   - "received": a process claimed the id and holds a lease until
 //     lease_expires_at. Claims during the lease get InFlight, so the sender

@@ -37,21 +37,21 @@ type stored struct {
 	MessageID string    `firestore:"message_id"`
 }
 
-// Claim claims webhookID; see the package documentation for the outcomes.
+// Claim claims key; see the package documentation for the outcomes.
 // Errors other than the expected contention are returned wrapped; the
 // caller should answer with a retryable status.
-func (f *Firestore) Claim(ctx context.Context, webhookID string) (Claim, error) {
-	if webhookID == "" {
-		return Claim{}, ErrEmptyWebhookID
+func (f *Firestore) Claim(ctx context.Context, key string) (Claim, error) {
+	if key == "" {
+		return Claim{}, ErrEmptyKey
 	}
-	c := Claim{WebhookID: webhookID, DocID: DocID(webhookID)}
+	c := Claim{Key: key, DocID: DocID(key)}
 	ref := f.coll.Doc(c.DocID)
 	// The second round handles a record deleted between our Create and Get
 	// (a Release or TTL deletion); after that, give up as contended.
 	for range 2 {
 		now := f.opts.Now()
 		wr, err := ref.Create(ctx, map[string]any{
-			fieldWebhookID: webhookID,
+			fieldKey:       key,
 			fieldState:     stateReceived,
 			fieldLease:     now.Add(f.opts.Lease),
 			fieldAttempts:  1,
@@ -133,7 +133,7 @@ func (f *Firestore) MarkPublished(ctx context.Context, c Claim, messageID string
 	now := f.opts.Now()
 	// Set with merge (not Update) also recreates a record deleted meanwhile.
 	_, err := f.coll.Doc(c.DocID).Set(ctx, map[string]any{
-		fieldWebhookID: c.WebhookID,
+		fieldKey:       c.Key,
 		fieldState:     statePublished,
 		fieldPublished: now,
 		fieldMessageID: messageID,

@@ -44,7 +44,7 @@ func readFirestore(t *testing.T, ref *firestore.DocumentRef) (view, bool) {
 	}
 	data := snap.Data()
 	v := view{
-		WebhookID:   field[string](t, data, "webhook_id"),
+		Key:         field[string](t, data, "key"),
 		State:       field[string](t, data, "state"),
 		Lease:       field[time.Time](t, data, "lease_expires_at"),
 		Attempts:    int(field[int64](t, data, "attempts")),

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/event"
 )
 
 // ExpiryField is the record field holding the expiry time. The Firestore TTL
@@ -34,7 +36,7 @@ const MinTTL = 25 * time.Hour
 
 // Record field names and states, shared by both implementations.
 const (
-	fieldWebhookID = "webhook_id"
+	fieldKey       = "key"
 	fieldState     = "state"
 	fieldLease     = "lease_expires_at"
 	fieldAttempts  = "attempts"
@@ -57,8 +59,8 @@ var (
 	// ErrInvalidOptions is wrapped by constructor errors caused by Options.
 	ErrInvalidOptions = errors.New("invalid idempotency options")
 
-	// ErrEmptyWebhookID is returned by Claim for an empty webhook-id.
-	ErrEmptyWebhookID = errors.New("webhook id is empty")
+	// ErrEmptyKey is returned by Claim for an empty key.
+	ErrEmptyKey = errors.New("ledger key is empty")
 
 	// ErrNotClaimed is returned by MarkPublished and Release for a Claim whose
 	// Outcome is not Claimed: only the holder of a claim may settle it.
@@ -94,11 +96,11 @@ func (o Outcome) String() string {
 	}
 }
 
-// Claim is the result of claiming a webhook-id.
+// Claim is the result of claiming a key.
 type Claim struct {
-	// WebhookID is the webhook-id as received.
-	WebhookID string
-	// DocID is the record id, DocID(WebhookID).
+	// Key is the claimed key: a webhook-id, or a JobKey.
+	Key string
+	// DocID is the record id, DocID(Key).
 	DocID string
 	// Outcome says what the caller should do.
 	Outcome Outcome
@@ -123,13 +125,20 @@ func (c Claim) held() error {
 	return nil
 }
 
-// DocID returns the record id for a webhook-id: "wh_" followed by the
+// JobKey returns the ledger key of a job's terminal event: "job " and the
+// job's key. A job reaches a terminal state once, so the receiver claims its
+// terminal events on the job, whichever webhook-id carried them, and the
+// reconciler claims the same key. The space keeps it apart from every
+// webhook-id, which is visible ASCII.
+func JobKey(j event.JobRef) string { return "job " + j.Key() }
+
+// DocID returns the record id for a key: "wh_" followed by the
 // lowercase hex SHA-256 of the id. Webhook ids are sender-controlled, and
 // Firestore rejects ids containing "/", ids "." and "..", ids matching
 // __.*__ and ids over 1500 bytes; a fixed-length hash has none of these
 // problems and still maps distinct ids to distinct records.
-func DocID(webhookID string) string {
-	sum := sha256.Sum256([]byte(webhookID))
+func DocID(key string) string {
+	sum := sha256.Sum256([]byte(key))
 	return docIDPrefix + hex.EncodeToString(sum[:])
 }
 

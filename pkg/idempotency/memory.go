@@ -24,7 +24,7 @@ type Memory struct {
 
 // record mirrors the Firestore document.
 type record struct {
-	webhookID   string
+	key         string
 	state       string
 	lease       time.Time
 	attempts    int
@@ -45,15 +45,15 @@ func NewMemory(opts Options) (*Memory, error) {
 	return &Memory{opts: opts, records: make(map[string]*record)}, nil
 }
 
-// Claim claims webhookID; see the package documentation for the outcomes.
-func (m *Memory) Claim(ctx context.Context, webhookID string) (Claim, error) {
-	if webhookID == "" {
-		return Claim{}, ErrEmptyWebhookID
+// Claim claims key; see the package documentation for the outcomes.
+func (m *Memory) Claim(ctx context.Context, key string) (Claim, error) {
+	if key == "" {
+		return Claim{}, ErrEmptyKey
 	}
 	if err := ctx.Err(); err != nil {
 		return Claim{}, fmt.Errorf("failed to claim delivery: %w", err)
 	}
-	c := Claim{WebhookID: webhookID, DocID: DocID(webhookID)}
+	c := Claim{Key: key, DocID: DocID(key)}
 	now := m.opts.Now()
 
 	m.mu.Lock()
@@ -64,7 +64,7 @@ func (m *Memory) Claim(ctx context.Context, webhookID string) (Claim, error) {
 	case !ok:
 		m.version++
 		m.records[c.DocID] = &record{
-			webhookID: webhookID,
+			key:       key,
 			state:     stateReceived,
 			lease:     now.Add(m.opts.Lease),
 			attempts:  1,
@@ -101,7 +101,7 @@ func (m *Memory) MarkPublished(ctx context.Context, c Claim, messageID string) e
 	defer m.mu.Unlock()
 	r, ok := m.records[c.DocID]
 	if !ok {
-		r = &record{webhookID: c.WebhookID}
+		r = &record{key: c.Key}
 		m.records[c.DocID] = r
 	}
 	m.version++

@@ -85,7 +85,7 @@ func TestStack_deliveryReachesEventsTopic(t *testing.T) {
 			}
 			select {
 			case ev := <-stack.Received:
-				if ev.ID != "msg_local" || ev.Subject != "batches/local-1" {
+				if ev.Data.Delivery.WebhookID != "msg_local" || ev.Subject != "batches/local-1" {
 					t.Errorf("tail saw %+v", ev)
 				}
 			case <-time.After(20 * time.Second):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
 // Backends are the services Build wires a Handler onto: Google Cloud's
@@ -23,6 +25,12 @@ type Backends struct {
 	Store Store
 	// PubSub announces them on RESULTS_TOPIC.
 	PubSub *pubsub.Client
+	// Firestore holds the job registry. Nil keeps it in memory: Jobs, the
+	// local runner's registry shared with its other functions, or one of
+	// the materializer's own.
+	Firestore *firestore.Client
+	// Jobs is the job registry to use when Firestore is nil.
+	Jobs *registry.Registry
 }
 
 // CloudBackends connects to the results bucket and Pub/Sub. The returned
@@ -47,7 +55,12 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
 	res.Push(ps.Close)
-	return Backends{Store: store, PubSub: ps}, res.Close, nil
+	fs, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
+	if err != nil {
+		return fail(fmt.Errorf("failed to create Firestore client: %w", err))
+	}
+	res.Push(fs.Close)
+	return Backends{Store: store, PubSub: ps, Firestore: fs}, res.Close, nil
 }
 
 // Build wires the push Handler cfg describes onto b: the Gemini API client,
@@ -63,12 +76,16 @@ func Build(ctx context.Context, cfg *Config, b Backends, logger *slog.Logger) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	jobs, err := registry.Open(b.Firestore, b.Jobs, cfg.Jobs.Options())
+	if err != nil {
+		return nil, nil, fmt.Errorf("JOBS_COLLECTION/JOBS_TTL: %w", err)
+	}
 	pub, err := publish.NewPubSub(b.PubSub, cfg.ResultsTopic, publish.Options{Ordering: cfg.Ordering})
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := func() error { pub.Stop(); return nil }
-	m, err := New(fetcher, b.Store, pub, logger, Options{Bucket: cfg.ResultsBucket, Prefix: cfg.ResultsPrefix})
+	m, err := New(fetcher, b.Store, pub, jobs, logger, Options{Bucket: cfg.ResultsBucket, Prefix: cfg.ResultsPrefix})
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/logging"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
 // Config is the materializer's configuration, read from the environment.
@@ -38,6 +39,11 @@ type Config struct {
 	ResultsPrefix string `env:"RESULTS_PREFIX, default=gemini"`
 	// ResultsTopic is the Pub/Sub topic (id or full name) announcing them.
 	ResultsTopic string `env:"RESULTS_TOPIC, default=geminihooks-results"`
+	// FirestoreDatabase is the Firestore database of the job registry.
+	FirestoreDatabase string `env:"FIRESTORE_DATABASE, default=(default)"`
+	// Jobs configures the job registry, which the materializer tells how
+	// each job ended.
+	Jobs registry.Config
 	// UploadChunkSize is the resumable upload's chunk, the bulk of the
 	// memory a copy needs.
 	UploadChunkSize int `env:"UPLOAD_CHUNK_SIZE, default=8388608"`
@@ -77,6 +83,9 @@ func (c *Config) Validate() error {
 	if strings.Contains(c.ResultsPrefix, "..") {
 		add("RESULTS_PREFIX must not contain '..', got %q", c.ResultsPrefix)
 	}
+	if err := c.Jobs.Validate(); err != nil {
+		add("JOBS_COLLECTION/JOBS_TTL: %w", err)
+	}
 	if strings.TrimSpace(c.ResultsTopic) == "" {
 		add("RESULTS_TOPIC must not be empty")
 	}
@@ -111,6 +120,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Any("gemini_download_hosts", c.DownloadHosts),
 		slog.String("results_bucket", c.ResultsBucket),
 		slog.String("results_prefix", c.ResultsPrefix),
+		slog.String("firestore_database", c.FirestoreDatabase),
+		slog.String("jobs_collection", c.Jobs.Collection),
 		slog.String("results_topic", c.ResultsTopic),
 		slog.Int("upload_chunk_size", c.UploadChunkSize),
 	)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
 func TestLoadConfig_defaults(t *testing.T) {
@@ -24,15 +25,18 @@ func TestLoadConfig_defaults(t *testing.T) {
 		t.Fatalf("LoadConfig() error = %v", err)
 	}
 	want := &materializer.Config{
-		GeminiAPIKey:    testAPIKey,
-		GeminiBaseURL:   gemini.DefaultBaseURL, // the tag cannot name the constant
-		ResultsBucket:   testBucket,
-		ResultsPrefix:   materializer.DefaultPrefix,
-		ResultsTopic:    "geminihooks-results",
-		UploadChunkSize: 8 << 20,
-		FetchTimeout:    30 * time.Second,
-		Ordering:        true,
-		LogLevel:        "info",
+		GeminiAPIKey:  testAPIKey,
+		GeminiBaseURL: gemini.DefaultBaseURL, // the tag cannot name the constant
+		ResultsBucket: testBucket,
+		ResultsPrefix: materializer.DefaultPrefix,
+		ResultsTopic:  "geminihooks-results",
+		// The registry's defaults, which its tags cannot name either.
+		FirestoreDatabase: "(default)",
+		Jobs:              registry.Config{Collection: registry.DefaultCollection, TTL: registry.DefaultTTL},
+		UploadChunkSize:   8 << 20,
+		FetchTimeout:      30 * time.Second,
+		Ordering:          true,
+		LogLevel:          "info",
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("LoadConfig() (-want +got):\n%s", diff)

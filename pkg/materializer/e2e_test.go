@@ -38,6 +38,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -224,6 +225,7 @@ type e2eStack struct {
 	receiverURL string
 	hmac, jwt   *geminisim.Sender
 	pushes      *pushLog
+	jobs        *registry.Registry // the registry both functions share
 }
 
 func (e *e2eEnv) stack(t *testing.T) *e2eStack {
@@ -243,6 +245,7 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 		DownloadHosts: []string{strings.TrimPrefix(s.sim.DownloadURL(), "http://")},
 		ResultsBucket: s.bucket, ResultsPrefix: "gemini", ResultsTopic: resultsTopic,
 		UploadChunkSize: testChunkSize, FetchTimeout: 10 * time.Second, Ordering: true, LogLevel: "info",
+		Jobs: registry.Config{Collection: testenv.UniqueName(t, "jobs")},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -301,7 +304,10 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Stop)
-	rh, err := receiver.New(v, ledger, pub, logger, receiver.Options{ProjectID: testenv.Project()})
+	if s.jobs, err = registry.NewFirestore(e.fs, cfg.Jobs.Options()); err != nil {
+		t.Fatal(err)
+	}
+	rh, err := receiver.New(v, ledger, pub, s.jobs, logger, receiver.Options{ProjectID: testenv.Project()})
 	if err != nil {
 		t.Fatal(err)
 	}

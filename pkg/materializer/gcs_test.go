@@ -57,7 +57,7 @@ func TestMaterialize_cloudStorage(t *testing.T) {
 	sim, url := newSim(t, geminisim.Options{})
 	pub := &publish.Memory{}
 	logs := &testenv.SyncBuffer{}
-	m, err := materializer.New(newClient(t, url, 0), store, pub, logging.New(logs, slog.LevelDebug), materializer.Options{Bucket: testBucket})
+	m, err := materializer.New(newClient(t, url, 0), store, pub, memJobs(t), logging.New(logs, slog.LevelDebug), materializer.Options{Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -120,8 +121,19 @@ type fixture struct {
 	url   string // the simulator's base URL
 	store *recordingStore
 	pub   *publish.Memory
+	jobs  *registry.Registry
 	logs  *testenv.SyncBuffer
 	m     *materializer.Materializer
+}
+
+// memJobs returns an empty job registry in memory.
+func memJobs(t testing.TB) *registry.Registry {
+	t.Helper()
+	r, err := registry.NewMemory(registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 type fixtureOptions struct {
@@ -132,13 +144,13 @@ type fixtureOptions struct {
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: &recordingStore{Memory: blob.NewMemory()}, pub: &publish.Memory{}, logs: &testenv.SyncBuffer{}}
+	f := &fixture{t: t, store: &recordingStore{Memory: blob.NewMemory()}, pub: &publish.Memory{}, jobs: memJobs(t), logs: &testenv.SyncBuffer{}}
 	f.sim, f.url = newSim(t, o.sim)
 	if o.opts.Bucket == "" {
 		o.opts.Bucket = testBucket
 	}
 	var err error
-	f.m, err = materializer.New(newClient(t, f.url, o.maxResumes), f.store, f.pub, logging.New(f.logs, slog.LevelDebug), o.opts)
+	f.m, err = materializer.New(newClient(t, f.url, o.maxResumes), f.store, f.pub, f.jobs, logging.New(f.logs, slog.LevelDebug), o.opts)
 	if err != nil {
 		t.Fatalf("materializer.New: %v", err)
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/report"
 )
 
@@ -64,7 +65,15 @@ type Publisher interface {
 	Publish(ctx context.Context, m publish.Message) (string, error)
 }
 
+// Jobs is the job registry, told how each job ended before its results are
+// announced.
+type Jobs interface {
+	Stored(ctx context.Context, ref event.JobRef, resource, location string) error
+	Failed(ctx context.Context, ref event.JobRef, resource, reason string) error
+}
+
 var (
+	_ Jobs      = (*registry.Registry)(nil)
 	_ Fetcher   = (*gemini.Client)(nil)
 	_ Store     = (*blob.GCS)(nil)
 	_ Store     = (*blob.Dir)(nil)
@@ -118,12 +127,13 @@ type Materializer struct {
 	fetch  Fetcher
 	store  Store
 	pub    Publisher
+	jobs   Jobs
 	logger *slog.Logger
 	opts   Options
 }
 
 // New returns a Materializer; every dependency is required.
-func New(f Fetcher, s Store, p Publisher, logger *slog.Logger, opts Options) (*Materializer, error) {
+func New(f Fetcher, s Store, p Publisher, jobs Jobs, logger *slog.Logger, opts Options) (*Materializer, error) {
 	switch {
 	case f == nil:
 		return nil, errors.New("materializer: missing fetcher")
@@ -131,6 +141,8 @@ func New(f Fetcher, s Store, p Publisher, logger *slog.Logger, opts Options) (*M
 		return nil, errors.New("materializer: missing store")
 	case p == nil:
 		return nil, errors.New("materializer: missing publisher")
+	case jobs == nil:
+		return nil, errors.New("materializer: missing job registry")
 	case logger == nil:
 		return nil, errors.New("materializer: missing logger")
 	case opts.Bucket == "":
@@ -139,7 +151,7 @@ func New(f Fetcher, s Store, p Publisher, logger *slog.Logger, opts Options) (*M
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Materializer{fetch: f, store: s, pub: p, logger: logger, opts: opts}, nil
+	return &Materializer{fetch: f, store: s, pub: p, jobs: jobs, logger: logger, opts: opts}, nil
 }
 
 // Outcome says what Materialize did.
@@ -534,6 +546,12 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode results event: %w", err)
 	}
+	// The registry hears of the end before anyone else: a failure here is
+	// transient, and the redelivery finds every object in place and
+	// records it again.
+	if err := m.record(ctx, ev, j, st); err != nil {
+		return nil, err
+	}
 	if _, err := m.pub.Publish(ctx, publish.Message{Data: payload, Attributes: res.Attributes(), OrderingKey: res.OrderingKey()}); err != nil {
 		return nil, fmt.Errorf("failed to publish results event: %w", err)
 	}
@@ -547,6 +565,24 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 		outcome = Failed
 	}
 	return &Result{Outcome: outcome, Folder: m.folder(j), Event: res}, nil
+}
+
+// record tells the registry how the job ended.
+func (m *Materializer) record(ctx context.Context, ev *event.Event, j *job, st *stored) error {
+	ref, ok := ev.Job()
+	if !ok {
+		return nil
+	}
+	var err error
+	if st.failure == nil {
+		err = m.jobs.Stored(ctx, ref, j.resource, m.folder(j))
+	} else {
+		err = m.jobs.Failed(ctx, ref, j.resource, st.failure.Code+": "+st.failure.Message)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to record the job's end in the registry: %w", err)
+	}
+	return nil
 }
 
 // fail records a permanent failure to materialize (an unknown job, an

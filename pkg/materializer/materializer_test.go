@@ -340,12 +340,12 @@ func TestMaterialize_storesFinishedJobs(t *testing.T) {
 				size += o.Size
 			}
 			want := &event.Results{
-				SpecVersion: event.SpecVersion, ID: event.ResultsIDPrefix + webhookID, Type: event.ResultsTypeStored,
+				SpecVersion: event.SpecVersion, ID: event.ResultsIDPrefix + ev.ID, Type: event.ResultsTypeStored,
 				Source: event.ResultsSource, Subject: ev.Data.Resource, DataContentType: event.DataContentType,
 				DataSchema: event.ResultsSchemaURI,
 				Data: event.ResultsData{
 					SchemaVersion: event.ResultsSchemaVersion, Kind: ev.Data.Kind, Resource: ev.Data.Resource,
-					State: tc.state, SourceEventID: webhookID, Bucket: testBucket, Prefix: res.Folder,
+					State: tc.state, SourceEventID: ev.ID, Bucket: testBucket, Prefix: res.Folder,
 					Manifest: res.Folder + materializer.ManifestName,
 					Objects:  storedObjects(t, f.store, testBucket, all...), Counts: tc.counts, Bytes: size,
 				},
@@ -363,7 +363,7 @@ func TestMaterialize_storesFinishedJobs(t *testing.T) {
 			// The manifest.
 			man := manifest(t, f.read(folder+materializer.ManifestName))
 			wantMan := materializer.Manifest{
-				SchemaVersion: "1", Kind: ev.Data.Kind, Resource: ev.Data.Resource, State: tc.state, SourceEventID: webhookID,
+				SchemaVersion: "1", Kind: ev.Data.Kind, Resource: ev.Data.Resource, State: tc.state, SourceEventID: ev.ID,
 				Objects: storedObjects(t, f.store, testBucket, names...), Counts: tc.counts,
 				Bytes: size - f.stat(folder+materializer.ManifestName).Size,
 			}
@@ -967,7 +967,7 @@ func TestNew_requiresDependencies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m, err := materializer.New(tc.fetcher, tc.store, tc.pub, tc.logger, tc.opts)
+			m, err := materializer.New(tc.fetcher, tc.store, tc.pub, memJobs(t), tc.logger, tc.opts)
 			if (err != nil) != tc.wantErr || (err == nil) == (m == nil) {
 				t.Errorf("New() = %v, %v; want error: %v", m, err, tc.wantErr)
 			}
@@ -1027,7 +1027,7 @@ func TestMaterialize_localDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := &publish.Memory{}
-	m, err := materializer.New(newClient(t, url, 0), dir, pub, slog.New(slog.DiscardHandler), materializer.Options{Bucket: testBucket})
+	m, err := materializer.New(newClient(t, url, 0), dir, pub, memJobs(t), slog.New(slog.DiscardHandler), materializer.Options{Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1167,7 +1167,7 @@ func TestMaterialize_downloadHostRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.m, err = materializer.New(c, f.store, f.pub, logging.New(f.logs, slog.LevelDebug), materializer.Options{Bucket: testBucket})
+	f.m, err = materializer.New(c, f.store, f.pub, memJobs(t), logging.New(f.logs, slog.LevelDebug), materializer.Options{Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)
 	}

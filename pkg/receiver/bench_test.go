@@ -25,6 +25,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -66,7 +67,11 @@ func BenchmarkReceiverEmbedded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(v, ledger, pub, logging.New(io.Discard, slog.LevelInfo), Options{})
+	jobs, err := registry.NewMemory(registry.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(v, ledger, pub, jobs, logging.New(io.Discard, slog.LevelInfo), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

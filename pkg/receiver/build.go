@@ -19,6 +19,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
@@ -29,10 +30,13 @@ type Backends struct {
 	// SecretManager reads the versions of WEBHOOK_SIGNING_SECRET; it is
 	// needed only when that is set.
 	SecretManager *secretmanager.Client
-	// Firestore holds the idempotency ledger. Nil keeps the ledger in this
-	// process's memory, which only a single instance may do (the local
-	// runner).
+	// Firestore holds the idempotency ledger and the job registry. Nil keeps
+	// both in this process's memory, which only a single instance may do
+	// (the local runner): Jobs then shares the registry with the rest of it.
 	Firestore *firestore.Client
+	// Jobs is the job registry to use when Firestore is nil; nil then means
+	// a registry of the receiver's own.
+	Jobs *registry.Registry
 	// PubSub publishes the events to EVENTS_TOPIC.
 	PubSub *pubsub.Client
 	// Captures stores captured deliveries; it is needed only when
@@ -103,6 +107,10 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 	if err != nil {
 		return nil, nil, err
 	}
+	jobs, err := registry.Open(b.Firestore, b.Jobs, cfg.Jobs.Options())
+	if err != nil {
+		return nil, nil, fmt.Errorf("JOBS_COLLECTION/JOBS_TTL: %w", err)
+	}
 	opts := Options{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
@@ -122,7 +130,7 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 		return nil, nil, err
 	}
 	stop := func() error { publisher.Stop(); return nil }
-	h, err := New(verifier, ledger, publisher, logger, opts)
+	h, err := New(verifier, ledger, publisher, jobs, logger, opts)
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/logging"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -68,6 +69,9 @@ type Config struct {
 	// IdempotencyLease is how long a claim blocks concurrent retries before
 	// another instance may take it over.
 	IdempotencyLease time.Duration `env:"IDEMPOTENCY_LEASE, default=30s"`
+	// Jobs configures the job registry, which the receiver advances when
+	// it publishes a job's terminal event (in FIRESTORE_DATABASE too).
+	Jobs registry.Config
 
 	// EventsTopic is the Pub/Sub topic (id or full name) receiving events.
 	EventsTopic string `env:"EVENTS_TOPIC, default=geminihooks-events"`
@@ -159,6 +163,9 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.IdempotencyCollection) == "" || strings.Contains(c.IdempotencyCollection, "/") {
 		add("IDEMPOTENCY_COLLECTION must be a top-level collection id, got %q", c.IdempotencyCollection)
 	}
+	if err := c.Jobs.Validate(); err != nil {
+		add("JOBS_COLLECTION/JOBS_TTL: %w", err)
+	}
 	if strings.TrimSpace(c.EventsTopic) == "" {
 		add("EVENTS_TOPIC must not be empty")
 	}
@@ -204,6 +211,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("idempotency_collection", c.IdempotencyCollection),
 		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
 		slog.Duration("idempotency_lease", c.IdempotencyLease),
+		slog.String("jobs_collection", c.Jobs.Collection),
+		slog.Duration("jobs_ttl", c.Jobs.TTL),
 		slog.String("events_topic", c.EventsTopic),
 		slog.Bool("ordering", c.Ordering),
 		slog.Duration("publish_timeout", c.PublishTimeout),

@@ -114,7 +114,7 @@ func TestEmulator_crashBetweenClaimAndPublish(t *testing.T) {
 	payload := body("interaction.completed", "int_crash")
 
 	// An instance claims the delivery, then dies before publishing.
-	if _, err := s.ledger.Claim(ctx, "msg_crash"); err != nil {
+	if _, err := s.ledger.Claim(ctx, jobKey(event.KindInteraction, "int_crash")); err != nil {
 		t.Fatal(err)
 	}
 	res := s.do(s.hmacRequest("msg_crash", s.clock.Now(), payload, 0))
@@ -129,7 +129,7 @@ func TestEmulator_crashBetweenClaimAndPublish(t *testing.T) {
 	}
 	msgs := testenv.Pull(t, s.ps, s.sub, 1, 30*time.Second)
 	ev, err := event.Decode(msgs[0].Data)
-	if err != nil || ev.ID != "msg_crash" {
+	if err != nil || ev.Data.Delivery.WebhookID != "msg_crash" {
 		t.Fatalf("published event %v, %v; want id msg_crash", ev, err)
 	}
 	// And the next retry is a duplicate.
@@ -152,7 +152,7 @@ func TestEmulator_pubsubDownAnswers503AndRecovers(t *testing.T) {
 	if res.Status != 503 || res.errCode() != "publish_failed" {
 		t.Fatalf("got %d %s; want 503 publish_failed", res.Status, res.Raw)
 	}
-	snap, err := s.fs.Collection(s.collection).Doc(idempotency.DocID("msg_down")).Get(ctx)
+	snap, err := s.fs.Collection(s.collection).Doc(idempotency.DocID(jobKey(event.KindBatch, "down"))).Get(ctx)
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("ledger record after a failed publish: %v (state %v); want none", err, snap.Data()["state"])
 	}
@@ -171,7 +171,7 @@ func TestEmulator_pubsubDownAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("retry after recovery: %d %s; want accepted", res.Status, res.Raw)
 	}
 	testenv.Pull(t, ps, sub, 1, 30*time.Second)
-	snap, err = s.fs.Collection(s.collection).Doc(idempotency.DocID("msg_down")).Get(ctx)
+	snap, err = s.fs.Collection(s.collection).Doc(idempotency.DocID(jobKey(event.KindBatch, "down"))).Get(ctx)
 	if err != nil || snap.Data()["state"] != "published" {
 		t.Fatalf("ledger record after recovery: %v %v; want state published", err, snap.Data())
 	}

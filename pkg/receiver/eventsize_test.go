@@ -219,7 +219,7 @@ func TestEventTooLargeIsNotRetried(t *testing.T) {
 func TestNewRejectsBodyCapOverLimit(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
-	_, err := New(h.handler.verifier, h.ledger, h.pub, h.handler.logger, Options{MaxBodyBytes: MaxBodyBytesLimit + 1})
+	_, err := New(h.handler.verifier, h.ledger, h.pub, h.jobs, h.handler.logger, Options{MaxBodyBytes: MaxBodyBytesLimit + 1})
 	if err == nil {
 		t.Fatal("New accepted MaxBodyBytes over MaxBodyBytesLimit")
 	}

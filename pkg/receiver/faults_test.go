@@ -179,7 +179,7 @@ func (s *faultStack) expectEvents(ids []string) {
 		if err != nil {
 			s.t.Fatalf("undecodable event: %v", err)
 		}
-		seen[ev.ID]++
+		seen[ev.Data.Delivery.WebhookID]++
 	}
 	for _, id := range ids {
 		if seen[id] != 1 {
@@ -190,7 +190,7 @@ func (s *faultStack) expectEvents(ids []string) {
 
 func (s *faultStack) expectNoRecord(id string) {
 	s.t.Helper()
-	_, err := s.fs.Collection(s.collection).Doc(idempotency.DocID(id)).Get(context.Background())
+	_, err := s.fs.Collection(s.collection).Doc(idempotency.DocID(jobKey(event.KindBatch, id))).Get(context.Background())
 	if status.Code(err) != codes.NotFound {
 		s.t.Errorf("ledger record of %s: %v; want none (released)", id, err)
 	}

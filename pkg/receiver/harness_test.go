@@ -20,9 +20,11 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/geminihooks/geminihooks/internal/testenv"
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -66,6 +68,7 @@ type harness struct {
 	ledger  Ledger
 	pub     *publish.Memory
 	mem     *idempotency.Memory
+	jobs    *registry.Registry // in memory
 	logs    *testenv.SyncBuffer
 	handler *Handler
 }
@@ -78,6 +81,7 @@ type harnessOptions struct {
 	audience string
 	maxBody  int64
 	capture  Capturer // default: none
+	jobs     Jobs     // default: h.jobs
 	// Step deadlines; zero takes the Options defaults.
 	ledgerTimeout, publishTimeout time.Duration
 }
@@ -133,7 +137,14 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.pub != nil {
 		pub = o.pub
 	}
-	h.handler, err = New(v, h.ledger, pub, logging.New(h.logs, slog.LevelDebug), Options{
+	if h.jobs, err = registry.NewMemory(registry.Options{Now: h.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	var jobs Jobs = h.jobs
+	if o.jobs != nil {
+		jobs = o.jobs
+	}
+	h.handler, err = New(v, h.ledger, pub, jobs, logging.New(h.logs, slog.LevelDebug), Options{
 		MaxBodyBytes: o.maxBody, Now: h.clock.Now, ProjectID: "test", Capture: o.capture,
 		LedgerTimeout: o.ledgerTimeout, PublishTimeout: o.publishTimeout,
 	})
@@ -141,6 +152,11 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// jobKey is the ledger key of the terminal events of the job kind/id.
+func jobKey(kind event.Kind, id string) string {
+	return idempotency.JobKey(event.JobRef{Kind: kind, ID: id})
 }
 
 // body returns a documented Gemini envelope.

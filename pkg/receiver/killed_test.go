@@ -21,6 +21,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/internal/testenv"
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 )
@@ -184,7 +185,7 @@ func (c *killedChild) holdClaims(ctx context.Context, s *faultStack, ids []strin
 func leaseEnds(ctx context.Context, s *faultStack, ids []string) (map[string]time.Time, bool, error) {
 	ends := map[string]time.Time{}
 	for _, id := range ids {
-		snap, err := s.fs.Collection(s.collection).Doc(idempotency.DocID(id)).Get(ctx)
+		snap, err := s.fs.Collection(s.collection).Doc(idempotency.DocID(jobKey(event.KindBatch, id))).Get(ctx)
 		if status.Code(err) == codes.NotFound {
 			return nil, false, nil
 		}

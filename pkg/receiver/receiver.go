@@ -25,6 +25,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -33,9 +34,10 @@ type Verifier interface {
 	Verify(ctx context.Context, h http.Header, body []byte) (*signature.Delivery, error)
 }
 
-// Ledger records which webhook-ids have been handled.
+// Ledger records which keys (webhook-ids, and jobs for terminal events)
+// have been handled.
 type Ledger interface {
-	Claim(ctx context.Context, webhookID string) (idempotency.Claim, error)
+	Claim(ctx context.Context, key string) (idempotency.Claim, error)
 	MarkPublished(ctx context.Context, c idempotency.Claim, messageID string) error
 	Release(ctx context.Context, c idempotency.Claim) error
 }
@@ -43,6 +45,11 @@ type Ledger interface {
 // Publisher sends one message to the events topic and waits for the ack.
 type Publisher interface {
 	Publish(ctx context.Context, m publish.Message) (string, error)
+}
+
+// Jobs is the job registry, told when a job's terminal event is published.
+type Jobs interface {
+	Notified(ctx context.Context, n registry.Notice) error
 }
 
 // Capturer keeps verified deliveries with their verdicts (see package
@@ -57,13 +64,14 @@ var (
 	_ Ledger    = (*idempotency.Memory)(nil)
 	_ Publisher = (*publish.PubSub)(nil)
 	_ Publisher = (*publish.Memory)(nil)
+	_ Jobs      = (*registry.Registry)(nil)
 	_ Capturer  = (*capture.Recorder)(nil)
 )
 
 // Response statuses on 2xx.
 const (
 	StatusAccepted  = "accepted"  // verified, new, published
-	StatusDuplicate = "duplicate" // verified retry of an already published id
+	StatusDuplicate = "duplicate" // verified retry of an already published id, or a finished job already published
 	StatusIgnored   = "ignored"   // verified ping: acknowledged, nothing published
 )
 
@@ -118,12 +126,13 @@ type Handler struct {
 	verifier  Verifier
 	ledger    Ledger
 	publisher Publisher
+	jobs      Jobs
 	logger    *slog.Logger
 	opts      Options
 }
 
 // New returns a Handler; every dependency is required.
-func New(v Verifier, l Ledger, p Publisher, logger *slog.Logger, opts Options) (*Handler, error) {
+func New(v Verifier, l Ledger, p Publisher, jobs Jobs, logger *slog.Logger, opts Options) (*Handler, error) {
 	switch {
 	case v == nil:
 		return nil, errors.New("receiver: missing verifier")
@@ -131,6 +140,8 @@ func New(v Verifier, l Ledger, p Publisher, logger *slog.Logger, opts Options) (
 		return nil, errors.New("receiver: missing ledger")
 	case p == nil:
 		return nil, errors.New("receiver: missing publisher")
+	case jobs == nil:
+		return nil, errors.New("receiver: missing job registry")
 	case logger == nil:
 		return nil, errors.New("receiver: missing logger")
 	}
@@ -152,7 +163,7 @@ func New(v Verifier, l Ledger, p Publisher, logger *slog.Logger, opts Options) (
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{verifier: v, ledger: l, publisher: p, logger: logger, opts: opts}, nil
+	return &Handler{verifier: v, ledger: l, publisher: p, jobs: jobs, logger: logger, opts: opts}, nil
 }
 
 // result is what a request came to: a 2xx status, or an error to render.
@@ -297,7 +308,16 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		res.attrs = append(attrs, res.attrs...)
 		return res
 	}
-	attrs = append(attrs, slog.String("resource", ev.Subject))
+	attrs = append(attrs, slog.String("resource", ev.Subject), slog.String("event_id", ev.ID))
+	// A job ends once: its terminal event is claimed on the job, so the
+	// same end delivered under a second webhook-id (two webhooks on one
+	// URL, a re-created webhook) or already found by the reconciler is a
+	// duplicate. Other events are claimed on their webhook-id.
+	key := webhookID
+	job, terminal := ev.Job()
+	if terminal = terminal && event.IsTerminal(n.Type); terminal {
+		key = idempotency.JobKey(job)
+	}
 	// Called directly: json.Marshal would re-validate and compact the
 	// output of the event's own MarshalJSON, a second pass for nothing.
 	data, err := ev.MarshalJSON()
@@ -311,7 +331,7 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 	// not leave the next one a spent context. Without a deadline a stalled
 	// Firestore would hold the request for the client's 60 s default.
 	detached := context.WithoutCancel(ctx)
-	claim, err := h.claim(detached, webhookID)
+	claim, err := h.claim(detached, key)
 	if err != nil {
 		return failAttrs(attrs, http.StatusServiceUnavailable, "idempotency_unavailable",
 			"the delivery ledger is unavailable; retry later", err)
@@ -344,19 +364,43 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 			"the event could not be published; retry later", err)
 	}
 	attrs = append(attrs, slog.String("message_id", msgID))
+	// The mark and the registry write are independent: run them side by
+	// side so the answer waits for the slower one only.
+	var notifyErr error
+	done := make(chan struct{})
+	if terminal {
+		go func() {
+			defer close(done)
+			notifyErr = h.notify(detached, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
+		}()
+	} else {
+		close(done)
+	}
 	if err := h.markPublished(detached, claim, msgID); err != nil {
 		// The event is out; answering 5xx would only make Gemini retry. The
 		// claim's lease expires and a later retry would publish again, which
-		// subscribers de-duplicate by event id (= webhook-id).
+		// subscribers de-duplicate by event id.
 		h.logger.WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", err.Error()))...)
+	}
+	<-done
+	if notifyErr != nil {
+		// The event is out and the materializer will record the job stored;
+		// only the reconciler's shortcut is lost for it.
+		h.logger.WarnContext(ctx, "published but could not record the job notified", append(attrs, slog.String("error", notifyErr.Error()))...)
 	}
 	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
 }
 
-func (h *Handler) claim(ctx context.Context, webhookID string) (idempotency.Claim, error) {
+func (h *Handler) notify(ctx context.Context, n registry.Notice) error {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
 	defer cancel()
-	return h.ledger.Claim(ctx, webhookID)
+	return h.jobs.Notified(ctx, n)
+}
+
+func (h *Handler) claim(ctx context.Context, key string) (idempotency.Claim, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
+	defer cancel()
+	return h.ledger.Claim(ctx, key)
 }
 
 func (h *Handler) publish(ctx context.Context, m publish.Message) (string, error) {

@@ -34,7 +34,7 @@ func TestReceiver_acceptsAndPublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.ID != "msg_1" || ev.Subject != "batches/abc123" || ev.Data.Kind != "batch" || ev.Data.State != "succeeded" ||
+	if ev.ID != (event.JobRef{Kind: event.KindBatch, ID: "abc123"}).EventID() || ev.Data.Delivery.WebhookID != "msg_1" || ev.Subject != "batches/abc123" || ev.Data.Kind != "batch" || ev.Data.State != "succeeded" ||
 		ev.Data.Delivery.Scheme != "hmac" || ev.Data.UserMetadata["team"] != "eval" {
 		t.Errorf("unexpected event: %+v", ev)
 	}
@@ -80,7 +80,7 @@ func TestReceiver_inFlightAnswers503(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	// Another instance holds a fresh claim on this id.
-	if _, err := h.mem.Claim(context.Background(), "msg_busy"); err != nil {
+	if _, err := h.mem.Claim(context.Background(), jobKey(event.KindBatch, "busy")); err != nil {
 		t.Fatal(err)
 	}
 	res := h.do(h.hmacRequest("msg_busy", h.clock.Now(), body("batch.succeeded", "batches/busy"), 0))
@@ -389,13 +389,15 @@ func TestNew_requiresDependencies(t *testing.T) {
 		v    Verifier
 		l    Ledger
 		p    Publisher
+		j    Jobs
 	}{
-		{"no_verifier", nil, h.mem, pub},
-		{"no_ledger", v, nil, pub},
-		{"no_publisher", v, h.mem, nil},
+		{"no_verifier", nil, h.mem, pub, h.jobs},
+		{"no_ledger", v, nil, pub, h.jobs},
+		{"no_publisher", v, h.mem, nil, h.jobs},
+		{"no_registry", v, h.mem, pub, nil},
 	}
 	for _, tc := range cases {
-		if _, err := New(tc.v, tc.l, tc.p, h.handler.logger, Options{}); err == nil {
+		if _, err := New(tc.v, tc.l, tc.p, tc.j, h.handler.logger, Options{}); err == nil {
 			t.Errorf("%s: New succeeded, want error", tc.name)
 		}
 	}
