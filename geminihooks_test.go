@@ -46,3 +46,30 @@ func TestShippedCode_linksNoTestCode(t *testing.T) {
 		}
 	}
 }
+
+// TestExamples_importOnlyPublicPackages: the examples are what consumers
+// copy, so of this module they may use only pkg/* (whose own dependencies
+// are checked above to include no test-only package).
+func TestExamples_importOnlyPublicPackages(t *testing.T) {
+	t.Parallel()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go is not on PATH: %v", err)
+	}
+	out, err := exec.CommandContext(t.Context(), goBin, "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "./examples/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("go list found no examples; the check would pass vacuously")
+	}
+	for _, line := range lines {
+		deps := strings.Fields(line)
+		for _, dep := range deps[1:] {
+			if strings.HasPrefix(dep, module+"/") && !strings.HasPrefix(dep, module+"/pkg/") {
+				t.Errorf("%s depends on %s; examples may use only %s/pkg/...", deps[0], dep, module)
+			}
+		}
+	}
+}

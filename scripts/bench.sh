@@ -11,12 +11,15 @@ DELIVERIES=${DELIVERIES:-20000}
 MATERIALIZE_BYTES=${MATERIALIZE_BYTES:-2147483648}   # 2 GiB
 MATERIALIZE_ROUNDS=${MATERIALIZE_ROUNDS:-5}
 ARTIFACT_JOBS=${ARTIFACT_JOBS:-50}
+READER_BYTES=${READER_BYTES:-2147483648}   # 2 GiB
+READER_ROUNDS=${READER_ROUNDS:-1}
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
 go test -c -o "$raw.receiver.test" ./pkg/receiver >/dev/null
 go test -c -o "$raw.materializer.test" ./pkg/materializer >/dev/null
 go test -c -o "$raw.local.test" ./pkg/local >/dev/null
+go test -c -o "$raw.results.test" ./pkg/results >/dev/null
 trap 'rm -f "$raw" "$raw".*.test' EXIT
 
 for _ in $(seq "$COUNT"); do
@@ -33,6 +36,11 @@ done
 GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^$' \
   -test.benchtime "${MATERIALIZE_ROUNDS}x" -test.bench '^BenchmarkMaterializeLargeBatch$' >>"$raw"
 "$raw.local.test" -test.run '^$' -test.benchtime "${ARTIFACT_JOBS}x" -test.bench '^BenchmarkCompleteToArtifact$' >>"$raw"
+# The results reader streams READER_BYTES of batch results, decoding every
+# line and checking size and CRC32C, in a child process (peak RSS is that
+# process's).
+GEMINIHOOKS_BENCH_BYTES=$READER_BYTES "$raw.results.test" -test.run '^$' \
+  -test.benchtime "${READER_ROUNDS}x" -test.bench '^BenchmarkReadLargeResult$' >>"$raw"
 "$raw.receiver.test" -test.run '^$' -test.benchtime 1x -test.bench '^BenchmarkMaxEventForMaxBody$' >>"$raw"
 # The fault figures need the Firestore and Pub/Sub emulators (started here,
 # stopped on exit); without them they read n/a.
@@ -86,6 +94,8 @@ for cpus in isolated shared; do
 done
 echo "complete_to_artifact_p50_ms $(median CompleteToArtifact p50_ms) ms"
 echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"
+echo "results_reader_2g_peak_rss_mib $(median ReadLargeResult peak_rss_MiB) MiB"
+echo "results_reader_throughput $(median ReadLargeResult MiB/s) MiB/s"
 echo "max_event_bytes_for_max_body $(median MaxEventForMaxBody max_event_bytes) bytes"
 if $emulators; then
   echo "pubsub_outage_recovery_s $(figure PubSubOutageRecovery recovery_s) s"

@@ -9,10 +9,11 @@ locals {
   labels = merge(var.labels, { app = "geminihooks" })
 
   # The Pub/Sub service agent moves undeliverable messages to the dead-letter
-  # topic and mints the push subscription's OIDC tokens.
+  # topics, mints the push subscription's OIDC tokens and writes the audit
+  # trail's rows.
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
-  apis = toset([
+  core_apis = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
@@ -25,7 +26,9 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-  ])
+  ]
+  # BigQuery only for the audit trail's dataset and table.
+  apis = toset(concat(local.core_apis, var.audit_trail.enabled ? ["bigquery.googleapis.com"] : []))
 }
 
 resource "google_project_service" "enabled" {

@@ -121,9 +121,27 @@ func (m *module) text(expr hcl.Expression) string {
 // unknown. No functions are defined, so a function call fails to evaluate.
 func (m *module) evalContext(t testing.TB) *hcl.EvalContext {
 	t.Helper()
+	return m.evalContextWith(t, nil)
+}
+
+// evalContextWith is evalContext with some variables set: each value of set
+// is merged into the variable's default (for an object, attribute by
+// attribute), as a tfvars file setting those attributes would.
+func (m *module) evalContextWith(t testing.TB, set map[string]map[string]cty.Value) *hcl.EvalContext {
+	t.Helper()
 	vars := map[string]cty.Value{}
 	for name, b := range m.variables() {
 		vars[name] = variableDefault(t, name, b)
+		if attrs, ok := set[name]; ok {
+			merged := vars[name].AsValueMap()
+			for k, v := range attrs {
+				if _, known := merged[k]; !known {
+					t.Fatalf("variable %q has no attribute %q", name, k)
+				}
+				merged[k] = v
+			}
+			vars[name] = cty.ObjectVal(merged)
+		}
 	}
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{
 		"var": cty.ObjectVal(vars),

@@ -67,3 +67,18 @@ output "service_accounts" {
     build        = google_service_account.build.email
   }
 }
+
+output "consumer_subscription" {
+  description = "The example consumer's pull subscription to the results topic (RESULTS_SUBSCRIPTION of examples/subscriber); null unless example_consumer.enabled."
+  value       = local.consumer ? google_pubsub_subscription.consumer[0].id : null
+}
+
+output "consumer_dead_letter_subscription" {
+  description = "Subscription holding the results events the example consumer failed max_delivery_attempts times; null unless example_consumer.enabled."
+  value       = local.consumer ? google_pubsub_subscription.consumer_dead_letter[0].id : null
+}
+
+output "audit_table" {
+  description = "BigQuery table (project.dataset.table) of the audit trail, one row per completion and results event; null unless audit_trail.enabled."
+  value       = local.audit ? "${google_bigquery_table.audit[0].project}.${google_bigquery_table.audit[0].dataset_id}.${google_bigquery_table.audit[0].table_id}" : null
+}

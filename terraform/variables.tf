@@ -465,3 +465,59 @@ variable "receiver_5xx_rate_threshold" {
   type        = number
   default     = 0.1
 }
+
+# --- Downstream consumers --------------------------------------------------
+
+variable "example_consumer" {
+  description = "An example pull subscription to the results topic for a consumer such as examples/subscriber (<name_prefix>-results-consumer): exactly-once delivery, the push_retry_backoff between redeliveries, and a dead-letter topic with a subscription holding what lands there. members (\"serviceAccount:…\") may pull it and read the results prefix of the results bucket. filter is a Pub/Sub filter on the attributes, e.g. attributes.kind = \"batch\" (it cannot be changed after creation). Off unless enabled."
+  type = object({
+    enabled               = optional(bool, false)
+    filter                = optional(string, "")
+    ack_deadline_seconds  = optional(number, 60)
+    max_delivery_attempts = optional(number, 10)
+    members               = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = var.example_consumer.ack_deadline_seconds >= 10 && var.example_consumer.ack_deadline_seconds <= 600
+    error_message = "example_consumer.ack_deadline_seconds must be between 10 and 600."
+  }
+
+  validation {
+    condition     = var.example_consumer.max_delivery_attempts >= 5 && var.example_consumer.max_delivery_attempts <= 100
+    error_message = "example_consumer.max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+
+  validation {
+    condition     = alltrue([for m in var.example_consumer.members : can(regex("^(serviceAccount|user|group|principal|principalSet):", m))])
+    error_message = "example_consumer.members must be IAM members such as serviceAccount:consumer@my-project.iam.gserviceaccount.com."
+  }
+}
+
+variable "audit_trail" {
+  description = "An audit trail with no code: two BigQuery subscriptions write every message of the events and results topics, with their attributes and publish time (write_metadata), to one table, partitioned by publish day. dataset_id defaults to <name_prefix>_audit (hyphens become underscores), location to the bucket location; partition_expiration_days null keeps rows forever. Off unless enabled."
+  type = object({
+    enabled                   = optional(bool, false)
+    dataset_id                = optional(string)
+    table_id                  = optional(string, "events")
+    location                  = optional(string)
+    partition_expiration_days = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = var.audit_trail.dataset_id == null || can(regex("^[A-Za-z0-9_]{1,1024}$", coalesce(var.audit_trail.dataset_id, "x")))
+    error_message = "audit_trail.dataset_id must be letters, digits and underscores."
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.audit_trail.table_id))
+    error_message = "audit_trail.table_id must be letters, digits and underscores."
+  }
+
+  validation {
+    condition     = var.audit_trail.partition_expiration_days == null || try(var.audit_trail.partition_expiration_days >= 1, false)
+    error_message = "audit_trail.partition_expiration_days must be at least 1, or null to keep rows forever."
+  }
+}

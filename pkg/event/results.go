@@ -449,6 +449,16 @@ func EncodeCRC32C(sum uint32) string {
 	return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, sum))
 }
 
+// DecodeCRC32C reads a CRC32C checksum in the form [EncodeCRC32C] writes
+// (and Cloud Storage shows): the base64 of its four big-endian bytes.
+func DecodeCRC32C(s string) (uint32, error) {
+	if !isBase64Of(s, 4) {
+		return 0, fmt.Errorf("event: crc32c %s is not the base64 of 4 bytes", quote(s))
+	}
+	b, _ := base64.StdEncoding.DecodeString(s) // checked by isBase64Of
+	return binary.BigEndian.Uint32(b), nil
+}
+
 // Attributes returns the Pub/Sub attributes for r, for subscription filters
 // such as `attributes.event_type = "results.stored" AND attributes.kind =
 // "interaction"`: event_type (results.stored or results.failed), kind,

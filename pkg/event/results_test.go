@@ -414,6 +414,35 @@ func TestEncodeCRC32C(t *testing.T) {
 	}
 }
 
+func TestDecodeCRC32C(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		want    uint32
+		wantErr bool
+	}{
+		{name: "zero", in: "AAAAAA==", want: 0},
+		{name: "check_value", in: "4waSgw==", want: 0xE3069283},
+		{name: "round_trip_max", in: EncodeCRC32C(0xFFFFFFFF), want: 0xFFFFFFFF},
+		{name: "empty", in: "", wantErr: true},
+		{name: "three_bytes", in: "4waS", wantErr: true},
+		{name: "five_bytes", in: "4waSg4M=", wantErr: true},
+		{name: "unpadded", in: "4waSgw", wantErr: true},
+		{name: "url_alphabet", in: "-_-_-w==", wantErr: true},
+		{name: "hex", in: "e3069283", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := DecodeCRC32C(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("DecodeCRC32C(%q) = %#x, %v; want %#x, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestDecodeResults_roundTrip(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("testdata", "results-examples", "*.json"))

@@ -107,6 +107,10 @@ const (
 	announcedName = "_announced.json"
 )
 
+// VideoName returns the name, inside a job's folder, of the video job's
+// n-th video (from 1): video-1.mp4, video-2.mp4, …
+func VideoName(n int) string { return "video-" + strconv.Itoa(n) + ".mp4" }
+
 // ErrNotFinished means the API does not report the job as finished yet:
 // webhooks are not ordered, so the event can overtake the job's state. It
 // is transient; the redelivery finds the job done.
@@ -388,7 +392,7 @@ func (m *Materializer) video(ctx context.Context, j *job) (*stored, error) {
 		return st, nil
 	}
 	for i, uri := range op.Videos {
-		obj, err := m.copy(ctx, j.path("video-"+strconv.Itoa(i+1)+".mp4"), "video/mp4", uri)
+		obj, err := m.copy(ctx, j.path(VideoName(i+1)), "video/mp4", uri)
 		if err != nil {
 			return nil, err
 		}
@@ -420,7 +424,7 @@ func (m *Materializer) videoFromEvent(ctx context.Context, ev *event.Event, j *j
 		return nil, permanent("video_without_model",
 			fmt.Errorf("%s names no model, so the API cannot be asked for it, and the event carries no video URI", j.resource))
 	}
-	name := j.path("video-1.mp4")
+	name := j.path(VideoName(1))
 	var refused []error
 	for _, ref := range refs {
 		obj, err := m.copy(ctx, name, "video/mp4", ref)
