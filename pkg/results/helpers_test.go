@@ -17,6 +17,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/results"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
@@ -60,7 +61,11 @@ func newStack(t *testing.T, store blob.Store) *stack {
 		t.Fatal(err)
 	}
 	s := &stack{t: t, sim: sim, store: store, pub: &publish.Memory{}}
-	s.m, err = materializer.New(client, store, s.pub, logging.New(io.Discard, slog.LevelError), materializer.Options{Bucket: testBucket})
+	jobs, err := registry.NewMemory(registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.m, err = materializer.New(client, store, s.pub, jobs, logging.New(io.Discard, slog.LevelError), materializer.Options{Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)
 	}
