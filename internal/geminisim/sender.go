@@ -188,6 +188,9 @@ type Attempt struct {
 	Status int
 	// Err is the transport error, if any.
 	Err error
+	// Answer is the start of the response body (at most 1 KiB), what the
+	// endpoint said, e.g. {"status":"duplicate"}.
+	Answer []byte
 	// Duplicate marks the extra attempt made by Delivery.Duplicate.
 	Duplicate bool
 }
@@ -318,6 +321,7 @@ func (s *Sender) attempt(ctx context.Context, d Delivery, body []byte) Attempt {
 		return a
 	}
 	defer resp.Body.Close()
+	a.Answer, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	a.Status = resp.StatusCode
 	return a

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -30,10 +31,37 @@ const DemoTimeout = 2 * time.Minute
 type demoJob struct {
 	name   string
 	scheme string // "hmac" or "jwt"
+	// delivery says how its webhook arrives: once (the zero value), twice
+	// under two webhook-ids, or not at all.
+	delivery demoDelivery
 	// run creates and completes the job, returning its notification.
 	run func(sim *geminisim.Server) (event.Payload, error)
 	// check verifies the job's folder on disk.
 	check func(dir string, r *event.Results) error
+}
+
+// demoDelivery is how a demo job's webhook arrives.
+type demoDelivery int
+
+const (
+	deliverOnce demoDelivery = iota
+	// deliverTwice sends the same end under two webhook-ids, as two
+	// project-level webhooks on one URL would: one event must come of it.
+	deliverTwice
+	// deliverNone drops the webhook: the reconciler must find the job.
+	deliverNone
+)
+
+// describe is the WEBHOOK column of the demo's table.
+func (d demoDelivery) describe(scheme string) string {
+	switch d {
+	case deliverTwice:
+		return scheme + " ×2 (two webhook-ids, one event)"
+	case deliverNone:
+		return "dropped → reconciler"
+	default:
+		return scheme
+	}
 }
 
 // DemoResult is what the demo saw for one job.
@@ -48,11 +76,15 @@ type DemoResult struct {
 	Err     error
 }
 
-// Demo drives five jobs through the simulator to completion (a batch with a
-// results file, a batch with inlined results, a Deep Research interaction,
-// a video and a failed batch), delivers their webhooks signed with both
-// schemes, waits for the artifacts, checks them, and prints where each
-// landed and how long it took. It fails if any artifact is missing or wrong.
+// Demo drives seven jobs through the simulator to completion (a batch with
+// a results file, a batch with inlined results, a Deep Research
+// interaction, a video, a failed batch, a batch whose webhook arrives twice
+// under two webhook-ids and one whose webhook is dropped), delivers their
+// webhooks signed with both schemes, has the reconciler find the dropped
+// one, waits for the artifacts, checks them, and prints where each landed
+// and how long it took. It fails if any artifact is missing or wrong, if
+// the second webhook-id is not answered "duplicate", or if the dropped
+// job is not recovered.
 func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 	if s.Sim == nil {
 		return nil, errors.New("the demo drives the Gemini API simulator; unset GEMINI_API_KEY to use it")
@@ -101,7 +133,7 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 	}()
 	for i, j := range jobs {
 		res := &results[i]
-		res.Job, res.Scheme = j.name, j.scheme
+		res.Job, res.Scheme = j.name, j.delivery.describe(j.scheme)
 		n, err := j.run(s.Sim)
 		completed := time.Now()
 		if err != nil {
@@ -114,18 +146,35 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 		waiters[res.Resource] = ch
 		mu.Unlock()
 		wg.Go(func() {
-			if _, err := senders[j.scheme].Send(ctx, geminisim.Delivery{URL: s.URL, Notification: n}); err != nil {
-				res.Err = fmt.Errorf("webhook not delivered: %w", err)
+			if err := s.demoDeliver(ctx, senders[j.scheme], j.delivery, n); err != nil {
+				res.Err = err
 				return
 			}
-			select {
-			case r := <-ch:
-				res.Latency = time.Since(completed)
-				res.Event = strings.TrimPrefix(r.Type, "dev.geminihooks.")
-				res.Folder = filepath.Join(s.DataDir, filepath.FromSlash(strings.TrimPrefix(r.Data.Prefix, "gs://"+s.Bucket+"/")))
-				res.Err = j.check(res.Folder, r)
-			case <-ctx.Done():
-				res.Err = fmt.Errorf("no results event for %s: %w", res.Resource, ctx.Err())
+			// A dropped webhook's job is found by reconcile passes, run
+			// here as often as a scheduler might, until its results land.
+			var tick <-chan time.Time
+			if j.delivery == deliverNone {
+				t := time.NewTicker(250 * time.Millisecond)
+				defer t.Stop()
+				tick = t.C
+			}
+			for {
+				select {
+				case r := <-ch:
+					res.Latency = time.Since(completed)
+					res.Event = strings.TrimPrefix(r.Type, "dev.geminihooks.")
+					res.Folder = filepath.Join(s.DataDir, filepath.FromSlash(strings.TrimPrefix(r.Data.Prefix, "gs://"+s.Bucket+"/")))
+					res.Err = j.check(res.Folder, r)
+					return
+				case <-tick:
+					if err := s.ReconcileNow(ctx); err != nil {
+						res.Err = err
+						return
+					}
+				case <-ctx.Done():
+					res.Err = fmt.Errorf("no results event for %s: %w", res.Resource, ctx.Err())
+					return
+				}
 			}
 		})
 	}
@@ -146,6 +195,30 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 		return results, err
 	}
 	return results, errors.Join(errs...)
+}
+
+// demoDelivery sends n's webhook as d says.
+func (s *Stack) demoDeliver(ctx context.Context, sender *geminisim.Sender, d demoDelivery, n event.Payload) error {
+	switch d {
+	case deliverNone:
+		return nil
+	case deliverTwice:
+		for i, id := range []string{"msg_demo_first_" + rand.Text(), "msg_demo_second_" + rand.Text()} {
+			rep, err := sender.Send(ctx, geminisim.Delivery{URL: s.URL, Notification: n, WebhookID: id})
+			if err != nil {
+				return fmt.Errorf("webhook %s not delivered: %w", id, err)
+			}
+			if last := rep.Attempts[len(rep.Attempts)-1]; i == 1 && !bytes.Contains(last.Answer, []byte(`"duplicate"`)) {
+				return fmt.Errorf("the job's end under a second webhook-id was answered %d %s, want duplicate", last.Status, bytes.TrimSpace(last.Answer))
+			}
+		}
+		return nil
+	default:
+		if _, err := sender.Send(ctx, geminisim.Delivery{URL: s.URL, Notification: n}); err != nil {
+			return fmt.Errorf("webhook not delivered: %w", err)
+		}
+		return nil
+	}
 }
 
 func resourceOf(n event.Payload) string {
@@ -240,6 +313,28 @@ func demoJobs() []demoJob {
 				}
 				return sameContent(filepath.Join(dir, "video-1.mp4"), video)
 			},
+		},
+		{
+			name: "batch (webhook twice)", scheme: "hmac", delivery: deliverTwice,
+			run: func(sim *geminisim.Server) (event.Payload, error) {
+				name, err := sim.CreateBatch(geminisim.BatchSpec{DisplayName: "migrating-webhooks", Results: geminisim.ResultsFile{Size: 64 << 10, Seed: 4}})
+				if err != nil {
+					return event.Payload{}, err
+				}
+				return sim.CompleteBatch(name)
+			},
+			check: func(_ string, r *event.Results) error { return wantStored(r) },
+		},
+		{
+			name: "batch (webhook lost)", scheme: "hmac", delivery: deliverNone,
+			run: func(sim *geminisim.Server) (event.Payload, error) {
+				name, err := sim.CreateBatch(geminisim.BatchSpec{DisplayName: "weekend-outage", Results: geminisim.ResultsFile{Size: 64 << 10, Seed: 5}})
+				if err != nil {
+					return event.Payload{}, err
+				}
+				return sim.CompleteBatch(name)
+			},
+			check: func(_ string, r *event.Results) error { return wantStored(r) },
 		},
 		{
 			name: "batch (failed)", scheme: "hmac",

@@ -103,8 +103,10 @@ type Stack struct {
 	Results <-chan *event.Results
 
 	server *http.Server
-	res    cleanup.Stack
-	wg     sync.WaitGroup
+	// reconcile is the reconciler's handler, nil when it does not run.
+	reconcile http.Handler
+	res       cleanup.Stack
+	wg        sync.WaitGroup
 	// topology holds the topics and subscriptions, to create again when
 	// the Pub/Sub emulator loses them.
 	topology resources

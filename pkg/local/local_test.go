@@ -131,6 +131,7 @@ func TestStack_demo(t *testing.T) {
 	want := map[string]string{
 		"batch (results file)": "results.stored", "batch (inlined)": "results.stored", "deep research": "results.stored",
 		"video": "results.stored", "batch (failed)": "results.failed",
+		"batch (webhook twice)": "results.stored", "batch (webhook lost)": "results.stored",
 	}
 	if len(results) != len(want) {
 		t.Fatalf("demo ran %d jobs, want %d", len(results), len(want))

@@ -2,9 +2,12 @@ package local
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -21,16 +24,13 @@ const DefaultReconcileInterval = 30 * time.Second
 // localGrace replaces the deployed grace period (15 minutes) unless
 // RECONCILE_GRACE says otherwise: locally a webhook arrives within
 // milliseconds or not at all.
-const localGrace = "5s"
+const localGrace = "1s"
 
 // startReconciler builds the reconciler on the stack's ledger, registry and
 // events topic, with the simulator (or the real API) as the Gemini API, and
-// runs a pass every interval, as Cloud Scheduler does deployed: a POST to
-// the same handler.
+// runs a pass every interval (none when it is 0), as Cloud Scheduler does
+// deployed: a POST to the same handler.
 func (s *Stack) startReconciler(ctx context.Context, rb receiver.Backends, interval time.Duration, logger *slog.Logger) error {
-	if interval <= 0 {
-		return nil
-	}
 	overrides := map[string]string{}
 	if v, ok := s.env.Lookup(config.EnvReconcileGrace); !ok || v == "" {
 		overrides[config.EnvReconcileGrace] = localGrace
@@ -44,6 +44,11 @@ func (s *Stack) startReconciler(ctx context.Context, rb receiver.Backends, inter
 		return err
 	}
 	s.res.Push(stop)
+	// Built even without an interval, so that ReconcileNow can run a pass.
+	s.reconcile = h
+	if interval <= 0 {
+		return nil
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	// Pushed after stop, so it runs first: no pass is left running on a
@@ -63,5 +68,19 @@ func (s *Stack) startReconciler(ctx context.Context, rb receiver.Backends, inter
 			}
 		}
 	}()
+	return nil
+}
+
+// ReconcileNow runs one reconcile pass at once, as a scheduler tick does;
+// the pass logs its own summary. It fails when the pass could do nothing.
+func (s *Stack) ReconcileNow(ctx context.Context) error {
+	if s.reconcile == nil {
+		return errors.New("the stack has no reconciler")
+	}
+	rec := httptest.NewRecorder()
+	s.reconcile.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, "/", nil))
+	if rec.Code != http.StatusOK {
+		return fmt.Errorf("reconcile pass answered %d: %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
 	return nil
 }

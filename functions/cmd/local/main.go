@@ -7,7 +7,7 @@
 // unless GEMINI_API_KEY is set.
 //
 //	go run ./functions/cmd/local          # serve until Ctrl-C
-//	go run ./functions/cmd/local --demo   # drive five jobs end to end, then exit
+//	go run ./functions/cmd/local --demo   # drive seven jobs end to end, then exit
 package main
 
 import (
@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", net.JoinHostPort("127.0.0.1", port), "listen address (default from PORT)")
 	data := fs.String("data", local.DefaultDataDir, "directory receiving the results as plain files")
 	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or GEMINI_API_KEY's API; 0 disables")
-	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video and a failed batch\nthrough the simulator, check their artifacts, print where they landed, and exit")
+	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video, a batch delivered twice,\na batch whose webhook is lost and a failed batch through the simulator, check their artifacts,\nprint where they landed, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
