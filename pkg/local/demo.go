@@ -167,7 +167,7 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 					res.Err = j.check(res.Folder, r)
 					return
 				case <-tick:
-					if err := s.ReconcileNow(ctx); err != nil {
+					if _, err := s.ReconcileNow(ctx); err != nil {
 						res.Err = err
 						return
 					}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,16 +72,21 @@ func (s *Stack) startReconciler(ctx context.Context, rb receiver.Backends, inter
 	return nil
 }
 
-// ReconcileNow runs one reconcile pass at once, as a scheduler tick does;
-// the pass logs its own summary. It fails when the pass could do nothing.
-func (s *Stack) ReconcileNow(ctx context.Context) error {
+// ReconcileNow runs one reconcile pass at once, as a scheduler tick does,
+// and returns its summary (which the pass also logs). It fails when the
+// pass could do nothing.
+func (s *Stack) ReconcileNow(ctx context.Context) (reconciler.Summary, error) {
+	var sum reconciler.Summary
 	if s.reconcile == nil {
-		return errors.New("the stack has no reconciler")
+		return sum, errors.New("the stack has no reconciler")
 	}
 	rec := httptest.NewRecorder()
 	s.reconcile.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, "/", nil))
 	if rec.Code != http.StatusOK {
-		return fmt.Errorf("reconcile pass answered %d: %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+		return sum, fmt.Errorf("reconcile pass answered %d: %s", rec.Code, strings.TrimSpace(rec.Body.String()))
 	}
-	return nil
+	if err := json.Unmarshal(rec.Body.Bytes(), &sum); err != nil {
+		return sum, fmt.Errorf("reconcile pass answered %s: %w", strings.TrimSpace(rec.Body.String()), err)
+	}
+	return sum, nil
 }

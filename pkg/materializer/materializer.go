@@ -68,8 +68,8 @@ type Publisher interface {
 // Jobs is the job registry, told how each job ended before its results are
 // announced.
 type Jobs interface {
-	Stored(ctx context.Context, ref event.JobRef, resource, location string) error
-	Failed(ctx context.Context, ref event.JobRef, resource, reason string) error
+	Stored(ctx context.Context, n registry.Notice, location string) error
+	Failed(ctx context.Context, n registry.Notice, reason string) error
 }
 
 var (
@@ -577,11 +577,12 @@ func (m *Materializer) record(ctx context.Context, ev *event.Event, j *job, st *
 	if !ok {
 		return nil
 	}
+	n := registry.Notice{Ref: ref, Resource: j.resource, EventID: ev.ID, Reconciled: ev.Data.Delivery.Reconciled, UserMetadata: ev.Data.UserMetadata}
 	var err error
 	if st.failure == nil {
-		err = m.jobs.Stored(ctx, ref, j.resource, m.folder(j))
+		err = m.jobs.Stored(ctx, n, m.folder(j))
 	} else {
-		err = m.jobs.Failed(ctx, ref, j.resource, st.failure.Code+": "+st.failure.Message)
+		err = m.jobs.Failed(ctx, n, st.failure.Code+": "+st.failure.Message)
 	}
 	if err != nil {
 		return fmt.Errorf("failed to record the job's end in the registry: %w", err)

@@ -55,11 +55,11 @@ func TestMaterialize_recordsTheJobsEnd(t *testing.T) {
 // downJobs is a registry that cannot be written.
 type downJobs struct{}
 
-func (downJobs) Stored(context.Context, event.JobRef, string, string) error {
+func (downJobs) Stored(context.Context, registry.Notice, string) error {
 	return errors.New("registry down")
 }
 
-func (downJobs) Failed(context.Context, event.JobRef, string, string) error {
+func (downJobs) Failed(context.Context, registry.Notice, string) error {
 	return errors.New("registry down")
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
 // Environment of the benchmark's child process.
@@ -52,8 +53,8 @@ const (
 // measures the materializer alone.
 type discardJobs struct{}
 
-func (discardJobs) Stored(context.Context, event.JobRef, string, string) error { return nil }
-func (discardJobs) Failed(context.Context, event.JobRef, string, string) error { return nil }
+func (discardJobs) Stored(context.Context, registry.Notice, string) error { return nil }
+func (discardJobs) Failed(context.Context, registry.Notice, string) error { return nil }
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childModeEnv); mode != "" {

@@ -273,7 +273,9 @@ func (p *pass) recheck(ctx context.Context, j registry.Job) {
 func (p *pass) recordFailed(ctx context.Context, j registry.Job, reason string) {
 	p.r.logger.WarnContext(ctx, "reconcile: registered job recorded failed", slog.String("resource", j.Resource),
 		slog.String("kind", string(j.Ref.Kind)), slog.String("reason", reason))
-	if err := p.bounded(ctx, func(ctx context.Context) error { return p.r.jobs.Failed(ctx, j.Ref, j.Resource, reason) }); err != nil {
+	if err := p.bounded(ctx, func(ctx context.Context) error {
+		return p.r.jobs.Failed(ctx, registry.Notice{Ref: j.Ref, Resource: j.Resource}, reason)
+	}); err != nil {
 		p.stop(StopRegistry, err)
 	}
 }

@@ -80,7 +80,7 @@ type Registry interface {
 	Overdue(ctx context.Context, before time.Time, limit int) ([]registry.Job, error)
 	Notified(ctx context.Context, n registry.Notice) error
 	Checked(ctx context.Context, ref event.JobRef, next time.Time) error
-	Failed(ctx context.Context, ref event.JobRef, resource, reason string) error
+	Failed(ctx context.Context, n registry.Notice, reason string) error
 }
 
 // The Gemini API is played by the simulator in tests and locally, behind

@@ -195,6 +195,14 @@ type Notice struct {
 	UserMetadata map[string]any
 }
 
+// origin is the origin of a job first seen in n.
+func (n Notice) origin() Origin {
+	if n.Reconciled {
+		return OriginReconciled
+	}
+	return OriginWebhook
+}
+
 func checkRef(ref event.JobRef, resource string) error {
 	switch {
 	case ref.ID == "" || resource == "":
@@ -251,11 +259,7 @@ func (r *Registry) Notified(ctx context.Context, n Notice) error {
 	_, err := r.write(ctx, n.Ref.Key(), func(rec *Job, exists bool) bool {
 		now := r.now()
 		if !exists {
-			origin := OriginWebhook
-			if n.Reconciled {
-				origin = OriginReconciled
-			}
-			*rec = Job{Ref: n.Ref, Resource: n.Resource, Origin: origin, State: StatePending, CreatedAt: now}
+			*rec = Job{Ref: n.Ref, Resource: n.Resource, Origin: n.origin(), State: StatePending, CreatedAt: now}
 		}
 		changed := !exists
 		if rec.EventID == "" && n.EventID != "" {
@@ -272,27 +276,33 @@ func (r *Registry) Notified(ctx context.Context, n Notice) error {
 	return err
 }
 
-// Stored records that the job's results are stored at location.
-func (r *Registry) Stored(ctx context.Context, ref event.JobRef, resource, location string) error {
-	return r.finish(ctx, ref, resource, StateStored, func(j *Job) { j.Location = location })
+// Stored records that the job whose completion event n describes has its
+// results stored at location. The materializer may get there before the
+// receiver or the reconciler records the job notified: the record is then
+// created from n.
+func (r *Registry) Stored(ctx context.Context, n Notice, location string) error {
+	return r.finish(ctx, n, StateStored, func(j *Job) { j.Location = location })
 }
 
-// Failed records that the job failed for good, and why.
-func (r *Registry) Failed(ctx context.Context, ref event.JobRef, resource, reason string) error {
-	return r.finish(ctx, ref, resource, StateFailed, func(j *Job) { j.Error = reason })
+// Failed records that the job n names failed for good, and why.
+func (r *Registry) Failed(ctx context.Context, n Notice, reason string) error {
+	return r.finish(ctx, n, StateFailed, func(j *Job) { j.Error = reason })
 }
 
-func (r *Registry) finish(ctx context.Context, ref event.JobRef, resource string, to State, set func(*Job)) error {
-	if err := checkRef(ref, resource); err != nil {
+func (r *Registry) finish(ctx context.Context, n Notice, to State, set func(*Job)) error {
+	if err := checkRef(n.Ref, n.Resource); err != nil {
 		return err
 	}
-	_, err := r.write(ctx, ref.Key(), func(rec *Job, exists bool) bool {
+	_, err := r.write(ctx, n.Ref.Key(), func(rec *Job, exists bool) bool {
 		if exists && rec.State.Final() {
 			return false
 		}
 		now := r.now()
 		if !exists {
-			*rec = Job{Ref: ref, Resource: resource, Origin: OriginWebhook, CreatedAt: now}
+			*rec = Job{Ref: n.Ref, Resource: n.Resource, Origin: n.origin(), UserMetadata: storable(n.UserMetadata), CreatedAt: now}
+		}
+		if rec.EventID == "" {
+			rec.EventID = n.EventID
 		}
 		if rec.NotifiedAt.IsZero() && to == StateStored {
 			rec.NotifiedAt = now

@@ -126,7 +126,7 @@ func runContract(t *testing.T, newRegistry factory) {
 			t.Fatal(err)
 		}
 		c.Set(t0.Add(2 * time.Minute))
-		if err := r.Stored(ctx, ref, "batches/b2", "gs://b/gemini/batch/b2/"); err != nil {
+		if err := r.Stored(ctx, Notice{Ref: ref, Resource: "batches/b2", EventID: "job-1"}, "gs://b/gemini/batch/b2/"); err != nil {
 			t.Fatal(err)
 		}
 		c.Set(t0.Add(3 * time.Minute))
@@ -134,7 +134,7 @@ func runContract(t *testing.T, newRegistry factory) {
 		if err := r.Notified(ctx, Notice{Ref: ref, Resource: "batches/b2", EventID: "job-2"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Failed(ctx, ref, "batches/b2", "late failure"); err != nil {
+		if err := r.Failed(ctx, Notice{Ref: ref, Resource: "batches/b2"}, "late failure"); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Checked(ctx, ref, t0.Add(time.Hour)); err != nil {
@@ -166,8 +166,15 @@ func runContract(t *testing.T, newRegistry factory) {
 			{"reconciled", func(ref event.JobRef) error {
 				return r.Notified(ctx, Notice{Ref: ref, Resource: "interactions/" + ref.ID, EventID: "e", Reconciled: true})
 			}, OriginReconciled, StateNotified},
-			{"stored_first", func(ref event.JobRef) error { return r.Stored(ctx, ref, "interactions/"+ref.ID, "/data/x") }, OriginWebhook, StateStored},
-			{"failed_first", func(ref event.JobRef) error { return r.Failed(ctx, ref, "interactions/"+ref.ID, "boom") }, OriginWebhook, StateFailed},
+			{"stored_first", func(ref event.JobRef) error {
+				return r.Stored(ctx, Notice{Ref: ref, Resource: "interactions/" + ref.ID}, "/data/x")
+			}, OriginWebhook, StateStored},
+			{"reconciled_stored_first", func(ref event.JobRef) error {
+				return r.Stored(ctx, Notice{Ref: ref, Resource: "interactions/" + ref.ID, Reconciled: true}, "/data/x")
+			}, OriginReconciled, StateStored},
+			{"failed_first", func(ref event.JobRef) error {
+				return r.Failed(ctx, Notice{Ref: ref, Resource: "interactions/" + ref.ID}, "boom")
+			}, OriginWebhook, StateFailed},
 		}
 		for _, tc := range tests {
 			ref := event.JobRef{Kind: event.KindInteraction, ID: tc.name}
@@ -242,7 +249,7 @@ func runContract(t *testing.T, newRegistry factory) {
 				if i%2 == 0 {
 					errs <- r.Notified(ctx, Notice{Ref: ref, Resource: "models/m/operations/race", EventID: "e"})
 				} else {
-					errs <- r.Stored(ctx, ref, "models/m/operations/race", "gs://b/x/")
+					errs <- r.Stored(ctx, Notice{Ref: ref, Resource: "models/m/operations/race", EventID: "e"}, "gs://b/x/")
 				}
 			})
 		}
