@@ -30,6 +30,10 @@ const (
 	EnvResultsTopic        = "RESULTS_TOPIC"
 	EnvResultsPrefix       = "RESULTS_PREFIX"
 
+	// The operator tool only: the deployed receiver's URL, where submit
+	// points the jobs it creates (terraform output webhook_url).
+	EnvWebhookURL = "WEBHOOK_URL"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"
