@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
@@ -14,9 +15,12 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/genai"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/registry"
@@ -151,7 +155,7 @@ func newJobFetcher(ctx context.Context, env *Env) (*gemini.Client, error) {
 		BaseURL: env.Getenv(config.EnvGeminiBaseURL), APIKey: key, HTTPClient: env.HTTPClient,
 	})
 	if err != nil {
-		return nil, usageErrorf("%s: %v", config.EnvGeminiBaseURL, err)
+		return nil, usageErrorf("%s or %s: %v", config.EnvGeminiAPIKey, config.EnvGeminiBaseURL, err)
 	}
 	return c, nil
 }
@@ -182,6 +186,22 @@ type jobRegistry struct {
 	close func() error
 }
 
+// registryCheckTimeout bounds check: an unreachable Firestore otherwise
+// takes its client a minute to report.
+const registryCheckTimeout = 15 * time.Second
+
+// check reads the registry once, so that a wrong project, a missing
+// credential or an unreachable emulator is found before a job is created,
+// not after. The job it reads need not exist.
+func (r *jobRegistry) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, registryCheckTimeout)
+	defer cancel()
+	if _, _, err := r.Get(ctx, event.JobRef{Kind: event.KindBatch, ID: "geminihooks-check"}); err != nil {
+		return fmt.Errorf("failed to read the job registry (%s), so nothing was created: %w", r.where, err)
+	}
+	return nil
+}
+
 // openJobRegistry connects to the job registry the functions share: the
 // JOBS_COLLECTION collection of Firestore database FIRESTORE_DATABASE in
 // project (GOOGLE_CLOUD_PROJECT when empty), or of the emulator named by
@@ -199,17 +219,33 @@ func openJobRegistry(ctx context.Context, env *Env, project string) (*jobRegistr
 		return nil, usageErrorf("%s/%s: %v", config.EnvJobsCollection, config.EnvJobsTTL, err)
 	}
 	var opts []option.ClientOption
+	closeConn := func() error { return nil }
 	host := env.Getenv(config.EnvFirestoreEmulatorHost)
 	if host != "" {
-		opts = append(emulatorOptions(host), option.WithGRPCDialOption(grpc.WithPerRPCCredentials(firestoreEmulatorOwner{})))
+		// The connection is dialled here: the client library would dial
+		// the emulator of the process environment instead of env's.
+		conn, err := grpc.NewClient(host, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(firestoreEmulatorOwner{}))
+		if err != nil {
+			return nil, usageErrorf("%s=%s: %v", config.EnvFirestoreEmulatorHost, host, err)
+		}
+		opts = []option.ClientOption{option.WithGRPCConn(conn)}
+		closeConn = func() error {
+			// The client may have closed the connection it was handed.
+			if err := conn.Close(); status.Code(err) != codes.Canceled {
+				return err
+			}
+			return nil
+		}
 	}
 	client, err := firestore.NewClientWithDatabase(ctx, project, cfg.FirestoreDatabase, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("failed to create Firestore client: %w", err)
+		return nil, errors.Join(fmt.Errorf("failed to create Firestore client: %w", err), closeConn())
 	}
+	closeAll := func() error { return errors.Join(client.Close(), closeConn()) }
 	reg, err := registry.NewFirestore(client, cfg.Jobs.Options())
 	if err != nil {
-		return nil, errors.Join(err, client.Close())
+		return nil, errors.Join(err, closeAll())
 	}
 	where := fmt.Sprintf("Firestore collection %s in project %s", cfg.Jobs.Collection, project)
 	if cfg.FirestoreDatabase != firestore.DefaultDatabaseID {
@@ -218,7 +254,7 @@ func openJobRegistry(ctx context.Context, env *Env, project string) (*jobRegistr
 	if host != "" {
 		where += " (emulator at " + host + ")"
 	}
-	return &jobRegistry{Registry: reg, where: where, close: client.Close}, nil
+	return &jobRegistry{Registry: reg, where: where, close: closeAll}, nil
 }
 
 // firestoreEmulatorOwner is the Firestore emulator's admin credential, which

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/apierrors"
+	"google.golang.org/genai/interactions/models/components"
 	"google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
 
@@ -53,6 +55,9 @@ func expectedDuration(kind event.Kind) time.Duration {
 		return expectedVideo
 	}
 }
+
+// registerTimeout bounds the registration of a job that was just created.
+const registerTimeout = 30 * time.Second
 
 // defaultResearchAgent is the Deep Research agent that submit research
 // uses unless --agent names another.
@@ -199,10 +204,11 @@ func parseUserMetadata(pairs []string) (map[string]any, error) {
 	m := make(map[string]any, len(pairs))
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
+		_, dup := m[k]
 		switch {
 		case !ok || strings.TrimSpace(k) == "":
 			return nil, usageErrorf("--metadata wants key=value, got %q", p)
-		case m[k] != nil:
+		case dup:
 			return nil, usageErrorf("--metadata %s is given twice", k)
 		}
 		m[k] = v
@@ -231,6 +237,10 @@ func (s *submission) connect(ctx context.Context) error {
 		return err
 	}
 	if s.jobs, err = openJobRegistry(ctx, s.env, s.flags.project); err != nil {
+		return err
+	}
+	if err := s.jobs.check(ctx); err != nil {
+		s.close()
 		return err
 	}
 	if s.flags.wait {
@@ -289,7 +299,11 @@ func (s *submission) finish(ctx context.Context, res submitResult) error {
 	}
 	res.Webhook, res.UserMetadata, res.Registry = s.hook, s.metadata, s.jobs.where
 	res.ExpectedAt = time.Now().Add(expectedDuration(res.Kind)).UTC().Truncate(time.Second)
-	if _, _, err := s.jobs.Register(ctx, registry.Job{
+	// The job exists now: an interrupt must not keep it from being
+	// registered, and an unreachable Firestore must not hang the command.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
+	defer cancel()
+	if _, _, err := s.jobs.Register(rctx, registry.Job{
 		Ref: ref, Resource: res.Job, Origin: registry.OriginSubmitted, ExpectedAt: res.ExpectedAt, UserMetadata: s.metadata,
 	}); err != nil {
 		printLoud(s.env.Stderr, []string{
@@ -547,27 +561,47 @@ func promptText(env *Env, prompt string) (string, error) {
 }
 
 // sdkError describes a failed genai SDK call by the API's status and
-// message. A 404 (an unknown model) wraps ErrNotFound.
+// message. A 404 (an unknown model or agent) wraps ErrNotFound.
 func sdkError(action string, err error) error {
-	apiErr, ok := errors.AsType[genai.APIError](err)
-	if !ok {
-		if p, okp := errors.AsType[*genai.APIError](err); okp && p != nil {
-			apiErr, ok = *p, true
-		}
-	}
+	status, code, message, ok := sdkErrorDetail(err)
 	if !ok {
 		if _, isInteractions := errors.AsType[*apierrors.APIError](err); isInteractions {
 			return geminiError(action, err)
 		}
 		return &apiFailure{msg: fmt.Sprintf("failed to %s: %v", action, err), errs: []error{err}}
 	}
-	detail := fmt.Sprintf("HTTP %d", apiErr.Code)
-	if apiErr.Message != "" {
-		detail = fmt.Sprintf("%s (HTTP %d): %s", orPlaceholder(apiErr.Status, "error"), apiErr.Code, apiErr.Message)
+	detail := fmt.Sprintf("HTTP %d", status)
+	if message != "" {
+		detail = fmt.Sprintf("%s (HTTP %d): %s", orPlaceholder(code, "error"), status, message)
 	}
 	f := &apiFailure{msg: fmt.Sprintf("failed to %s: %s", action, detail), errs: []error{err}}
-	if apiErr.Code == 404 {
+	if status == http.StatusNotFound {
 		f.errs = append(f.errs, ErrNotFound)
 	}
 	return f
+}
+
+// sdkErrorDetail reads an error answer of the genai SDK: Google's error
+// JSON (a numeric code and a status) from the Batch, Files and video calls,
+// or the Interactions API's (a string code) from interaction creation.
+func sdkErrorDetail(err error) (status int, code, message string, ok bool) {
+	if e, found := errors.AsType[genai.APIError](err); found {
+		return e.Code, e.Status, e.Message, true
+	}
+	if e, found := errors.AsType[*genai.APIError](err); found && e != nil {
+		return e.Code, e.Status, e.Message, true
+	}
+	var body interactions.Error
+	var meta components.HTTPMetadata
+	if e, found := errors.AsType[*apierrors.CreateInteractionClientError](err); found && e != nil {
+		body, meta = e.Error_, e.HTTPMeta
+	} else if e, found := errors.AsType[*apierrors.CreateInteractionServerError](err); found && e != nil {
+		body, meta = e.Error_, e.HTTPMeta
+	} else {
+		return 0, "", "", false
+	}
+	if r := meta.Response; r != nil {
+		status = r.StatusCode
+	}
+	return status, deref(body.GetCode()), deref(body.GetMessage()), true
 }

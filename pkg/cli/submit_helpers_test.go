@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -134,4 +135,75 @@ func tempFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// hookCapture is a webhook endpoint that accepts every delivery and keeps
+// its body.
+type hookCapture struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func startHookCapture(t *testing.T) *hookCapture {
+	t.Helper()
+	hc := &hookCapture{}
+	hc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hc.mu.Lock()
+		hc.bodies = append(hc.bodies, body)
+		hc.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(hc.Close)
+	return hc
+}
+
+// payloads returns the deliveries, decoded.
+func (hc *hookCapture) payloads(t *testing.T) []event.Payload {
+	t.Helper()
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	var out []event.Payload
+	for _, b := range hc.bodies {
+		var p event.Payload
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("delivery is not a payload: %v\n%s", err, b)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// created returns the decoded body of the one request the simulator got
+// for path with method POST.
+func (st *jobsStack) created(t *testing.T, path string) map[string]any {
+	t.Helper()
+	var found []simRequest
+	for _, r := range st.received() {
+		if r.Method == http.MethodPost && r.Path == path {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("the simulator got %d POST %s, want 1", len(found), path)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(found[0].Body, &body); err != nil {
+		t.Fatalf("POST %s body is not JSON: %v", path, err)
+	}
+	return body
+}
+
+// at returns the value at the path of keys in nested JSON objects.
+func at(t *testing.T, v any, keys ...string) any {
+	t.Helper()
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("no object at %q", k)
+		}
+		v = m[k]
+	}
+	return v
 }

@@ -108,8 +108,9 @@ func readBatchInput(path string, inline bool) (*batchInput, error) {
 	return in, nil
 }
 
-// parseBatchLine checks line n of a batch input and records its key; with
-// inline it returns the request as the SDK sends it inline.
+// parseBatchLine checks line n of a batch input and, when it is valid,
+// records its key; with inline it returns the request as the SDK sends it
+// inline.
 func parseBatchLine(line []byte, keys map[string]int, n int, inline bool) (*genai.InlinedRequest, error) {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil, errors.New(`empty line: every line must hold one {"key": …, "request": {…}} object`)
@@ -132,7 +133,6 @@ func parseBatchLine(line []byte, keys map[string]int, n int, inline bool) (*gena
 	if first, dup := keys[key]; dup {
 		return nil, fmt.Errorf("key %q is also on line %d: keys name the results, so each must be unique", key, first)
 	}
-	keys[key] = n
 
 	raw, ok := fields["request"]
 	if !ok {
@@ -147,6 +147,7 @@ func parseBatchLine(line []byte, keys map[string]int, n int, inline bool) (*gena
 		return nil, errors.New(`"request" needs "contents", a non-empty array`)
 	}
 	if !inline {
+		keys[key] = n
 		return nil, nil
 	}
 
@@ -165,6 +166,7 @@ func parseBatchLine(line []byte, keys map[string]int, n int, inline bool) (*gena
 		cfg.SystemInstruction, cfg.Tools, cfg.ToolConfig = ir.SystemInstruction, ir.Tools, ir.ToolConfig
 		cfg.SafetySettings, cfg.CachedContent = ir.SafetySettings, ir.CachedContent
 	}
+	keys[key] = n
 	return &genai.InlinedRequest{Contents: ir.Contents, Config: cfg, Metadata: map[string]string{"key": key}}, nil
 }
 

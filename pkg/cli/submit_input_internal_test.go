@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,4 +56,45 @@ func TestReadBatchInputInline(t *testing.T) {
 	if checked.requests != 2 || checked.inline != nil {
 		t.Errorf("checked %d requests with %d inline, want 2 and none", checked.requests, len(checked.inline))
 	}
+}
+
+// FuzzParseBatchLine checks that any line is either refused or is a JSON
+// object with a unique non-empty string key and a request with contents,
+// and that inline conversion keeps the key.
+func FuzzParseBatchLine(f *testing.F) {
+	for _, seed := range []string{
+		`{"key": "a", "request": {"contents": [{"parts": [{"text": "x"}]}]}}`,
+		`{"key": "a", "request": {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]}], "generationConfig": {"temperature": 1}}}`,
+		`{"key": "", "request": {}}`,
+		`{"key": 1}`,
+		`[]`,
+		"\n",
+	} {
+		f.Add([]byte(seed), true)
+	}
+	f.Fuzz(func(t *testing.T, line []byte, inline bool) {
+		keys := map[string]int{}
+		req, err := parseBatchLine(line, keys, 1, inline)
+		if err != nil {
+			if len(keys) != 0 {
+				t.Fatalf("a refused line recorded keys %v", keys)
+			}
+			return
+		}
+		var fields struct {
+			Key     string `json:"key"`
+			Request struct {
+				Contents []json.RawMessage `json:"contents"`
+			} `json:"request"`
+		}
+		if err := json.Unmarshal(line, &fields); err != nil || fields.Key == "" || len(fields.Request.Contents) == 0 || keys[fields.Key] != 1 {
+			t.Fatalf("accepted %q (decode error %v)", line, err)
+		}
+		if inline && (req == nil || req.Metadata["key"] != fields.Key) {
+			t.Fatalf("inline request %+v lost the key %q", req, fields.Key)
+		}
+		if _, err := parseBatchLine(line, keys, 2, inline); err == nil {
+			t.Fatalf("the same key was accepted twice: %q", line)
+		}
+	})
 }

@@ -139,7 +139,7 @@ type waitProgress struct {
 
 func newWaitProgress(w io.Writer, resource, topic string, expected time.Duration, start time.Time) *waitProgress {
 	p := &waitProgress{w: w, terminal: isTerminal(w), resource: resource, topic: topic, expected: expected, start: start}
-	fmt.Fprintf(w, "waiting for the results of %s on %s (a job like this usually takes up to %s)\n", resource, topic, expected)
+	fmt.Fprintf(w, "waiting for the results of %s on %s (a job like this usually takes up to %s)\n", resource, topic, spelledDuration(expected))
 	return p
 }
 
@@ -167,7 +167,7 @@ func (p *waitProgress) show(now time.Time) {
 	elapsed := now.Sub(p.start).Truncate(time.Second)
 	line := fmt.Sprintf("waiting for %s: %s elapsed", p.resource, elapsed)
 	if elapsed > p.expected {
-		line += fmt.Sprintf(", longer than the usual %s", p.expected)
+		line += fmt.Sprintf(", longer than the usual %s", spelledDuration(p.expected))
 	}
 	if p.terminal {
 		fmt.Fprintf(p.w, "\r%s\033[K", line)
@@ -213,4 +213,13 @@ func printResults(w io.Writer, r *event.Results) {
 	if d.Counts != nil {
 		fmt.Fprintf(w, "requests: %d (%d succeeded, %d failed)\n", d.Counts.Requests, d.Counts.Succeeded, d.Counts.Failed)
 	}
+}
+
+// spelledDuration spells a whole number of hours, else of minutes or
+// seconds, for prose.
+func spelledDuration(d time.Duration) string {
+	if d >= time.Hour && d%time.Hour == 0 {
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return humanDuration(d)
 }

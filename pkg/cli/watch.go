@@ -96,7 +96,8 @@ func runWatch(ctx context.Context, env *Env, c *Command, args []string) error {
 			for _, d := range jobs[:i] {
 				done = append(done, d.Job)
 			}
-			return fmt.Errorf("failed to register %s in the %s (registered before it: %s): %w", j.Job, reg.where, orPlaceholder(strings.Join(done, ", "), "none"), err)
+			return fmt.Errorf("failed to register %s in the %s (registered before it: %s; registering is idempotent, so run the command again once the cause is fixed): %w",
+				j.Job, reg.where, orPlaceholder(strings.Join(done, ", "), "none"), err)
 		}
 		j.Created, j.Registry, j.Origin, j.ExpectedAt = created, string(got.State), string(got.Origin), got.ExpectedAt.UTC()
 	}
