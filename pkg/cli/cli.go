@@ -1,7 +1,8 @@
 // Package cli is the geminihooks command-line tool: it sends signed test
 // webhooks, generates keys, verifies captured deliveries, manages Gemini
-// webhooks, redrives dead letters, tails the topics, finds a job's results
-// and pulls the receiver's captures into test fixtures.
+// webhooks, redrives dead letters, tails the topics, finds a job's results,
+// pulls the receiver's captures into test fixtures, and submits or watches
+// Gemini jobs, registering them in the job registry.
 //
 // Each subcommand lives in its own file, its long help in help/<name>.txt
 // (embedded); the static commands table lists them and Main dispatches to
@@ -94,7 +95,7 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // commands are the tool's commands, sorted by name for the help.
-var commands = []*Command{capturesCmd, keysCmd, redriveCmd, sendCmd, statusCmd, tailCmd, verifyCmd, webhooksCmd}
+var commands = []*Command{capturesCmd, keysCmd, redriveCmd, sendCmd, statusCmd, submitCmd, tailCmd, verifyCmd, watchCmd, webhooksCmd}
 
 // lookup returns the command name, or nil.
 func lookup(name string) *Command {

@@ -2,17 +2,28 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/storage"
+	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/api/option"
+	"google.golang.org/genai"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/gemini"
+	"github.com/geminihooks/geminihooks/pkg/materializer"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
 // projectID returns flagValue, else GOOGLE_CLOUD_PROJECT, else a usage error.
@@ -102,3 +113,157 @@ func newSecretManagerClient(ctx context.Context, env *Env) (*secretmanager.Clien
 	}
 	return c, nil
 }
+
+// newGeminiClient returns a genai SDK client of the Gemini API configured by
+// GEMINI_API_KEY and GEMINI_BASE_URL.
+func newGeminiClient(ctx context.Context, env *Env) (*genai.Client, error) {
+	key := env.Getenv(config.EnvGeminiAPIKey)
+	if key == "" {
+		return nil, usageErrorf("%s is not set: this command calls the Gemini API with it", config.EnvGeminiAPIKey)
+	}
+	base := env.Getenv(config.EnvGeminiBaseURL)
+	if base == "" {
+		base = gemini.DefaultBaseURL
+	}
+	if _, err := gemini.ParseBaseURL(base); err != nil {
+		return nil, usageErrorf("%s: %v", config.EnvGeminiBaseURL, err)
+	}
+	c, err := genai.NewClient(ctx, &genai.ClientConfig{
+		APIKey:     key,
+		Backend:    genai.BackendGeminiAPI,
+		HTTPClient: env.HTTP(),
+		HTTPOptions: genai.HTTPOptions{
+			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: gemini.APIVersion, Timeout: genai.Ptr(geminiTimeout),
+		},
+	})
+	if err != nil {
+		// The error may quote the configuration; say only what failed.
+		return nil, errors.New("failed to create the Gemini API client")
+	}
+	return c, nil
+}
+
+// newJobFetcher returns the client that reads jobs back from the Gemini API
+// (GEMINI_API_KEY, GEMINI_BASE_URL): the materializer's, with its strict
+// checks of job names and its retries of transient failures.
+func newJobFetcher(ctx context.Context, env *Env) (*gemini.Client, error) {
+	key := env.Getenv(config.EnvGeminiAPIKey)
+	if key == "" {
+		return nil, usageErrorf("%s is not set: this command calls the Gemini API with it", config.EnvGeminiAPIKey)
+	}
+	c, err := gemini.New(ctx, gemini.Options{
+		BaseURL: env.Getenv(config.EnvGeminiBaseURL), APIKey: key, HTTPClient: env.HTTPClient,
+	})
+	if err != nil {
+		return nil, usageErrorf("%s or %s: %v", config.EnvGeminiAPIKey, config.EnvGeminiBaseURL, err)
+	}
+	return c, nil
+}
+
+// deploymentConfig reads the functions' variables from env with the
+// functions' own defaults, without requiring what only the functions need:
+// the operator tool shares their project, Firestore database, job registry
+// and results topic.
+func deploymentConfig(ctx context.Context, env *Env) (*materializer.Config, error) {
+	var cfg materializer.Config
+	lookup := envconfig.LookuperFunc(func(key string) (string, bool) {
+		if env.Lookup == nil {
+			return "", false
+		}
+		return env.Lookup(key)
+	})
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
+		return nil, usageErrorf("failed to read the configuration: %v", err)
+	}
+	return &cfg, nil
+}
+
+// jobRegistry is the job registry as the operator tool opens it.
+type jobRegistry struct {
+	*registry.Registry
+	// where names it for messages: "Firestore collection jobs in project P".
+	where string
+	close func() error
+}
+
+// registryCheckTimeout bounds check: an unreachable Firestore otherwise
+// takes its client a minute to report.
+const registryCheckTimeout = 15 * time.Second
+
+// check reads the registry once, so that a wrong project, a missing
+// credential or an unreachable emulator is found before a job is created,
+// not after. The job it reads need not exist.
+func (r *jobRegistry) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, registryCheckTimeout)
+	defer cancel()
+	if _, _, err := r.Get(ctx, event.JobRef{Kind: event.KindBatch, ID: "geminihooks-check"}); err != nil {
+		return fmt.Errorf("failed to read the job registry (%s), so nothing was created: %w", r.where, err)
+	}
+	return nil
+}
+
+// openJobRegistry connects to the job registry the functions share: the
+// JOBS_COLLECTION collection of Firestore database FIRESTORE_DATABASE in
+// project (GOOGLE_CLOUD_PROJECT when empty), or of the emulator named by
+// FIRESTORE_EMULATOR_HOST in env. The caller closes it.
+func openJobRegistry(ctx context.Context, env *Env, project string) (*jobRegistry, error) {
+	project, err := projectID(env, project)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := deploymentConfig(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Jobs.Validate(); err != nil {
+		return nil, usageErrorf("%s/%s: %v", config.EnvJobsCollection, config.EnvJobsTTL, err)
+	}
+	var opts []option.ClientOption
+	closeConn := func() error { return nil }
+	host := env.Getenv(config.EnvFirestoreEmulatorHost)
+	if host != "" {
+		// The connection is dialled here: the client library would dial
+		// the emulator of the process environment instead of env's.
+		conn, err := grpc.NewClient(host, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(firestoreEmulatorOwner{}))
+		if err != nil {
+			return nil, usageErrorf("%s=%s: %v", config.EnvFirestoreEmulatorHost, host, err)
+		}
+		opts = []option.ClientOption{option.WithGRPCConn(conn)}
+		closeConn = func() error {
+			// The client may have closed the connection it was handed.
+			if err := conn.Close(); status.Code(err) != codes.Canceled {
+				return err
+			}
+			return nil
+		}
+	}
+	client, err := firestore.NewClientWithDatabase(ctx, project, cfg.FirestoreDatabase, opts...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("failed to create Firestore client: %w", err), closeConn())
+	}
+	closeAll := func() error { return errors.Join(client.Close(), closeConn()) }
+	reg, err := registry.NewFirestore(client, cfg.Jobs.Options())
+	if err != nil {
+		return nil, errors.Join(err, closeAll())
+	}
+	where := fmt.Sprintf("Firestore collection %s in project %s", cfg.Jobs.Collection, project)
+	if cfg.FirestoreDatabase != firestore.DefaultDatabaseID {
+		where = fmt.Sprintf("Firestore collection %s of database %s in project %s", cfg.Jobs.Collection, cfg.FirestoreDatabase, project)
+	}
+	if host != "" {
+		where += " (emulator at " + host + ")"
+	}
+	return &jobRegistry{Registry: reg, where: where, close: closeAll}, nil
+}
+
+// firestoreEmulatorOwner is the Firestore emulator's admin credential, which
+// the client library sends when it finds the emulator in the process
+// environment itself.
+type firestoreEmulatorOwner struct{}
+
+func (firestoreEmulatorOwner) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+
+func (firestoreEmulatorOwner) RequireTransportSecurity() bool { return false }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 )
 
@@ -146,28 +145,9 @@ func runWebhooks(ctx context.Context, env *Env, c *Command, args []string) error
 // newWebhooksClient returns the Gemini WebhookService client configured by
 // GEMINI_API_KEY and GEMINI_BASE_URL.
 func newWebhooksClient(ctx context.Context, env *Env) (*interactions.Webhooks, error) {
-	key := env.Getenv(config.EnvGeminiAPIKey)
-	if key == "" {
-		return nil, usageErrorf("%s is not set: the webhooks commands call the Gemini API with it", config.EnvGeminiAPIKey)
-	}
-	base := env.Getenv(config.EnvGeminiBaseURL)
-	if base == "" {
-		base = gemini.DefaultBaseURL
-	}
-	if _, err := gemini.ParseBaseURL(base); err != nil {
-		return nil, usageErrorf("%s: %v", config.EnvGeminiBaseURL, err)
-	}
-	c, err := genai.NewClient(ctx, &genai.ClientConfig{
-		APIKey:     key,
-		Backend:    genai.BackendGeminiAPI,
-		HTTPClient: env.HTTP(),
-		HTTPOptions: genai.HTTPOptions{
-			BaseURL: strings.TrimSuffix(base, "/"), APIVersion: gemini.APIVersion, Timeout: genai.Ptr(geminiTimeout),
-		},
-	})
+	c, err := newGeminiClient(ctx, env)
 	if err != nil {
-		// The error may quote the configuration; say only what failed.
-		return nil, errors.New("failed to create the Gemini API client")
+		return nil, err
 	}
 	return c.Webhooks, nil
 }

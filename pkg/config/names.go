@@ -33,6 +33,10 @@ const (
 	// The reconciler (reconciler.Config).
 	EnvReconcileGrace = "RECONCILE_GRACE"
 
+	// The operator tool only: the deployed receiver's URL, where submit
+	// points the jobs it creates (terraform output webhook_url).
+	EnvWebhookURL = "WEBHOOK_URL"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"
