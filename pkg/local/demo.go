@@ -213,11 +213,13 @@ func (s *Stack) demoDeliver(ctx context.Context, sender *geminisim.Sender, d dem
 			}
 		}
 		return nil
-	default:
+	case deliverOnce:
 		if _, err := sender.Send(ctx, geminisim.Delivery{URL: s.URL, Notification: n}); err != nil {
 			return fmt.Errorf("webhook not delivered: %w", err)
 		}
 		return nil
+	default:
+		return fmt.Errorf("unknown demo delivery %d", d)
 	}
 }
 
