@@ -443,13 +443,7 @@ func runWebhooksList(ctx context.Context, env *Env, c *Command, args []string) e
 		fmt.Fprintln(env.Stdout, "No webhooks.")
 		return nil
 	}
-	t := newTable(env.Stdout)
-	t.row("ID", "NAME", "STATE", "EVENTS", "URI")
-	for i := range all {
-		w := &all[i]
-		t.row(deref(w.GetID()), orPlaceholder(deref(w.GetName()), "-"), state(w), strings.Join(eventNames(w), ","), w.GetURI())
-	}
-	t.flush()
+	printWebhookList(env.Stdout, all)
 	return nil
 }
 
