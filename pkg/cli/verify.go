@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,10 +66,10 @@ type verifyReport struct {
 
 // verifyOptions are verify's flags.
 type verifyOptions struct {
-	headers, body, secretName, jwks, audience, issuer, at string
-	secrets                                               stringList
-	tolerance                                             time.Duration
-	json                                                  bool
+	headers, body, secretName, secretFile, jwks, audience, issuer, at string
+	secrets                                                           stringList
+	tolerance                                                         time.Duration
+	json                                                              bool
 }
 
 // judgeFlags defines the flags that configure the receiver's checks, for
@@ -76,6 +77,7 @@ type verifyOptions struct {
 func judgeFlags(fs *flag.FlagSet, o *verifyOptions) {
 	fs.Var(&o.secrets, "secret", "signing secret `whsec_…` to try (repeatable; default $WEBHOOK_SIGNING_SECRETS)")
 	fs.StringVar(&o.secretName, "secret-name", "", "also try every enabled version of Secret Manager secret `projects/P/secrets/S` (default $WEBHOOK_SIGNING_SECRET)")
+	fs.StringVar(&o.secretFile, "secret-file", "", "also try every version in the local runner's secret `FILE` (default $WEBHOOK_SIGNING_SECRET_FILE)")
 	fs.StringVar(&o.jwks, "jwks", "", "JWKS `FILE or URL` for JWT deliveries (default $WEBHOOK_JWKS_URL, else Gemini's)")
 	fs.DurationVar(&o.tolerance, "tolerance", 0, "allowed |now - webhook-timestamp| (default $WEBHOOK_TIMESTAMP_TOLERANCE, 5m)")
 	fs.StringVar(&o.audience, "audience", "", "required JWT aud (default $WEBHOOK_JWT_AUDIENCE)")
@@ -254,6 +256,17 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions, now func() time
 	}
 	if cfg.SigningSecretName != "" {
 		versions, err := secretVersions(ctx, env, cfg.SigningSecretName)
+		if err != nil {
+			return nil, nil, err
+		}
+		secrets = append(secrets, versions...)
+	}
+	if file := cmp.Or(o.secretFile, env.Getenv(config.EnvSigningSecretFile)); file != "" {
+		f, err := secret.NewFile(file)
+		if err != nil {
+			return nil, nil, usageErrorf("--secret-file: %v", err)
+		}
+		versions, err := f.Secrets(ctx)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -26,6 +26,13 @@ const (
 	EnvResultsTopic        = "RESULTS_TOPIC"
 	EnvResultsPrefix       = "RESULTS_PREFIX"
 
+	// EnvSigningSecretFile names the file that stands in for the Secret
+	// Manager secret of WEBHOOK_SIGNING_SECRET where there is none: the
+	// local runner keeps one in its data directory and accepts every
+	// version in it, and the operator tool's webhooks create and rotate
+	// add the secrets Gemini issues to it (verify and listen try them).
+	EnvSigningSecretFile = "WEBHOOK_SIGNING_SECRET_FILE"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"
