@@ -11,6 +11,7 @@ DELIVERIES=${DELIVERIES:-20000}
 MATERIALIZE_BYTES=${MATERIALIZE_BYTES:-2147483648}   # 2 GiB
 MATERIALIZE_ROUNDS=${MATERIALIZE_ROUNDS:-5}
 ARTIFACT_JOBS=${ARTIFACT_JOBS:-50}
+SUSTAINED_DELIVERIES=${SUSTAINED_DELIVERIES:-4000}   # per round, three rounds
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
@@ -23,8 +24,10 @@ for _ in $(seq "$COUNT"); do
   "$raw.signature.test" -test.run '^$' -test.benchtime 20000x \
     -test.bench '^Benchmark(VerifyHMAC1K|ReferenceVerifyHMAC1K|VerifyHMAC64K|RawHMAC64K|VerifyJWT|RawRSAVerify)$' >>"$raw"
 done
+# The receiver and a bare net/http handler under the same load generator,
+# in the same process, one after the other, three times.
 for _ in $(seq 3); do
-  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverEmbedded$' >>"$raw"
+  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^Benchmark(ReceiverEmbedded|BareHTTP)$' >>"$raw"
 done
 # The materializer copies MATERIALIZE_BYTES in a child process (peak RSS is
 # that process's), and a bare io.Copy does the same over the same path, once
@@ -33,6 +36,7 @@ done
 GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^$' \
   -test.benchtime "${MATERIALIZE_ROUNDS}x" -test.bench '^BenchmarkMaterializeLargeBatch$' >>"$raw"
 "$raw.local.test" -test.run '^$' -test.benchtime "${ARTIFACT_JOBS}x" -test.bench '^BenchmarkCompleteToArtifact$' >>"$raw"
+"$raw.local.test" -test.run '^$' -test.benchtime "${SUSTAINED_DELIVERIES}x" -test.bench '^BenchmarkLocalRunnerSustained$' >>"$raw"
 "$raw.receiver.test" -test.run '^$' -test.benchtime 1x -test.bench '^BenchmarkMaxEventForMaxBody$' >>"$raw"
 # The fault figures need the Firestore and Pub/Sub emulators (started here,
 # stopped on exit); without them they read n/a.
@@ -74,6 +78,9 @@ echo "verify_jwt_vs_raw_rsa $(ratio "$jwt" "$rsa") ratio"
 echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliveries/s"
 echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
 echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
+receiver=$(median ReceiverEmbedded deliveries/s); bare=$(median BareHTTP deliveries/s)
+echo "bare_http_throughput $bare deliveries/s"
+echo "receiver_vs_bare_http $(ratio "$receiver" "$bare") ratio"
 rss_isolated=$(figure MaterializeLargeBatch/isolated peak_rss_MiB); rss_shared=$(figure MaterializeLargeBatch/shared peak_rss_MiB)
 echo "materialize_2g_peak_rss_mib $(printf '%s\n' "$rss_isolated" "$rss_shared" | grep -E '^[0-9.]+$' | sort -g | tail -1) MiB"
 for cpus in isolated shared; do
@@ -86,6 +93,9 @@ for cpus in isolated shared; do
 done
 echo "complete_to_artifact_p50_ms $(median CompleteToArtifact p50_ms) ms"
 echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"
+echo "local_runner_round1_throughput $(median LocalRunnerSustained round1_deliveries/s) deliveries/s"
+echo "local_runner_round3_throughput $(median LocalRunnerSustained round3_deliveries/s) deliveries/s"
+echo "local_runner_sustained_ratio $(median LocalRunnerSustained sustained_ratio) ratio"
 echo "max_event_bytes_for_max_body $(median MaxEventForMaxBody max_event_bytes) bytes"
 if $emulators; then
   echo "pubsub_outage_recovery_s $(figure PubSubOutageRecovery recovery_s) s"

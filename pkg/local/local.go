@@ -1,11 +1,17 @@
 // Package local runs the whole geminihooks pipeline on one machine with no
 // cloud account: the receiver on loopback; in-memory idempotency and an
-// in-process Pub/Sub (pstest), or the Firestore and Pub/Sub emulators when
+// in-process Pub/Sub, or the Firestore and Pub/Sub emulators when
 // FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set; the materializer,
 // fed by a subscription the way a push subscription feeds it; a Cloud
 // Storage stand-in whose objects are plain files under a data directory; and
 // the Gemini API simulator, or the real Gemini API when Options.RealGemini
 // says so (never because GEMINI_API_KEY happens to be set).
+//
+// The in-process Pub/Sub (internal/minipubsub) bounds what it holds: the
+// materializer's subscription paces the receiver, whose publishes wait
+// while it holds PubSubBacklog events, so the stack keeps a steady rate
+// under sustained load instead of piling up events the materializer has
+// not reached.
 // Both functions are built with the same receiver.Build and
 // materializer.Build as when deployed.
 package local
@@ -27,7 +33,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -36,6 +41,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/minipubsub"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/config"
@@ -45,6 +51,12 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
+
+// PubSubBacklog bounds the events the in-process Pub/Sub holds for the
+// materializer: past it the receiver's publishes wait (up to
+// PUBLISH_TIMEOUT, then 503 and Gemini retries). A few seconds of the
+// materializer's work keeps bursts fast and the wait short.
+const PubSubBacklog = 256
 
 // DefaultProject is the project id used when GOOGLE_CLOUD_PROJECT is unset.
 const DefaultProject = "geminihooks-local"
@@ -122,9 +134,11 @@ type Stack struct {
 	Results <-chan *event.Results
 
 	simKey string // the simulator's API key
-	server *http.Server
-	res    cleanup.Stack
-	wg     sync.WaitGroup
+	// inProcess is the in-process Pub/Sub, nil with the emulator.
+	inProcess *minipubsub.Server
+	server    *http.Server
+	res       cleanup.Stack
+	wg        sync.WaitGroup
 	// topology holds the topics and subscriptions, to create again when
 	// the Pub/Sub emulator loses them.
 	topology resources
@@ -332,6 +346,13 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 	if _, err := s.topology.create(ctx); err != nil {
 		return err
 	}
+	if s.inProcess != nil {
+		// The materializer does the real work: its backlog paces the
+		// receiver.
+		if err := s.inProcess.Pace(names[1]); err != nil {
+			return err
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.res.Push(func() error { cancel(); return nil })
 	for i, sub := range subs {
@@ -436,9 +457,12 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 	if host, ok := l.Lookup(config.EnvPubSubEmulatorHost); ok && host != "" {
 		addr, name = host, "Pub/Sub emulator at "+host
 	} else {
-		srv := pstest.NewServer()
+		srv, err := minipubsub.New(minipubsub.Options{MaxBacklog: PubSubBacklog})
+		if err != nil {
+			return nil, "", err
+		}
 		s.res.Push(srv.Close)
-		addr = srv.Addr
+		addr, s.inProcess = srv.Addr(), srv
 	}
 	s.PubSubAddr = addr
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
