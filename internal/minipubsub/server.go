@@ -14,9 +14,9 @@
 // would, so that a reader that stalls or went away never holds up the rest.
 //
 // What it serves: topics (create, get, delete), subscriptions (create, get,
-// delete; message ordering and ack deadlines; no filters, dead-letter
-// policies or seek), Publish, StreamingPull, Pull, Acknowledge and
-// ModifyAckDeadline.
+// delete; message ordering, with one message of a key out at a time, and ack
+// deadlines; no filters, dead-letter policies or seek), Publish,
+// StreamingPull, Pull, Acknowledge and ModifyAckDeadline.
 package minipubsub
 
 import (

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printBanner(stdout, stack)
+	printBanner(stdout, stack, !*demo)
 	if *demo {
 		fmt.Fprintln(stdout)
 		_, err := stack.Demo(ctx, stdout)
@@ -86,9 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // fixed, so that the exported GEMINI_BASE_URL stays right across restarts.
 const defaultSimPort = 8081
 
-// printBanner says what runs where, and prints the variables that point the
-// operator tool at this stack.
-func printBanner(w io.Writer, stack *local.Stack) {
+// printBanner says what runs where and, when the stack keeps serving
+// (exports), prints the variables that point the operator tool at it.
+func printBanner(w io.Writer, stack *local.Stack, exports bool) {
 	fmt.Fprintf(w, "geminihooks receiver listening on %s\n", stack.URL)
 	fmt.Fprintf(w, "  backends:       %s\n", stack.Backends)
 	switch {
@@ -108,6 +108,9 @@ func printBanner(w io.Writer, stack *local.Stack) {
 		fmt.Fprintf(w, "  signing secret: from WEBHOOK_SIGNING_SECRETS\n")
 	}
 	fmt.Fprintf(w, "  secret store:   %s (stands in for Secret Manager: webhooks create/rotate add to it)\n", stack.SecretFile.Path())
+	if !exports {
+		return
+	}
 	// A throwaway secret and the simulator's key, for this machine only;
 	// printing them is the point.
 	fmt.Fprintln(w, "\nPoint geminihooks (the operator tool) at this stack:")

@@ -26,7 +26,7 @@ func TestBanner(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = stack.Close() })
 	var out bytes.Buffer
-	printBanner(&out, stack)
+	printBanner(&out, stack, true)
 	banner := out.String()
 	for _, want := range []string{
 		"GEMINI_API_KEY is set but NOT used: pass --real-gemini",
