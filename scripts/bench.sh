@@ -14,6 +14,7 @@ ARTIFACT_JOBS=${ARTIFACT_JOBS:-50}
 READER_BYTES=${READER_BYTES:-2147483648}   # 2 GiB
 READER_ROUNDS=${READER_ROUNDS:-1}
 RECOVERY_JOBS=${RECOVERY_JOBS:-10}
+SUSTAINED_DELIVERIES=${SUSTAINED_DELIVERIES:-4000}   # per round, three rounds
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
@@ -28,8 +29,10 @@ for _ in $(seq "$COUNT"); do
   "$raw.signature.test" -test.run '^$' -test.benchtime 20000x \
     -test.bench '^Benchmark(VerifyHMAC1K|ReferenceVerifyHMAC1K|VerifyHMAC64K|RawHMAC64K|VerifyJWT|RawRSAVerify)$' >>"$raw"
 done
+# The receiver and a bare net/http handler under the same load generator,
+# in the same process, one after the other, three times.
 for _ in $(seq 3); do
-  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverEmbedded$' >>"$raw"
+  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^Benchmark(ReceiverEmbedded|BareHTTP)$' >>"$raw"
 done
 # The materializer copies MATERIALIZE_BYTES in a child process (peak RSS is
 # that process's), and a bare io.Copy does the same over the same path, once
@@ -43,6 +46,7 @@ GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^
 # process's).
 GEMINIHOOKS_BENCH_BYTES=$READER_BYTES "$raw.results.test" -test.run '^$' \
   -test.benchtime "${READER_ROUNDS}x" -test.bench '^BenchmarkReadLargeResult$' >>"$raw"
+"$raw.local.test" -test.run '^$' -test.benchtime "${SUSTAINED_DELIVERIES}x" -test.bench '^BenchmarkLocalRunnerSustained$' >>"$raw"
 "$raw.receiver.test" -test.run '^$' -test.benchtime 1x -test.bench '^BenchmarkMaxEventForMaxBody$' >>"$raw"
 # A reconcile pass over 1,000 listed batches and 100 overdue jobs; the
 # recovery of lost webhooks with a pass every second (local stack).
@@ -88,6 +92,9 @@ echo "verify_jwt_vs_raw_rsa $(ratio "$jwt" "$rsa") ratio"
 echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliveries/s"
 echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
 echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
+receiver=$(median ReceiverEmbedded deliveries/s); bare=$(median BareHTTP deliveries/s)
+echo "bare_http_throughput $bare deliveries/s"
+echo "receiver_vs_bare_http $(ratio "$receiver" "$bare") ratio"
 rss_isolated=$(figure MaterializeLargeBatch/isolated peak_rss_MiB); rss_shared=$(figure MaterializeLargeBatch/shared peak_rss_MiB)
 echo "materialize_2g_peak_rss_mib $(printf '%s\n' "$rss_isolated" "$rss_shared" | grep -E '^[0-9.]+$' | sort -g | tail -1) MiB"
 for cpus in isolated shared; do
@@ -102,6 +109,9 @@ echo "complete_to_artifact_p50_ms $(median CompleteToArtifact p50_ms) ms"
 echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"
 echo "results_reader_2g_peak_rss_mib $(median ReadLargeResult peak_rss_MiB) MiB"
 echo "results_reader_throughput $(median ReadLargeResult MiB/s) MiB/s"
+echo "local_runner_round1_throughput $(median LocalRunnerSustained round1_deliveries/s) deliveries/s"
+echo "local_runner_round3_throughput $(median LocalRunnerSustained round3_deliveries/s) deliveries/s"
+echo "local_runner_sustained_ratio $(median LocalRunnerSustained sustained_ratio) ratio"
 echo "max_event_bytes_for_max_body $(median MaxEventForMaxBody max_event_bytes) bytes"
 echo "reconcile_api_calls_per_pass $(median ReconcilePass api_calls) calls"
 echo "reconcile_api_calls_goal $(median ReconcilePass goal_calls) calls"

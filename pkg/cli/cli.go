@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
+	"time"
 )
 
 // Exit codes returned by Main.
@@ -37,6 +39,10 @@ type Env struct {
 	Stdin          io.Reader
 	Lookup         func(key string) (string, bool) // environment (os.LookupEnv in main; a map in tests)
 	HTTPClient     *http.Client                    // nil = default
+	// ParseOnly stops each command once its command line has parsed,
+	// before it reads or changes anything: a documented invocation can
+	// then be checked against the command's real flags (Main exits 0).
+	ParseOnly bool
 }
 
 // Getenv returns the environment variable key, or "" when unset.
@@ -89,13 +95,16 @@ var ErrUsage = errors.New("usage error")
 // error wrapping it.
 var ErrNotFound = errors.New("not found")
 
+// errParsed ends a command run with Env.ParseOnly once its flags parsed.
+var errParsed = errors.New("command line parsed")
+
 // usageErrorf returns an error wrapping ErrUsage.
 func usageErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
 }
 
 // commands are the tool's commands, sorted by name for the help.
-var commands = []*Command{capturesCmd, keysCmd, redriveCmd, sendCmd, statusCmd, submitCmd, tailCmd, verifyCmd, watchCmd, webhooksCmd}
+var commands = []*Command{capturesCmd, keysCmd, listenCmd, redriveCmd, sendCmd, statusCmd, submitCmd, tailCmd, verifyCmd, watchCmd, webhooksCmd}
 
 // lookup returns the command name, or nil.
 func lookup(name string) *Command {
@@ -163,7 +172,7 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errParsed) {
 		// The FlagSet's usage function already printed the help.
 		return ExitOK
 	}
@@ -242,17 +251,92 @@ func parseFlags(env *Env, c *Command, fs *flag.FlagSet, args []string) ([]string
 			return nil, flag.ErrHelp
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+			return nil, fmt.Errorf("%w: %w", ErrUsage, explainFlagError(fs, err))
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return positional, nil
+			return parsed(env, positional)
 		}
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
 			// After the terminator everything is positional.
-			return append(positional, rest...), nil
+			return parsed(env, append(positional, rest...))
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// parsed returns the positional arguments of a command line that parsed, or
+// errParsed when only parsing was asked for.
+func parsed(env *Env, positional []string) ([]string, error) {
+	if env.ParseOnly {
+		return nil, errParsed
+	}
+	return positional, nil
+}
+
+// Parts of the flag package's error messages, which explainFlagError
+// rewrites: they name neither the expected form nor the flag meant.
+var (
+	flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): `)
+	flagUndefined  = regexp.MustCompile(`^flag provided but not defined: -+([\w-]+)$`)
+)
+
+// explainFlagError says what a flag's value should look like, and which
+// flag an unknown one may have meant.
+func explainFlagError(fs *flag.FlagSet, err error) error {
+	if m := flagValueError.FindStringSubmatch(err.Error()); m != nil {
+		if f := fs.Lookup(m[2]); f != nil {
+			if g, ok := f.Value.(flag.Getter); ok {
+				if _, isDuration := g.Get().(time.Duration); isDuration {
+					return fmt.Errorf("--%s %q: want a Go duration with its unit, such as 10s, -10m or 1h30m", m[2], m[1])
+				}
+			}
+		}
+		return err
+	}
+	if m := flagUndefined.FindStringSubmatch(err.Error()); m != nil {
+		if near := nearestFlag(fs, m[1]); near != "" {
+			return fmt.Errorf("unknown flag --%s; did you mean --%s?", m[1], near)
+		}
+		return fmt.Errorf("unknown flag --%s", m[1])
+	}
+	return err
+}
+
+// nearestFlag returns the flag of fs whose name is one edit (a letter
+// changed, added, dropped or two swapped) from name, such as --uri for
+// --url, or "".
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	near := ""
+	fs.VisitAll(func(f *flag.Flag) {
+		if near == "" && oneEdit(f.Name, name) {
+			near = f.Name
+		}
+	})
+	return near
+}
+
+// oneEdit reports whether a and b differ by exactly one edit.
+func oneEdit(a, b string) bool {
+	if a == b {
+		return false
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		if a[i+1:] == b[i+1:] {
+			return true // one changed
+		}
+		return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:] // two swapped
+	}
+	return a[i:] == b[i+1:] // one added
 }

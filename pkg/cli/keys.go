@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -48,14 +50,55 @@ func runKeys(ctx context.Context, env *Env, c *Command, args []string) error {
 		return runKeysRSA(env, c, args[1:])
 	case "serve-jwks":
 		return runServeJWKS(ctx, env, c, args[1:])
+	case "-h", "-help", "--help", "help":
+		printKeysHelp(env.Stdout, c)
+		return flag.ErrHelp
 	default:
-		// Let --help and friends through the flag parser.
-		fs := newFlagSet(env, c)
-		if _, err := parseFlags(env, c, fs, args); err != nil {
-			return err
-		}
 		return usageErrorf("unknown subcommand %q: want hmac, rsa or serve-jwks", args[0])
 	}
+}
+
+// printKeysHelp prints the help and the flags of every subcommand.
+func printKeysHelp(w io.Writer, c *Command) {
+	printCommandHelp(w, c)
+	for _, sub := range []struct {
+		name   string
+		define func(*flag.FlagSet)
+	}{
+		{"keys hmac", func(*flag.FlagSet) {}},
+		{"keys rsa", func(fs *flag.FlagSet) { keysRSAFlags(fs) }},
+		{"keys serve-jwks", func(fs *flag.FlagSet) { serveJWKSFlags(fs) }},
+	} {
+		fs := flag.NewFlagSet(sub.name, flag.ContinueOnError)
+		sub.define(fs)
+		fmt.Fprintf(w, "\nFlags of %s:", sub.name)
+		if !hasFlags(fs) {
+			fmt.Fprintln(w, " none")
+			continue
+		}
+		fmt.Fprintln(w)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+// hasFlags reports whether fs defines any flag.
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// keysRSAFlags defines the flags of keys rsa.
+func keysRSAFlags(fs *flag.FlagSet) (out *string, force *bool) {
+	return fs.String("out", "", "`DIR` to write private.pem and jwks.json into (required)"),
+		fs.Bool("force", false, "overwrite existing files")
+}
+
+// serveJWKSFlags defines the flags of keys serve-jwks.
+func serveJWKSFlags(fs *flag.FlagSet) (keyFile, addr *string) {
+	return fs.String("key", "", "private key `FILE` written by 'keys rsa' (required)"),
+		fs.String("addr", "127.0.0.1:8090", "listen address")
 }
 
 func runKeysHMAC(env *Env, c *Command, args []string) error {
@@ -78,8 +121,7 @@ func runKeysHMAC(env *Env, c *Command, args []string) error {
 
 func runKeysRSA(env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
-	out := fs.String("out", "", "`DIR` to write private.pem and jwks.json into (required)")
-	force := fs.Bool("force", false, "overwrite existing files")
+	out, force := keysRSAFlags(fs)
 	pos, err := parseFlags(env, c, fs, args)
 	if err != nil {
 		return err
@@ -119,8 +161,7 @@ func runKeysRSA(env *Env, c *Command, args []string) error {
 
 func runServeJWKS(ctx context.Context, env *Env, c *Command, args []string) error {
 	fs := newFlagSet(env, c)
-	keyFile := fs.String("key", "", "private key `FILE` written by 'keys rsa' (required)")
-	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
+	keyFile, addr := serveJWKSFlags(fs)
 	pos, err := parseFlags(env, c, fs, args)
 	if err != nil {
 		return err

@@ -85,6 +85,9 @@ func startStack(t *testing.T, env map[string]string) *local.Stack {
 		Lookuper: envconfig.MapLookuper(env),
 		Logger:   slog.New(slog.DiscardHandler),
 		DataDir:  t.TempDir(),
+		// A test that points the stack at a Gemini API (its own
+		// simulator) means it; a key alone is not used (TestLocalLoop).
+		RealGemini: env["GEMINI_BASE_URL"] != "",
 	})
 	if err != nil {
 		t.Fatalf("failed to start the local stack: %v", err)

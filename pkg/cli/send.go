@@ -32,7 +32,7 @@ var sendEventTypes = append(event.SubscribableTypes(), eventPing)
 
 var sendCmd = &Command{
 	Name:  "send",
-	Usage: "send <event-type> --url URL [flags]",
+	Usage: "send <event-type> --url URL [flags] | send [<event-type>] --payload FILE --url URL [flags]",
 	Short: "send a realistic, correctly signed Gemini webhook to an endpoint",
 	Long:  helpText("send"),
 	Run:   runSend,
@@ -42,6 +42,7 @@ var sendCmd = &Command{
 type sendResult struct {
 	URL        string          `json:"url"`
 	EventType  string          `json:"event_type"`
+	Resource   string          `json:"resource,omitempty"` // the job the event names (data.id)
 	WebhookID  string          `json:"webhook_id"`
 	Scheme     string          `json:"scheme"`
 	KeyID      string          `json:"kid,omitempty"`
@@ -51,6 +52,7 @@ type sendResult struct {
 	Body       json.RawMessage `json:"body,omitempty"`
 	BodyText   string          `json:"body_text,omitempty"`
 	DurationMS float64         `json:"duration_ms"`
+	Error      string          `json:"error,omitempty"` // why no answer came
 }
 
 // sendOptions are send's flags.
@@ -81,10 +83,13 @@ func runSend(ctx context.Context, env *Env, c *Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
+	eventType := ""
+	switch {
+	case len(pos) == 1:
+		eventType = pos[0]
+	case len(pos) > 1 || o.payload == "":
 		return usageErrorf("want exactly one event type, got %d arguments", len(pos))
 	}
-	eventType := pos[0]
 	if o.url == "" {
 		return usageErrorf("--url is required")
 	}
@@ -104,7 +109,13 @@ func runSend(ctx context.Context, env *Env, c *Command, args []string) error {
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("failed to POST %s: %w", o.url, err)
+		err = fmt.Errorf("failed to POST %s: %w", o.url, err)
+		if o.json {
+			// A script reads standard output; tell it there was no answer.
+			res.Error = err.Error()
+			return errors.Join(&ExitError{Code: ExitFailure, Err: err}, writeJSON(env.Stdout, res))
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -128,7 +139,11 @@ func runSend(ctx context.Context, env *Env, c *Command, args []string) error {
 		if res.KeyID != "" {
 			detail = "kid " + res.KeyID
 		}
-		fmt.Fprintf(env.Stdout, "POST %s  %s  webhook-id %s  %s, %s\n", o.url, eventType, res.WebhookID, res.Scheme, detail)
+		job := ""
+		if res.Resource != "" {
+			job = "  job " + res.Resource
+		}
+		fmt.Fprintf(env.Stdout, "POST %s  %s%s  webhook-id %s  %s, %s\n", o.url, res.EventType, job, res.WebhookID, res.Scheme, detail)
 		fmt.Fprintf(env.Stdout, "%s  %.1fms\n", resp.Status, res.DurationMS)
 		if len(answer) > 0 {
 			fmt.Fprintf(env.Stdout, "%s\n", answer)
@@ -144,18 +159,24 @@ func runSend(ctx context.Context, env *Env, c *Command, args []string) error {
 // fields known before it is sent.
 func newSendRequest(ctx context.Context, env *Env, eventType string, o sendOptions) (*http.Request, sendResult, error) {
 	var body []byte
+	var resource string
 	if o.payload != "" {
 		b, err := readInput(env, o.payload)
 		if err != nil {
 			return nil, sendResult{}, err
 		}
 		body = b
+		if eventType, resource, err = checkPayload(o.payload, body, eventType); err != nil {
+			return nil, sendResult{}, err
+		}
 	} else {
 		metadata, err := parseMetadata(o.metadata)
 		if err != nil {
 			return nil, sendResult{}, err
 		}
-		if body, err = json.Marshal(buildNotification(eventType, o.resource, metadata, time.Now())); err != nil {
+		n := buildNotification(eventType, o.resource, metadata, time.Now())
+		resource = n.Data.ID
+		if body, err = json.Marshal(n); err != nil {
 			return nil, sendResult{}, fmt.Errorf("failed to encode the notification: %w", err)
 		}
 	}
@@ -164,7 +185,7 @@ func newSendRequest(ctx context.Context, env *Env, eventType string, o sendOptio
 		webhookID = "msg_" + randomID(27)
 	}
 	ts := time.Now().Add(o.offset)
-	res := sendResult{URL: o.url, EventType: eventType, WebhookID: webhookID, Timestamp: ts.Unix()}
+	res := sendResult{URL: o.url, EventType: eventType, Resource: resource, WebhookID: webhookID, Timestamp: ts.Unix()}
 
 	var sig string
 	if o.jwt {
@@ -243,6 +264,36 @@ func buildNotification(eventType, resource string, metadata map[string]any, now 
 		n.Data.FileName = "files/" + file
 	}
 	return n
+}
+
+// checkPayload reads the type and job of a --payload body. An event type
+// given on the command line must be the payload's: a body that says
+// otherwise is a mistake, not a test. Without one the body goes as it is,
+// whatever it holds (a malformed body is a negative test).
+func checkPayload(file string, body []byte, eventType string) (typ, resource string, err error) {
+	var p struct {
+		Type json.RawMessage `json:"type"`
+		Data struct {
+			ID any `json:"id"`
+		} `json:"data"`
+	}
+	isObject := json.Unmarshal(body, &p) == nil
+	var payloadType string
+	hasType := isObject && json.Unmarshal(p.Type, &payloadType) == nil
+	if id, ok := p.Data.ID.(string); ok {
+		resource = id
+	}
+	switch {
+	case eventType == "" && hasType:
+		return payloadType, resource, nil
+	case eventType == "":
+		return "(as in " + file + ")", resource, nil
+	case !hasType:
+		return "", "", usageErrorf("--payload %s has no string \"type\" to match %q: leave the event type out to send the file as it is", file, eventType)
+	case payloadType != eventType:
+		return "", "", usageErrorf("--payload %s holds a %q event, but the command says %q: fix one, or leave the event type out", file, payloadType, eventType)
+	}
+	return eventType, resource, nil
 }
 
 // signingSecrets parses the --secret values, or WEBHOOK_SIGNING_SECRETS when

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ const maxManifestBytes = 4 << 20
 
 var statusCmd = &Command{
 	Name:  "status",
-	Usage: "status <job> [--bucket B | --data DIR] [flags]",
+	Usage: "status <job> [--bucket B | --data DIR] [--wait D] [flags]",
 	Short: "find a job's manifest in the results bucket and print where its artifacts are",
 	Long:  helpText("status"),
 	Run:   runStatus,
@@ -51,13 +52,21 @@ func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 	prefix := fs.String("prefix", "", "results folder (default $RESULTS_PREFIX, else "+strconv.Quote(materializer.DefaultPrefix)+")")
 	data := fs.String("data", "", "read a local results `DIR` instead of Cloud Storage")
 	kindFlag := fs.String("kind", "", "job kind for a bare id: batch, interaction or video")
+	job := fs.String("job", "", "the `JOB`, as a flag (as for tail) instead of an argument")
+	wait := fs.Duration("wait", 0, "wait up to `DURATION` for the manifest to appear; exit 3 if it does not")
 	asJSON := fs.Bool("json", false, "print the manifest and objects as JSON")
 	pos, err := parseFlags(env, c, fs, args)
 	if err != nil {
 		return err
 	}
+	if *job != "" {
+		pos = append(pos, *job)
+	}
 	if len(pos) != 1 {
-		return usageErrorf("want exactly one job, got %d arguments", len(pos))
+		return usageErrorf("want exactly one job, got %d", len(pos))
+	}
+	if *wait < 0 {
+		return usageErrorf("--wait must not be negative")
 	}
 	candidates, err := jobFolders(pos[0], event.Kind(*kindFlag))
 	if err != nil {
@@ -72,7 +81,7 @@ func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 		return err
 	}
 	defer func() { _ = closeStore() }()
-	manifest, found, err := findManifest(ctx, store, where, pfx, candidates)
+	manifest, found, err := waitManifest(ctx, env, store, where, pfx, candidates, *wait)
 	if err != nil {
 		return err
 	}
@@ -101,6 +110,10 @@ func runStatus(ctx context.Context, env *Env, c *Command, args []string) error {
 // the results bucket (--bucket, else RESULTS_BUCKET), and says where it is.
 func openResults(ctx context.Context, env *Env, data, bucket string) (store blob.Store, where string, closeStore func() error, err error) {
 	if data != "" {
+		// blob.NewDir would create a directory that is not there.
+		if info, err := os.Stat(data); err != nil || !info.IsDir() {
+			return nil, "", nil, usageErrorf("--data %s: no such directory; give the local runner's --data directory", data)
+		}
 		d, err := blob.NewDir(data)
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("failed to open %s: %w", data, err)
@@ -142,6 +155,37 @@ func findManifest(ctx context.Context, store blob.Store, where, pfx string, cand
 	}
 	return nil, jobFolder{}, fmt.Errorf("%w: no manifest in %s at %s: the job was not materialized (yet), or the id or --kind is wrong",
 		ErrNotFound, where, strings.Join(tried, ", "))
+}
+
+// statusPollInterval is how often status --wait looks for the manifest.
+const statusPollInterval = 500 * time.Millisecond
+
+// waitManifest is findManifest, tried again until wait has passed while
+// there is no manifest yet.
+func waitManifest(ctx context.Context, env *Env, store blob.Store, where, pfx string, candidates []jobFolder, wait time.Duration) (*materializer.Manifest, jobFolder, error) {
+	deadline := time.Now().Add(wait)
+	announced := false
+	for {
+		m, found, err := findManifest(ctx, store, where, pfx, candidates)
+		if !errors.Is(err, ErrNotFound) || wait == 0 {
+			return m, found, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, jobFolder{}, fmt.Errorf("%w; gave up after --wait %s", err, wait)
+		}
+		if !announced {
+			fmt.Fprintf(env.Stderr, "waiting up to %s for the manifest in %s…\n", wait, where)
+			announced = true
+		}
+		t := time.NewTimer(min(statusPollInterval, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, jobFolder{}, fmt.Errorf("%w; stopped waiting: %w", err, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // checkObjects looks up every object the manifest lists, and the manifest

@@ -27,7 +27,7 @@ const tailSubscriptionTTL = 24 * time.Hour
 
 var tailCmd = &Command{
 	Name:  "tail",
-	Usage: "tail (--subscription SUB | --topic TOPIC) [--json] [--max N] [--timeout D]",
+	Usage: "tail (--subscription SUB | --topic TOPIC [--job JOB]) [--json] [--max N] [--timeout D]",
 	Short: "print events from the events or results topic as they arrive",
 	Long:  helpText("tail"),
 	Run:   runTail,
@@ -50,6 +50,7 @@ func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 	topic := fs.String("topic", "", "`TOPIC` to read through a temporary subscription")
 	project := fs.String("project", "", "project of short ids (default $GOOGLE_CLOUD_PROJECT)")
 	asJSON := fs.Bool("json", false, "print one JSON object per message")
+	job := fs.String("job", "", "show only the events of `JOB` (batches/ID, interactions/ID, models/M/operations/ID or a bare id); needs --topic")
 	maxMsgs := fs.Int("max", 0, "stop after `N` messages (0: no limit)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (0: until interrupted)")
 	pos, err := parseFlags(env, c, fs, args)
@@ -64,6 +65,18 @@ func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 	}
 	if *maxMsgs < 0 || *timeout < 0 {
 		return usageErrorf("--max and --timeout must not be negative")
+	}
+	var keep func(*pubsub.Message) bool
+	if *job != "" {
+		if *sub != "" {
+			// Messages of other jobs would have to be acknowledged unseen
+			// or handed back again and again.
+			return usageErrorf("--job needs --topic (a subscription of tail's own); for --subscription, give the subscription a filter: "+
+				"gcloud pubsub subscriptions create SUB --topic TOPIC --message-filter='attributes.%s = \"%s\"'", event.AttrResource, *job)
+		}
+		if keep, err = jobFilter(*job); err != nil {
+			return err
+		}
 	}
 	name := *sub
 	if name == "" {
@@ -94,7 +107,7 @@ func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 		}
 		defer remove()
 	}
-	seen, err := receive(ctx, env, client, subName, *maxMsgs, *asJSON)
+	seen, err := receive(ctx, env, client, subName, *maxMsgs, *asJSON, keep)
 	if err != nil {
 		return err
 	}
@@ -135,7 +148,9 @@ func tempSubscription(ctx context.Context, env *Env, client *pubsub.Client, proj
 // receive prints and acknowledges the messages of subName until ctx ends
 // or, when maxMsgs is above 0, maxMsgs were printed, and returns how many it
 // printed.
-func receive(ctx context.Context, env *Env, client *pubsub.Client, subName string, maxMsgs int, asJSON bool) (int, error) {
+// Messages keep refuses (keep nil accepts all) are acknowledged without
+// being shown or counted.
+func receive(ctx context.Context, env *Env, client *pubsub.Client, subName string, maxMsgs int, asJSON bool, keep func(*pubsub.Message) bool) (int, error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	s := client.Subscriber(subName)
@@ -152,6 +167,10 @@ func receive(ctx context.Context, env *Env, client *pubsub.Client, subName strin
 		defer mu.Unlock()
 		if (maxMsgs > 0 && seen >= maxMsgs) || wrErr != nil {
 			m.Nack() // not shown: leave it for the next reader
+			return
+		}
+		if keep != nil && !keep(m) {
+			m.Ack()
 			return
 		}
 		if asJSON {
@@ -286,4 +305,31 @@ func resultsEventType(ceType string) string {
 		return event.ResultsEventFailed
 	}
 	return ceType
+}
+
+// jobFilter returns a test of whether a message is about job: a resource
+// name matches the resource attribute exactly, a bare id its last segment
+// (of any kind, or of --kind's).
+func jobFilter(job string) (func(*pubsub.Message) bool, error) {
+	folders, err := jobFolders(job, "")
+	if err != nil {
+		return nil, err
+	}
+	name := strings.Trim(strings.TrimSpace(job), "/")
+	return func(m *pubsub.Message) bool {
+		res := m.Attributes[event.AttrResource]
+		if res == "" {
+			return false
+		}
+		if res == name {
+			return true
+		}
+		id := res[strings.LastIndexByte(res, '/')+1:]
+		for _, f := range folders {
+			if f.id == id && (len(folders) > 1 || string(f.kind) == m.Attributes[event.AttrKind]) {
+				return true
+			}
+		}
+		return false
+	}, nil
 }

@@ -3,9 +3,11 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,11 +16,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
@@ -32,13 +36,20 @@ var verifyCmd = &Command{
 	Run:   runVerify,
 }
 
-// verifyReport is verify's --json output: the signature.Report in JSON, with
-// a hint. It holds labels, key ids and timings, never secret material.
+// verifyReport is verify's --json output: the receiver's answer and the
+// signature.Report behind it, with a hint. It holds labels, key ids and
+// timings, never secret material.
 type verifyReport struct {
+	// Verified says whether the signature verified; HTTPStatus and Answer
+	// are what the receiver would answer, which also depends on the event.
 	Verified        bool           `json:"verified"`
+	HTTPStatus      int            `json:"http_status"`
+	Answer          string         `json:"answer"`
 	Code            string         `json:"code,omitempty"`
 	Error           string         `json:"error,omitempty"`
 	Hint            string         `json:"hint,omitempty"`
+	EventType       string         `json:"event_type,omitempty"`
+	Resource        string         `json:"resource,omitempty"`
 	Scheme          string         `json:"scheme,omitempty"`
 	WebhookID       string         `json:"webhook_id,omitempty"`
 	Timestamp       *time.Time     `json:"timestamp,omitempty"`
@@ -55,10 +66,22 @@ type verifyReport struct {
 
 // verifyOptions are verify's flags.
 type verifyOptions struct {
-	headers, body, secretName, jwks, audience, issuer, at string
-	secrets                                               stringList
-	tolerance                                             time.Duration
-	json                                                  bool
+	headers, body, secretName, secretFile, jwks, audience, issuer, at string
+	secrets                                                           stringList
+	tolerance                                                         time.Duration
+	json                                                              bool
+}
+
+// judgeFlags defines the flags that configure the receiver's checks, for
+// verify and listen.
+func judgeFlags(fs *flag.FlagSet, o *verifyOptions) {
+	fs.Var(&o.secrets, "secret", "signing secret `whsec_…` to try (repeatable; default $WEBHOOK_SIGNING_SECRETS)")
+	fs.StringVar(&o.secretName, "secret-name", "", "also try every enabled version of Secret Manager secret `projects/P/secrets/S` (default $WEBHOOK_SIGNING_SECRET)")
+	fs.StringVar(&o.secretFile, "secret-file", "", "also try every version in the local runner's secret `FILE` (default $WEBHOOK_SIGNING_SECRET_FILE)")
+	fs.StringVar(&o.jwks, "jwks", "", "JWKS `FILE or URL` for JWT deliveries (default $WEBHOOK_JWKS_URL, else Gemini's)")
+	fs.DurationVar(&o.tolerance, "tolerance", 0, "allowed |now - webhook-timestamp| (default $WEBHOOK_TIMESTAMP_TOLERANCE, 5m)")
+	fs.StringVar(&o.audience, "audience", "", "required JWT aud (default $WEBHOOK_JWT_AUDIENCE)")
+	fs.StringVar(&o.issuer, "issuer", "", "required JWT iss (default $WEBHOOK_JWT_ISSUER)")
 }
 
 func runVerify(ctx context.Context, env *Env, c *Command, args []string) error {
@@ -66,12 +89,7 @@ func runVerify(ctx context.Context, env *Env, c *Command, args []string) error {
 	var o verifyOptions
 	fs.StringVar(&o.headers, "headers", "", "`FILE` of captured request headers (required)")
 	fs.StringVar(&o.body, "body", "", "`FILE` of the captured raw body (required; '-' for stdin)")
-	fs.Var(&o.secrets, "secret", "signing secret `whsec_…` to try (repeatable; default $WEBHOOK_SIGNING_SECRETS)")
-	fs.StringVar(&o.secretName, "secret-name", "", "also try every enabled version of Secret Manager secret `projects/P/secrets/S` (default $WEBHOOK_SIGNING_SECRET)")
-	fs.StringVar(&o.jwks, "jwks", "", "JWKS `FILE or URL` for JWT deliveries (default $WEBHOOK_JWKS_URL, else Gemini's)")
-	fs.DurationVar(&o.tolerance, "tolerance", 0, "allowed |now - webhook-timestamp| (default $WEBHOOK_TIMESTAMP_TOLERANCE, 5m)")
-	fs.StringVar(&o.audience, "audience", "", "required JWT aud (default $WEBHOOK_JWT_AUDIENCE)")
-	fs.StringVar(&o.issuer, "issuer", "", "required JWT iss (default $WEBHOOK_JWT_ISSUER)")
+	judgeFlags(fs, &o)
 	fs.StringVar(&o.at, "at", "", "judge the delivery as of `TIME` (RFC 3339 or Unix seconds) instead of now")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	pos, err := parseFlags(env, c, fs, args)
@@ -96,21 +114,11 @@ func runVerify(ctx context.Context, env *Env, c *Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := newVerifier(ctx, env, o)
+	j, err := newJudge(ctx, env, o)
 	if err != nil {
 		return err
 	}
-
-	rep := v.Explain(ctx, header, body)
-	hint := explainHint(rep)
-	if errors.Is(rep.Err, signature.ErrSignatureMismatch) && bytes.HasSuffix(body, []byte("\n")) {
-		// Editors and shell redirections add a final newline; say so when
-		// that is the whole difference.
-		if alt := v.Explain(ctx, header, bytes.TrimRight(body, "\r\n")); alt.Err == nil || alt.MatchedSecret != "" {
-			hint = "The signature matches the body WITHOUT its trailing newline: the body file was altered after capture (an editor or echo added a newline). Save the exact bytes received."
-		}
-	}
-	out := toVerifyReport(rep, hint)
+	out, rep := j.judge(ctx, header, body)
 	if o.json {
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
@@ -118,16 +126,29 @@ func runVerify(ctx context.Context, env *Env, c *Command, args []string) error {
 	} else {
 		printVerifyReport(env.Stdout, out, rep)
 	}
-	if rep.Err != nil {
+	if out.Code != "" {
 		return &ExitError{Code: ExitFailure} // the report says why
 	}
 	return nil
 }
 
-// newVerifier builds the verifier the receiver would use, with the
-// receiver's own LoadConfig and NewVerifier, from the same variables with the
-// flags on top.
-func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Verifier, error) {
+// judge reaches the receiver's verdict on a delivery: the receiver's own
+// Checker (body limit, signature, event parse and normalization, event
+// size) with the receiver's verifier, which records how it decided.
+type judge struct {
+	// mu makes judge safe for concurrent use: explain holds one report.
+	mu       sync.Mutex
+	verifier *signature.Verifier
+	checker  *receiver.Checker
+	explain  *explainingVerifier
+	maxBody  int64
+	// wallClock tells a delivery's real age, whatever --at says.
+	wallClock func() time.Time
+}
+
+// newJudge builds the receiver's Checker from the receiver's configuration
+// (LoadConfig, NewVerifier) read from the same variables, flags on top.
+func newJudge(ctx context.Context, env *Env, o verifyOptions) (*judge, error) {
 	now := time.Now
 	if o.at != "" {
 		t, err := parseTime(o.at)
@@ -136,6 +157,69 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 		}
 		now = func() time.Time { return t }
 	}
+	cfg, v, err := newVerifier(ctx, env, o, now)
+	if err != nil {
+		return nil, err
+	}
+	ex := &explainingVerifier{v: v}
+	checker, err := receiver.NewChecker(ex, receiver.Options{MaxBodyBytes: cfg.MaxBodyBytes, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return &judge{verifier: v, checker: checker, explain: ex, maxBody: cfg.MaxBodyBytes, wallClock: time.Now}, nil
+}
+
+// judge checks one delivery and returns the report and, when the signature
+// was checked, how.
+func (j *judge) judge(ctx context.Context, header http.Header, body []byte) (verifyReport, *signature.Report) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.explain.report = nil
+	in := j.checker.Check(ctx, header, bytes.NewReader(body))
+	rep := j.explain.report
+	out := verifyReport{HTTPStatus: in.Verdict.HTTPStatus, Answer: in.Verdict.Status, Code: in.Verdict.Code, EventType: in.EventType}
+	if out.HTTPStatus == 0 {
+		// Past every check: the ledger decides between accepted and
+		// duplicate.
+		out.HTTPStatus, out.Answer = http.StatusOK, receiver.StatusAccepted
+	}
+	if out.Code != "" {
+		out.Answer, out.Error = out.Code, in.Verdict.Message
+	}
+	if in.Event != nil {
+		out.Resource = in.Event.Subject
+	}
+	if rep != nil {
+		fillSignatureReport(&out, *rep)
+	}
+	out.Hint = j.hint(ctx, in, rep, header, body)
+	return out, rep
+}
+
+// explainingVerifier verifies with the receiver's verifier and keeps the
+// report of how it decided.
+type explainingVerifier struct {
+	v      *signature.Verifier
+	report *signature.Report
+}
+
+var _ receiver.Verifier = (*explainingVerifier)(nil)
+
+// Verify implements receiver.Verifier with signature.Verifier.Explain,
+// which returns what Verify would.
+func (e *explainingVerifier) Verify(ctx context.Context, h http.Header, body []byte) (*signature.Delivery, error) {
+	rep := e.v.Explain(ctx, h, body)
+	e.report = &rep
+	if rep.Err != nil {
+		return nil, rep.Err
+	}
+	return rep.Delivery, nil
+}
+
+// newVerifier builds the verifier the receiver would use, with the
+// receiver's own LoadConfig and NewVerifier, from the same variables with the
+// flags on top.
+func newVerifier(ctx context.Context, env *Env, o verifyOptions, now func() time.Time) (*receiver.Config, *signature.Verifier, error) {
 	jwksIsURL := strings.HasPrefix(o.jwks, "http://") || strings.HasPrefix(o.jwks, "https://")
 	overrides := map[string]string{}
 	for name, value := range map[string]string{
@@ -159,21 +243,32 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 	}
 	cfg, err := receiver.LoadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), envLookuper{env}))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 
 	var secrets []signature.Secret
 	if len(o.secrets) > 0 {
 		if secrets, err = signingSecrets(env, o.secrets); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if secrets, err = cfg.Secrets(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUsage, config.EnvSigningSecrets, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrUsage, config.EnvSigningSecrets, err)
 	}
 	if cfg.SigningSecretName != "" {
 		versions, err := secretVersions(ctx, env, cfg.SigningSecretName)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		secrets = append(secrets, versions...)
+	}
+	if file := cmp.Or(o.secretFile, env.Getenv(config.EnvSigningSecretFile)); file != "" {
+		f, err := secret.NewFile(file)
+		if err != nil {
+			return nil, nil, usageErrorf("--secret-file: %v", err)
+		}
+		versions, err := f.Secrets(ctx)
+		if err != nil {
+			return nil, nil, err
 		}
 		secrets = append(secrets, versions...)
 	}
@@ -182,19 +277,19 @@ func newVerifier(ctx context.Context, env *Env, o verifyOptions) (*signature.Ver
 	if o.jwks != "" && !jwksIsURL {
 		doc, err := readInput(env, o.jwks)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if keys, err = signature.ParseStaticKeys(doc); err != nil {
-			return nil, fmt.Errorf("failed to read the JWKS in %s: %w", o.jwks, err)
+			return nil, nil, fmt.Errorf("failed to read the JWKS in %s: %w", o.jwks, err)
 		}
 	}
 	// The receiver's logger would only report a failed JWKS fetch, which
 	// the report shows as keys_unavailable.
 	v, err := receiver.NewVerifier(cfg, signature.Options{Secrets: signature.StaticSecrets(secrets), Keys: keys, Now: now}, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	return v, nil
+	return cfg, v, nil
 }
 
 // secretVersions reads every enabled version of a Secret Manager secret,
@@ -222,34 +317,40 @@ func secretVersions(ctx context.Context, env *Env, name string) ([]signature.Sec
 	return list, nil
 }
 
-func toVerifyReport(rep signature.Report, hint string) verifyReport {
-	out := verifyReport{
-		Verified: rep.Err == nil, Hint: hint, Scheme: string(rep.Scheme), WebhookID: rep.ID,
-		SkewSeconds: rep.Skew.Seconds(), Tolerance: rep.Tolerance.String(),
-		Signatures: rep.Signatures, OtherSignatures: rep.OtherSignatures,
-		SecretsTried: append([]string{}, rep.SecretsTried...), MatchedSecret: rep.MatchedSecret,
-		Algorithm: rep.Algorithm, KeyID: rep.KeyID, Claims: rep.Claims,
-	}
+// fillSignatureReport copies how the signature was judged into out.
+func fillSignatureReport(out *verifyReport, rep signature.Report) {
+	out.Verified, out.Scheme, out.WebhookID = rep.Err == nil, string(rep.Scheme), rep.ID
+	out.SkewSeconds, out.Tolerance = rep.Skew.Seconds(), rep.Tolerance.String()
+	out.Signatures, out.OtherSignatures = rep.Signatures, rep.OtherSignatures
+	out.SecretsTried, out.MatchedSecret = append([]string{}, rep.SecretsTried...), rep.MatchedSecret
+	out.Algorithm, out.KeyID, out.Claims = rep.Algorithm, rep.KeyID, rep.Claims
 	if !rep.Timestamp.IsZero() {
 		ts := rep.Timestamp.UTC()
 		out.Timestamp = &ts
 	}
-	if rep.Err != nil {
-		out.Error = rep.Err.Error()
-		var se *signature.Error
-		if errors.As(rep.Err, &se) {
-			out.Code = se.Code
-		}
-	}
-	return out
 }
 
-func printVerifyReport(w io.Writer, out verifyReport, rep signature.Report) {
+func printVerifyReport(w io.Writer, out verifyReport, rep *signature.Report) {
 	tw := newTable(w)
-	if out.Verified {
-		tw.row("verdict", "OK: the delivery verifies")
-	} else {
-		tw.row("verdict", "FAILED: "+out.Error)
+	switch {
+	case out.Code != "":
+		tw.row("verdict", fmt.Sprintf("FAILED: %d %s: %s", out.HTTPStatus, out.Code, out.Error))
+	case out.Answer == receiver.StatusIgnored:
+		tw.row("verdict", fmt.Sprintf("OK: %d %s (a ping: acknowledged, nothing published)", out.HTTPStatus, out.Answer))
+	default:
+		tw.row("verdict", fmt.Sprintf("OK: %d %s (or %s if the receiver already published webhook-id %q)",
+			out.HTTPStatus, out.Answer, receiver.StatusDuplicate, out.WebhookID))
+	}
+	if out.EventType != "" {
+		tw.row("event", strings.TrimSpace(out.EventType+" "+out.Resource))
+	}
+	if rep == nil {
+		// Refused before the signature was checked.
+		if out.Hint != "" {
+			tw.row("why", out.Hint)
+		}
+		tw.flush()
+		return
 	}
 	tw.row("scheme", orNone(out.Scheme))
 	tw.row("webhook-id", strconv.Quote(out.WebhookID))
@@ -288,6 +389,92 @@ func printVerifyReport(w io.Writer, out verifyReport, rep signature.Report) {
 	tw.flush()
 }
 
+// hint says in words what an operator should look at.
+func (j *judge) hint(ctx context.Context, in receiver.Inspection, rep *signature.Report, header http.Header, body []byte) string {
+	switch in.Verdict.Code {
+	case "":
+		return ""
+	case "body_too_large":
+		return fmt.Sprintf("The body is %d bytes; the receiver reads at most %d (WEBHOOK_MAX_BODY_BYTES) and answers 413 before it checks the signature.", len(body), j.maxBody)
+	case event.CodeBodyClaimsMismatch:
+		return "The token verifies, but the body contradicts its claims (compare them above): the receiver publishes the claims' event and refuses a body that disagrees with them. The body was altered, or belongs to another delivery."
+	case "event_too_large":
+		return "The delivery verifies, but the event built from it is over Pub/Sub's message size limit: no retry can succeed."
+	}
+	if rep != nil && rep.Err == nil {
+		return "The delivery verifies, but its payload is refused by the receiver's event parser (pkg/event): " + in.Verdict.Message + "."
+	}
+	if rep == nil {
+		return ""
+	}
+	if errors.Is(rep.Err, signature.ErrSignatureMismatch) {
+		return j.diagnoseMismatch(ctx, *rep, header, body)
+	}
+	hint := explainHint(*rep)
+	if isClockError(rep.Err) && rep.Scheme == signature.SchemeHMAC && rep.MatchedSecret == "" && len(rep.SecretsTried) > 0 {
+		hint += " " + j.diagnoseMismatch(ctx, *rep, header, body)
+	}
+	return hint
+}
+
+// isClockError reports whether err is a webhook-timestamp outside the
+// tolerance, after which Explain still checks the signature.
+func isClockError(err error) bool {
+	return errors.Is(err, signature.ErrTimestampTooOld) || errors.Is(err, signature.ErrTimestampTooNew)
+}
+
+// bodyVariant is a way a body may have been re-formatted after it was
+// signed: by an editor, a shell redirection, a proxy or a capture tool.
+type bodyVariant struct {
+	what  string // what the signed body was, relative to the captured one
+	cause string
+	apply func([]byte) []byte
+}
+
+var bodyVariants = []bodyVariant{
+	{"WITHOUT its trailing newline", "an editor or echo added a newline after capture", func(b []byte) []byte { return bytes.TrimRight(b, "\r\n") }},
+	{"as compact JSON (without the whitespace between tokens)", "a proxy or the capture tool re-formatted the JSON", func(b []byte) []byte {
+		var buf bytes.Buffer
+		if json.Compact(&buf, b) != nil {
+			return b
+		}
+		return buf.Bytes()
+	}},
+}
+
+// diagnoseMismatch says which cause a signature_mismatch fits. A body
+// re-formatted after signing shows itself: one of bodyVariants matches. A
+// wrong secret and a change of content look the same to HMAC, so for those
+// it says what the delivery's age and signature count suggest, and that
+// the two cannot be told apart for certain.
+func (j *judge) diagnoseMismatch(ctx context.Context, rep signature.Report, header http.Header, body []byte) string {
+	for _, bv := range bodyVariants {
+		alt := bv.apply(body)
+		if bytes.Equal(alt, body) {
+			continue
+		}
+		if m := j.verifier.Explain(ctx, header, alt).MatchedSecret; m != "" {
+			return fmt.Sprintf("The signature matches the body %s (secret %s): the secret is right, and the body file is not the exact bytes received (%s). Save the exact bytes.", bv.what, m, bv.cause)
+		}
+	}
+	parts := []string{fmt.Sprintf("None of the %d signature(s) was made with any of the %d secret(s) tried over this webhook-id, webhook-timestamp and body. "+
+		"HMAC cannot tell a wrong secret from changed content: both are only a mismatch.", rep.Signatures, len(rep.SecretsTried)),
+		"Re-formatting is ruled out (the body without a trailing newline and as compact JSON match no secret either), so a proxy re-encoding the JSON is unlikely; a change of content or headers is not ruled out."}
+	if rep.Signatures > 1 {
+		parts = append(parts, fmt.Sprintf("Gemini signed with %d secrets, so a rotation was under way: a version you disabled or never stored may be among them.", rep.Signatures))
+	}
+	// The delivery's real age, not its skew against --at: a secret rotated
+	// since the capture was made fits a wrong secret.
+	switch age := j.wallClock().Sub(rep.Timestamp); {
+	case rep.Timestamp.IsZero():
+	case age > secretGracePeriod:
+		parts = append(parts, fmt.Sprintf("The delivery is %s old: if the secret was rotated since, it was signed with an older secret (disabled versions are not tried): a wrong secret fits best. Try that version with --secret.", describeDuration(age)))
+	default:
+		parts = append(parts, fmt.Sprintf("The delivery was sent %s ago, so the webhook's current secret signed it: if a secret tried is surely that one, changed content fits best; if not, the stored secret is not the webhook's (rotate to get one you know).", describeDuration(age)))
+	}
+	return strings.Join(parts, " ")
+}
+
 // explainHint says in words what an operator should look at.
 func explainHint(rep signature.Report) string {
 	var se *signature.Error
@@ -307,8 +494,6 @@ func explainHint(rep signature.Report) string {
 			s += " The signature did not match any secret either."
 		}
 		return s
-	case "signature_mismatch":
-		return fmt.Sprintf("None of the %d signature(s) was made with any of the %d secret(s) tried. Either the delivery was signed with a secret not listed (another webhook's, or one rotated out and disabled), or the body, webhook-id or webhook-timestamp differ from what was signed.", rep.Signatures, len(rep.SecretsTried))
 	case "no_signing_secrets":
 		return "This is an HMAC delivery and no secret was given: pass --secret, set WEBHOOK_SIGNING_SECRETS, or --secret-name."
 	case "jwt_unknown_kid":

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -119,6 +120,13 @@ func TestVerifyHMAC(t *testing.T) {
 	writeFile(t, tampered, []byte(strings.Replace(string(fresh.body), "batches/", "batches/x", 1)))
 	newline := filepath.Join(t.TempDir(), "newline.json")
 	writeFile(t, newline, append(slices.Clone(fresh.body), '\n'))
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, fresh.body, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty := filepath.Join(t.TempDir(), "pretty.json")
+	writeFile(t, pretty, indented.Bytes())
+	old := captureSend(t, nil, "batch.succeeded", "--secret", good, "--timestamp-offset", "-48h")
 	jsonHeaders := filepath.Join(t.TempDir(), "headers.json")
 	hb, err := json.Marshal(map[string]string{
 		"webhook-id": fresh.header.Get("webhook-id"), "webhook-timestamp": fresh.header.Get("webhook-timestamp"),
@@ -153,15 +161,15 @@ func TestVerifyHMAC(t *testing.T) {
 		},
 		{
 			name: "wrong_secret", c: fresh, args: []string{"--secret", other}, wantCode: 1,
-			want: []string{"FAILED: signature_mismatch", "secrets tried  1: --secret[0]", "matched        none", "None of the 1 signature(s)"},
+			want: []string{"FAILED: 401 signature_mismatch", "secrets tried  1: --secret[0]", "matched        none", "None of the 1 signature(s)"},
 		},
 		{
 			name: "no_secret", c: fresh, wantCode: 1,
-			want: []string{"FAILED: no_signing_secrets", "pass --secret"},
+			want: []string{"FAILED: 401 no_signing_secrets", "pass --secret"},
 		},
 		{
 			name: "stale_timestamp", c: stale, args: []string{"--secret", good}, wantCode: 1,
-			want: []string{"FAILED: timestamp_too_old", "old; OUTSIDE the tolerance of ±5m0s", "matched        --secret[0]", "The signature itself is right", "--at " + stale.header.Get("webhook-timestamp")},
+			want: []string{"FAILED: 401 timestamp_too_old", "old; OUTSIDE the tolerance of ±5m0s", "matched        --secret[0]", "The signature itself is right", "--at " + stale.header.Get("webhook-timestamp")},
 		},
 		{
 			name: "stale_timestamp_judged_at_delivery", c: stale, args: []string{"--secret", good, "--at", stale.header.Get("webhook-timestamp")},
@@ -173,11 +181,23 @@ func TestVerifyHMAC(t *testing.T) {
 		},
 		{
 			name: "tampered_body", c: fresh, body: tampered, args: []string{"--secret", other, "--secret", good}, wantCode: 1,
-			want: []string{"FAILED: signature_mismatch", "secrets tried  2: --secret[0], --secret[1]", "or the body, webhook-id or webhook-timestamp differ"},
+			want: []string{"FAILED: 401 signature_mismatch", "secrets tried  2: --secret[0], --secret[1]", "HMAC cannot tell a wrong secret from changed content", "Re-formatting is ruled out", "changed content fits best"},
 		},
 		{
 			name: "trailing_newline_added", c: fresh, body: newline, args: []string{"--secret", good}, wantCode: 1,
-			want: []string{"FAILED: signature_mismatch", "WITHOUT its trailing newline"},
+			want: []string{"FAILED: 401 signature_mismatch", "WITHOUT its trailing newline", "(secret --secret[0])", "the secret is right"},
+		},
+		{
+			name: "pretty_printed_capture", c: fresh, body: pretty, args: []string{"--secret", other, "--secret", good}, wantCode: 1,
+			want: []string{"FAILED: 401 signature_mismatch", "as compact JSON", "(secret --secret[1])", "the secret is right"},
+		},
+		{
+			name: "old_delivery_wrong_secret", c: old, args: []string{"--secret", other, "--at", old.header.Get("webhook-timestamp")}, wantCode: 1,
+			want: []string{"FAILED: 401 signature_mismatch", "HMAC cannot tell", "The delivery is 48h", "a wrong secret fits best"},
+		},
+		{
+			name: "stale_and_wrong_secret", c: stale, args: []string{"--secret", other}, wantCode: 1,
+			want: []string{"FAILED: 401 timestamp_too_old", "The signature did not match any secret either", "HMAC cannot tell"},
 		},
 	}
 	for _, tt := range tests {
@@ -250,9 +270,9 @@ func TestVerifyJWT(t *testing.T) {
 	}{
 		{"good", []string{"--jwks", filepath.Join(keys, "jwks.json")}, 0, []string{"OK", "scheme      jwt", "alg         RS256", "aud=\"https://hooks.example.com/\"", "type=\"interaction.completed\""}},
 		{"audience_pinned", []string{"--jwks", filepath.Join(keys, "jwks.json"), "--audience", "https://hooks.example.com/"}, 0, []string{"OK"}},
-		{"wrong_audience", []string{"--jwks", filepath.Join(keys, "jwks.json"), "--audience", "https://other.example.com/"}, 1, []string{"FAILED: jwt_invalid_audience", "meant for another URL"}},
-		{"unknown_kid", []string{"--jwks", filepath.Join(otherKeys, "jwks.json")}, 1, []string{"FAILED: jwt_unknown_kid", "The key set has no key"}},
-		{"expired_later", []string{"--jwks", filepath.Join(keys, "jwks.json"), "--at", "2099-01-01T00:00:00Z", "--tolerance", "876000h"}, 1, []string{"FAILED: jwt_expired", "--at"}},
+		{"wrong_audience", []string{"--jwks", filepath.Join(keys, "jwks.json"), "--audience", "https://other.example.com/"}, 1, []string{"FAILED: 401 jwt_invalid_audience", "meant for another URL"}},
+		{"unknown_kid", []string{"--jwks", filepath.Join(otherKeys, "jwks.json")}, 1, []string{"FAILED: 401 jwt_unknown_kid", "The key set has no key"}},
+		{"expired_later", []string{"--jwks", filepath.Join(keys, "jwks.json"), "--at", "2099-01-01T00:00:00Z", "--tolerance", "876000h"}, 1, []string{"FAILED: 401 jwt_expired", "--at"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,7 +396,7 @@ func TestVerifySecretManagerVersions(t *testing.T) {
 		},
 		{
 			name: "disabled_version", signedBy: v2, args: []string{"--secret-name", parent}, wantCode: 1,
-			want: []string{"FAILED: signature_mismatch", "secrets tried  2: " + parent + "/versions/3, " + parent + "/versions/1"},
+			want: []string{"FAILED: 401 signature_mismatch", "secrets tried  2: " + parent + "/versions/3, " + parent + "/versions/1"},
 		},
 	}
 	for _, tt := range tests {

@@ -54,8 +54,8 @@ var noRetries = operations.WithRetries(retry.Config{Strategy: "none"})
 var webhooksSubs = []*Command{
 	{
 		Name:  "webhooks create",
-		Usage: "webhooks create --uri URL --events EVENT[,EVENT…] --secret-name projects/P/secrets/S [--name NAME] [--print-secret] [--json]",
-		Short: "register a project-level webhook and store its signing secret in Secret Manager",
+		Usage: "webhooks create --uri URL --events EVENT[,EVENT…] (--secret-name projects/P/secrets/S | --secret-file FILE) [--name NAME] [--print-secret] [--json]",
+		Short: "register a project-level webhook and store its signing secret in Secret Manager (or the local runner's file)",
 		Long:  helpText("webhooks-create", "{{events}}", strings.Join(webhookEvents, ", ")),
 		Run:   runWebhooksCreate,
 	},
@@ -96,7 +96,7 @@ var webhooksSubs = []*Command{
 	},
 	{
 		Name:  "webhooks rotate",
-		Usage: "webhooks rotate ID --secret-name projects/P/secrets/S [--revoke-immediately] [--print-secret] [--json]",
+		Usage: "webhooks rotate ID (--secret-name projects/P/secrets/S | --secret-file FILE) [--revoke-immediately] [--print-secret] [--json]",
 		Short: "rotate a webhook's signing secret with zero downtime",
 		Long:  helpText("webhooks-rotate"),
 		Run:   runWebhooksRotate,
@@ -199,42 +199,29 @@ func parseID(env *Env, c *Command, fs *flag.FlagSet, args []string) (string, err
 	return pos[0], nil
 }
 
-// secretTarget resolves --secret-name (default $WEBHOOK_SIGNING_SECRET).
-// It may be empty only with --print-secret.
-func secretTarget(env *Env, flagValue string, printSecret bool) (string, error) {
-	name := flagValue
-	if name == "" {
-		name = env.Getenv(config.EnvSigningSecret)
-	}
-	switch {
-	case name == "" && !printSecret:
-		return "", usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (or --print-secret to only print the secret)", config.EnvSigningSecret)
-	case name != "" && !secretNamePattern.MatchString(name):
-		return "", usageErrorf("--secret-name %q must look like projects/PROJECT/secrets/NAME", name)
-	}
-	return name, nil
-}
-
 // secretIssue is what create and rotate, which receive a new signing secret
 // from Gemini, hold before they call the API.
 type secretIssue struct {
-	target string       // the Secret Manager secret; "" when the secret is only printed
-	store  *secretStore // nil when the secret is only printed
+	target string             // where the secret goes; "" when it is only printed
+	store  signingSecretStore // nil when the secret is only printed
 	api    *interactions.Webhooks
 	info   io.Writer // the report: standard error when standard output holds the secret or JSON
 }
 
-// openSecretIssue checks the output flags, then connects to Secret Manager
-// and the Gemini API. The caller closes it.
-func openSecretIssue(ctx context.Context, env *Env, secretName string, printSecret, asJSON bool) (*secretIssue, error) {
+// openSecretIssue checks the output flags, then checks that the secret can
+// be stored and connects to the Gemini API. The caller closes it.
+func openSecretIssue(ctx context.Context, env *Env, secretName, secretFile string, printSecret, asJSON bool) (*secretIssue, error) {
 	if printSecret && asJSON {
 		return nil, usageErrorf("--print-secret and --json both want standard output; pick one")
 	}
-	target, store, err := openSecretTarget(ctx, env, secretName, printSecret)
+	store, err := openSecretStore(ctx, env, secretName, secretFile, printSecret)
 	if err != nil {
 		return nil, err
 	}
-	si := &secretIssue{target: target, store: store, info: env.Stdout}
+	si := &secretIssue{store: store, info: env.Stdout}
+	if store != nil {
+		si.target = store.target()
+	}
 	if si.api, err = newWebhooksClient(ctx, env); err != nil {
 		si.close()
 		return nil, err
@@ -257,6 +244,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	events := fs.String("events", "", "comma-separated `EVENTS` to subscribe to (required)")
 	name := fs.String("name", "", "display `NAME` of the webhook")
 	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the signing secret to (default $"+config.EnvSigningSecret+")")
+	secretFile := fs.String("secret-file", "", "or the local runner's `FILE` standing in for it (default $"+config.EnvSigningSecretFile+")")
 	printSecret := fs.Bool("print-secret", false, "print the signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseNoArgs(env, c, fs, args); err != nil {
@@ -272,7 +260,7 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 	if err != nil {
 		return err
 	}
-	si, err := openSecretIssue(ctx, env, *secretName, *printSecret, *asJSON)
+	si, err := openSecretIssue(ctx, env, *secretName, *secretFile, *printSecret, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -302,15 +290,15 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 		fmt.Fprintln(env.Stdout, newSecret)
 	}
 	if newSecret == "" {
-		return fmt.Errorf("webhook %s was created but Gemini returned no signing secret; issue one with: geminihooks webhooks rotate %s --revoke-immediately --secret-name %s",
-			id, id, orPlaceholder(si.target, "projects/P/secrets/S"))
+		return fmt.Errorf("webhook %s was created but Gemini returned no signing secret; issue one with: geminihooks webhooks rotate %s --revoke-immediately %s",
+			id, id, si.flag())
 	}
 
 	version := ""
 	if si.store != nil {
 		version, err = si.store.add(ctx, newSecret)
 		if err != nil {
-			printCreateStoreFailure(env.Stderr, id, wh.GetURI(), si.target, err, *printSecret)
+			printCreateStoreFailure(env.Stderr, id, wh.GetURI(), si.store, err, *printSecret)
 			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("webhook %s created, signing secret not stored", id)}
 		}
 	}
@@ -329,40 +317,36 @@ func runWebhooksCreate(ctx context.Context, env *Env, c *Command, args []string)
 		return nil
 	}
 	fmt.Fprintf(si.info, "Stored its signing secret as %s.\n", version)
-	fmt.Fprintf(si.info, "A receiver reading %s (%s) accepts deliveries signed\n"+
-		"with it within %s, or at once on the first delivery its cached secrets cannot verify.\n",
-		si.target, config.EnvSigningSecret, humanDuration(secret.DefaultTTL))
+	fmt.Fprintln(si.info, si.store.pickup())
 	return nil
+}
+
+// flag names the store in advice: the flag that selects it again.
+func (si *secretIssue) flag() string {
+	if si.store == nil {
+		return "--secret-name projects/P/secrets/S"
+	}
+	return si.store.flag()
 }
 
 // printCreateStoreFailure explains how to recover a webhook whose new
 // secret could not be stored. It never prints the secret.
-func printCreateStoreFailure(w io.Writer, id, uri, target string, cause error, printed bool) {
+func printCreateStoreFailure(w io.Writer, id, uri string, store signingSecretStore, cause error, printed bool) {
 	lines := []string{
-		fmt.Sprintf("Webhook %s was created, but its signing secret could NOT be stored in %s:", id, target),
+		fmt.Sprintf("Webhook %s was created, but its signing secret could NOT be stored in %s:", id, store.target()),
 		"  " + cause.Error(),
 	}
 	if printed {
-		lines = append(lines, addPrintedSecretLines(target)...)
+		lines = append(lines, store.byHand()...)
 	} else {
 		lines = append(lines,
 			"Gemini shows a signing secret only once and it was not printed, so it is LOST. Deliveries to",
 			uri+" will fail verification until the receiver has a valid secret.",
 			"Fix the cause (does the secret exist? do you hold roles/secretmanager.secretVersionAdder on it?),",
 			"then issue and store a new secret:",
-			fmt.Sprintf("  geminihooks webhooks rotate %s --revoke-immediately --secret-name %s", id, target))
+			fmt.Sprintf("  geminihooks webhooks rotate %s --revoke-immediately %s", id, store.flag()))
 	}
 	printLoud(w, lines)
-}
-
-// addPrintedSecretLines tells how to store, by hand, a secret that was
-// printed but could not be stored in target.
-func addPrintedSecretLines(target string) []string {
-	return []string{
-		"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
-		"from the file you saved it to:",
-		fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(target), projectOf(target)),
-	}
 }
 
 // printLoud prints lines in a block that stands out in a terminal log.
@@ -423,13 +407,7 @@ func runWebhooksList(ctx context.Context, env *Env, c *Command, args []string) e
 		fmt.Fprintln(env.Stdout, "No webhooks.")
 		return nil
 	}
-	t := newTable(env.Stdout)
-	t.row("ID", "NAME", "STATE", "EVENTS", "URI")
-	for i := range all {
-		w := &all[i]
-		t.row(deref(w.GetID()), orPlaceholder(deref(w.GetName()), "-"), state(w), strings.Join(eventNames(w), ","), w.GetURI())
-	}
-	t.flush()
+	printWebhookList(env.Stdout, all)
 	return nil
 }
 
@@ -588,6 +566,7 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	fs := newFlagSet(env, c)
 	immediately := fs.Bool("revoke-immediately", false, "stop signing with the previous secret now instead of in 24 hours")
 	secretName := fs.String("secret-name", "", "Secret Manager secret `projects/P/secrets/S` to add the new secret to (default $"+config.EnvSigningSecret+")")
+	secretFile := fs.String("secret-file", "", "or the local runner's `FILE` standing in for it (default $"+config.EnvSigningSecretFile+")")
 	printSecret := fs.Bool("print-secret", false, "print the new signing secret, alone, on standard output (everything else goes to standard error)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	id, err := parseID(env, c, fs, args)
@@ -598,7 +577,7 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	if *immediately {
 		behavior = revokeImmediately
 	}
-	si, err := openSecretIssue(ctx, env, *secretName, *printSecret, *asJSON)
+	si, err := openSecretIssue(ctx, env, *secretName, *secretFile, *printSecret, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -621,7 +600,7 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	if si.store != nil {
 		out.SecretVersion, err = si.store.add(ctx, newSecret)
 		if err != nil {
-			printRotateStoreFailure(env.Stderr, id, si.target, behavior, rotatedAt.Add(secretGracePeriod), err, *printSecret)
+			printRotateStoreFailure(env.Stderr, id, si.store, behavior, rotatedAt.Add(secretGracePeriod), err, *printSecret)
 			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("signing secret of webhook %s rotated but not stored", id)}
 		}
 		// Best effort: listing needs more than the version-adder role, and
@@ -634,7 +613,7 @@ func runWebhooksRotate(ctx context.Context, env *Env, c *Command, args []string)
 	if *asJSON {
 		return writeJSON(env.Stdout, out)
 	}
-	printRotated(si.info, out, si.target, previousKnown)
+	printRotated(si.info, out, si.store, previousKnown)
 	return nil
 }
 
@@ -682,7 +661,7 @@ func previousExpiry(ctx context.Context, api *interactions.Webhooks, id, behavio
 }
 
 // printRotated reports a rotation in words.
-func printRotated(w io.Writer, out rotateResult, target string, previousKnown bool) {
+func printRotated(w io.Writer, out rotateResult, store signingSecretStore, previousKnown bool) {
 	fmt.Fprintf(w, "Rotated the signing secret of webhook %s (%s).\n", out.WebhookID, out.RevocationBehavior)
 	if out.SecretVersion == "" {
 		fmt.Fprintln(w, "The new secret was not stored in Secret Manager (no --secret-name): the copy printed on standard output is the only one.")
@@ -700,16 +679,19 @@ func printRotated(w io.Writer, out rotateResult, target string, previousKnown bo
 	} else {
 		fmt.Fprintln(w, "The previous secret no longer signs.")
 	}
-	printDisableHint(w, target, out.SecretVersion, out.PreviousVersions, previousKnown)
+	if store == nil {
+		fmt.Fprintln(w, "Retire the previous secret wherever you keep it.")
+		return
+	}
+	store.retire(w, out.SecretVersion, out.PreviousVersions, previousKnown)
 }
 
-// printDisableHint names the Secret Manager versions that stop mattering
-// once the previous secrets stop signing. previousKnown says whether
-// previous is the complete list (listing versions may not be allowed).
-func printDisableHint(w io.Writer, target, newVersion string, previous []string, previousKnown bool) {
+// retire names the Secret Manager versions that stop mattering once the
+// previous secrets stop signing. previousKnown says whether previous is the
+// complete list (listing versions may not be allowed).
+func (s *smSecretStore) retire(w io.Writer, newVersion string, previous []string, previousKnown bool) {
+	target := s.name
 	switch {
-	case target == "":
-		fmt.Fprintln(w, "Retire the previous secret wherever you keep it.")
 	case !previousKnown:
 		fmt.Fprintf(w, "You may then disable the versions of %s older than version %s:\n", target, versionID(newVersion))
 		fmt.Fprintf(w, "  gcloud secrets versions list %s --project=%s --filter=state:enabled\n", secretID(target), projectOf(target))
@@ -734,13 +716,13 @@ func humanDuration(d time.Duration) string {
 
 // printRotateStoreFailure explains how to recover from a rotation whose
 // new secret could not be stored. It never prints the secret.
-func printRotateStoreFailure(w io.Writer, id, target, behavior string, until time.Time, cause error, printed bool) {
+func printRotateStoreFailure(w io.Writer, id string, store signingSecretStore, behavior string, until time.Time, cause error, printed bool) {
 	lines := []string{
-		fmt.Sprintf("The signing secret of webhook %s was rotated, but the new secret could NOT be stored in %s:", id, target),
+		fmt.Sprintf("The signing secret of webhook %s was rotated, but the new secret could NOT be stored in %s:", id, store.target()),
 		"  " + cause.Error(),
 	}
 	if printed {
-		lines = append(lines, addPrintedSecretLines(target)...)
+		lines = append(lines, store.byHand()...)
 	} else {
 		lines = append(lines, "It was not printed, so it is LOST.")
 	}
@@ -756,7 +738,7 @@ func printRotateStoreFailure(w io.Writer, id, target, behavior string, until tim
 		lines = append(lines,
 			"Fix the cause (does the secret exist? do you hold roles/secretmanager.secretVersionAdder on it?),",
 			"then rotate again:",
-			fmt.Sprintf("  geminihooks webhooks rotate %s --secret-name %s", id, target))
+			fmt.Sprintf("  geminihooks webhooks rotate %s %s", id, store.flag()))
 	}
 	printLoud(w, lines)
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
@@ -66,6 +67,8 @@ type secretManagerFake struct {
 	data     map[string][]byte
 	addErrs  []error // returned by the next AddSecretVersion calls, in order
 	listErr  error   // returned by every ListSecretVersions call
+	denied   bool    // the caller lacks secretmanager.versions.add
+	checks   int     // TestIamPermissions calls
 	adds     int     // AddSecretVersion calls, failed ones included
 }
 
@@ -107,6 +110,33 @@ func (f *secretManagerFake) failAdds(errs ...error) {
 	f.addErrs = append(f.addErrs, errs...)
 }
 
+// deny takes the version-adder grant away: TestIamPermissions leaves
+// secretmanager.versions.add out, and AddSecretVersion is refused.
+func (f *secretManagerFake) deny() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.denied = true
+}
+
+// TestIamPermissions answers with the permissions asked for that the
+// caller holds, as the real service does for any caller; a secret that
+// does not exist is NotFound.
+func (f *secretManagerFake) TestIamPermissions(_ context.Context, req *iampb.TestIamPermissionsRequest) (*iampb.TestIamPermissionsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks++
+	if req.GetResource() != f.parent {
+		return nil, status.Errorf(codes.NotFound, "Secret [%s] not found.", req.GetResource())
+	}
+	resp := &iampb.TestIamPermissionsResponse{}
+	for _, p := range req.GetPermissions() {
+		if p != "secretmanager.versions.add" || !f.denied {
+			resp.Permissions = append(resp.Permissions, p)
+		}
+	}
+	return resp, nil
+}
+
 // failLists makes every ListSecretVersions call fail with err.
 func (f *secretManagerFake) failLists(err error) {
 	f.mu.Lock()
@@ -129,6 +159,9 @@ func (f *secretManagerFake) AddSecretVersion(_ context.Context, req *secretmanag
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.adds++
+	if f.denied {
+		return nil, status.Error(codes.PermissionDenied, "Permission 'secretmanager.versions.add' denied")
+	}
 	if len(f.addErrs) > 0 {
 		err := f.addErrs[0]
 		f.addErrs = f.addErrs[1:]

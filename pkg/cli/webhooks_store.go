@@ -6,16 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"cloud.google.com/go/iam/apiv1/iampb"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/secret"
 )
 
 // Bounds of the retries of a failed AddSecretVersion.
@@ -24,44 +30,139 @@ const (
 	storeBackoff  = 500 * time.Millisecond
 )
 
-// secretStore adds signing secrets to one Secret Manager secret.
-type secretStore struct {
+// signingSecretStore keeps the signing secrets Gemini issues as versions of
+// one secret: Secret Manager's (smSecretStore) when deployed, or the file
+// standing in for it where there is none, the local runner's
+// (fileSecretStore).
+type signingSecretStore interface {
+	// target names the secret: projects/P/secrets/S, or the file's path.
+	target() string
+	// flag is the command-line flag that names it again, for advice.
+	flag() string
+	// check fails when add surely would, so that Gemini is not asked for
+	// a secret nobody can keep.
+	check(ctx context.Context) error
+	// add stores value as a new version and returns the version's name.
+	add(ctx context.Context, value string) (string, error)
+	// enabledVersionsExcept lists the enabled versions other than skip,
+	// newest first.
+	enabledVersionsExcept(ctx context.Context, skip string) ([]string, error)
+	// byHand tells how to store a secret saved from --print-secret
+	// without this tool.
+	byHand() []string
+	// pickup says when a receiver starts accepting a new version.
+	pickup() string
+	// retire tells what to do with the previous versions once they no
+	// longer sign.
+	retire(w io.Writer, newVersion string, previous []string, previousKnown bool)
+	close()
+}
+
+var (
+	_ signingSecretStore = (*smSecretStore)(nil)
+	_ signingSecretStore = (*fileSecretStore)(nil)
+)
+
+// smSecretStore adds signing secrets to one Secret Manager secret.
+type smSecretStore struct {
 	client *secretmanager.Client
 	name   string // projects/P/secrets/S
 }
 
-// newSecretStore connects to Secret Manager (or SECRET_MANAGER_EMULATOR_HOST)
-// for the secret name.
-func newSecretStore(ctx context.Context, env *Env, name string) (*secretStore, error) {
+// permVersionsAdd is the permission add needs
+// (roles/secretmanager.secretVersionAdder).
+const permVersionsAdd = "secretmanager.versions.add"
+
+// openSecretStore resolves where a new signing secret is stored (nil when it
+// is only printed) and checks that it can be written, all before anything
+// is created or rotated in Gemini, so that a missing credential or grant
+// cannot strand a secret.
+func openSecretStore(ctx context.Context, env *Env, name, file string, print bool) (signingSecretStore, error) {
+	store, err := resolveSecretStore(ctx, env, name, file, print)
+	if err != nil || store == nil {
+		return nil, err
+	}
+	if err := store.check(ctx); err != nil {
+		store.close()
+		return nil, fmt.Errorf("%w; nothing was asked of Gemini", err)
+	}
+	return store, nil
+}
+
+// resolveSecretStore picks the store: --secret-name, else --secret-file,
+// else WEBHOOK_SIGNING_SECRET, else WEBHOOK_SIGNING_SECRET_FILE; none is
+// allowed only with --print-secret.
+func resolveSecretStore(ctx context.Context, env *Env, name, file string, print bool) (signingSecretStore, error) {
+	switch {
+	case name != "" && file != "":
+		return nil, usageErrorf("give --secret-name or --secret-file, not both")
+	case name == "" && file == "":
+		if name = env.Getenv(config.EnvSigningSecret); name == "" {
+			file = env.Getenv(config.EnvSigningSecretFile)
+		}
+	}
+	switch {
+	case file != "":
+		f, err := secret.NewFile(file)
+		if err != nil {
+			return nil, usageErrorf("--secret-file: %v", err)
+		}
+		return &fileSecretStore{file: f}, nil
+	case name == "" && !print:
+		return nil, usageErrorf("no --secret-name: pass --secret-name projects/P/secrets/S or set %s (%s, or --secret-file, for the local runner's file; --print-secret to only print the secret)",
+			config.EnvSigningSecret, config.EnvSigningSecretFile)
+	case name == "":
+		return nil, nil
+	case !secretNamePattern.MatchString(name):
+		return nil, usageErrorf("--secret-name %q must look like projects/PROJECT/secrets/NAME", name)
+	}
 	c, err := newSecretManagerClient(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	return &secretStore{client: c, name: name}, nil
+	return &smSecretStore{client: c, name: name}, nil
 }
 
-// openSecretTarget resolves where a new signing secret is stored and connects
-// to Secret Manager before anything is created or rotated in Gemini, so a
-// missing credential cannot strand a secret. The store is nil when the
-// secret is only printed.
-func openSecretTarget(ctx context.Context, env *Env, name string, print bool) (string, *secretStore, error) {
-	target, err := secretTarget(env, name, print)
-	if err != nil || target == "" {
-		return target, nil, err
+func (s *smSecretStore) target() string { return s.name }
+
+func (s *smSecretStore) flag() string { return "--secret-name " + s.name }
+
+func (s *smSecretStore) close() { _ = s.client.Close() }
+
+// check asks Secret Manager whether the caller may add versions to the
+// secret; the answer needs no permission of its own, and a secret that
+// does not exist is named as such.
+func (s *smSecretStore) check(ctx context.Context) error {
+	resp, err := s.client.TestIamPermissions(ctx, &iampb.TestIamPermissionsRequest{Resource: s.name, Permissions: []string{permVersionsAdd}})
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return fmt.Errorf("secret %s does not exist (Terraform creates it; its name is the webhook_signing_secret output)", s.name)
+	case err != nil:
+		return fmt.Errorf("failed to check access to %s: %w", s.name, err)
+	case !slices.Contains(resp.GetPermissions(), permVersionsAdd):
+		return fmt.Errorf("you may not add versions to %s: %s is missing (grant roles/secretmanager.secretVersionAdder on the secret)", s.name, permVersionsAdd)
 	}
-	store, err := newSecretStore(ctx, env, target)
-	if err != nil {
-		return "", nil, err
-	}
-	return target, store, nil
+	return nil
 }
 
-func (s *secretStore) close() { _ = s.client.Close() }
+func (s *smSecretStore) byHand() []string {
+	return []string{
+		"The secret printed on standard output is its only copy. Add it to Secret Manager yourself",
+		"from the file you saved it to:",
+		fmt.Sprintf("  gcloud secrets versions add %s --project=%s --data-file=FILE", secretID(s.name), projectOf(s.name)),
+	}
+}
+
+func (s *smSecretStore) pickup() string {
+	return fmt.Sprintf("A receiver reading %s (%s) accepts deliveries signed\n"+
+		"with it within %s, or at once on the first delivery its cached secrets cannot verify.",
+		s.name, config.EnvSigningSecret, humanDuration(secret.DefaultTTL))
+}
 
 // add stores value as a new version and returns the version's name.
 // Transient failures are retried: a duplicate version is harmless (the
 // receiver accepts every enabled version), a lost secret is not.
-func (s *secretStore) add(ctx context.Context, value string) (string, error) {
+func (s *smSecretStore) add(ctx context.Context, value string) (string, error) {
 	data := []byte(value)
 	sum := int64(crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))
 	req := &secretmanagerpb.AddSecretVersionRequest{
@@ -95,7 +196,7 @@ func (s *secretStore) add(ctx context.Context, value string) (string, error) {
 // enabledVersionsExcept lists the enabled versions other than skip, newest
 // first. It needs more than the version-adder role, so callers treat a
 // failure as "unknown".
-func (s *secretStore) enabledVersionsExcept(ctx context.Context, skip string) ([]string, error) {
+func (s *smSecretStore) enabledVersionsExcept(ctx context.Context, skip string) ([]string, error) {
 	var out []string
 	it := s.client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: s.name, Filter: "state:ENABLED"})
 	for v, err := range it.All() {

@@ -37,6 +37,13 @@ const (
 	// points the jobs it creates (terraform output webhook_url).
 	EnvWebhookURL = "WEBHOOK_URL"
 
+	// EnvSigningSecretFile names the file that stands in for the Secret
+	// Manager secret of WEBHOOK_SIGNING_SECRET where there is none: the
+	// local runner keeps one in its data directory and accepts every
+	// version in it, and the operator tool's webhooks create and rotate
+	// add the secrets Gemini issues to it (verify and listen try them).
+	EnvSigningSecretFile = "WEBHOOK_SIGNING_SECRET_FILE"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"

@@ -1,10 +1,16 @@
 package local
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/logging"
+	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 // BenchmarkCompleteToArtifact measures, on the local stack, the time from a
@@ -119,4 +126,109 @@ func BenchmarkLostWebhookRecovery(b *testing.B) {
 	b.ReportMetric(seconds(recovery, 1), "max_recovery_s")
 	b.ReportMetric(seconds(toResults, 1), "max_to_results_s")
 	b.ReportMetric(interval.Seconds(), "interval_s")
+}
+
+// sustainedRounds and sustainedSenders shape BenchmarkLocalRunnerSustained.
+const (
+	sustainedRounds  = 3
+	sustainedSenders = 16
+	// sustainedBound bounds the whole benchmark's time.
+	sustainedBound = 5 * time.Minute
+)
+
+// BenchmarkLocalRunnerSustained drives the whole local stack (receiver,
+// in-process Pub/Sub, materializer, simulator, results on disk) with three
+// equal rounds of b.N new signed deliveries from 16 senders each, without a
+// pause, and reports each round's rate and local_runner_sustained_ratio:
+// the last round's rate ÷ the first's. The jobs are unknown to the
+// simulator, so each one ends in a failure manifest and a results.failed
+// event: the materializer's whole path without a download. A 503 (the
+// receiver waited too long for room in the in-process Pub/Sub) is counted
+// and sent again, as Gemini would. Run with a fixed count, e.g.
+// -benchtime=4000x; the run is bounded by sustainedBound.
+func BenchmarkLocalRunnerSustained(b *testing.B) {
+	stack, err := Start(context.Background(), Options{
+		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
+		Logger: logging.New(io.Discard, slog.LevelError), DataDir: b.TempDir(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stack.Close() })
+	// Nobody reads the stack's own channels here; drain them so that the
+	// subscriptions feeding them never wait.
+	go func() {
+		for range stack.Received {
+		}
+	}()
+	go func() {
+		for range stack.Results {
+		}
+	}()
+	secret, err := signature.ParseSecret("bench", stack.Secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sustainedBound)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: sustainedSenders, MaxConnsPerHost: sustainedSenders}}
+	var seq, retried atomic.Int64
+	send := func() error {
+		i := seq.Add(1)
+		id := "msg_sustained_" + strconv.FormatInt(i, 10)
+		body := fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":"2026-05-04T12:00:00Z","data":{"id":"batches/sustained%d"}}`, i)
+		for {
+			now := time.Now()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, stack.URL, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("webhook-id", id)
+			req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+			req.Header.Set("webhook-signature", signature.SignHMAC(secret, id, now, body))
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				return nil
+			case http.StatusServiceUnavailable:
+				retried.Add(1)
+			default:
+				return fmt.Errorf("delivery %s: %s", id, resp.Status)
+			}
+		}
+	}
+	rates := make([]float64, sustainedRounds)
+	b.ResetTimer()
+	for r := range rates {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, sustainedSenders)
+		start := time.Now()
+		for range sustainedSenders {
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) {
+					if err := send(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatalf("round %d: %v", r+1, err)
+		}
+		rates[r] = float64(b.N) / time.Since(start).Seconds()
+	}
+	b.StopTimer()
+	b.ReportMetric(rates[0], "round1_deliveries/s")
+	b.ReportMetric(rates[len(rates)-1], "round3_deliveries/s")
+	b.ReportMetric(rates[len(rates)-1]/rates[0], "sustained_ratio")
+	b.ReportMetric(float64(retried.Load()), "retried_503")
 }

@@ -1,10 +1,17 @@
 // Package local runs the whole geminihooks pipeline on one machine with no
 // cloud account: the receiver on loopback; in-memory idempotency and an
-// in-process Pub/Sub (pstest), or the Firestore and Pub/Sub emulators when
+// in-process Pub/Sub, or the Firestore and Pub/Sub emulators when
 // FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set; the materializer,
 // fed by a subscription the way a push subscription feeds it; a Cloud
 // Storage stand-in whose objects are plain files under a data directory; and
-// the Gemini API simulator, unless GEMINI_API_KEY is set (then the real API).
+// the Gemini API simulator, or the real Gemini API when Options.RealGemini
+// says so (never because GEMINI_API_KEY happens to be set).
+//
+// The in-process Pub/Sub (internal/minipubsub) bounds what it holds: the
+// materializer's subscription paces the receiver, whose publishes wait
+// while it holds PubSubBacklog events, so the stack keeps a steady rate
+// under sustained load instead of piling up events the materializer has
+// not reached.
 // Both functions are built with the same receiver.Build and
 // materializer.Build as when deployed.
 package local
@@ -26,7 +33,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -35,6 +41,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
+	"github.com/geminihooks/geminihooks/internal/minipubsub"
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/config"
@@ -43,8 +50,15 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
+
+// PubSubBacklog bounds the events the in-process Pub/Sub holds for the
+// materializer: past it the receiver's publishes wait (up to
+// PUBLISH_TIMEOUT, then 503 and Gemini retries). A few seconds of the
+// materializer's work keeps bursts fast and the wait short.
+const PubSubBacklog = 256
 
 // DefaultProject is the project id used when GOOGLE_CLOUD_PROJECT is unset.
 const DefaultProject = "geminihooks-local"
@@ -63,6 +77,13 @@ type Options struct {
 	// ReconcileInterval runs a reconcile pass this often, as Cloud
 	// Scheduler does deployed; 0 runs none.
 	ReconcileInterval time.Duration
+	// SimAddr is where the Gemini API simulator listens (default: a free
+	// loopback port). A fixed one lets the operator tool keep pointing at
+	// it across restarts.
+	SimAddr string
+	// RealGemini uses the Gemini API itself, with GEMINI_API_KEY, instead
+	// of the simulator.
+	RealGemini bool
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -86,6 +107,9 @@ type Stack struct {
 	ResultsTopic string
 	// Gemini describes the Gemini API in use.
 	Gemini string
+	// GeminiKeyIgnored reports that GEMINI_API_KEY is set but the
+	// simulator is used (Options.RealGemini is false).
+	GeminiKeyIgnored bool
 	// Sim is the Gemini API simulator, or nil when the real API is used.
 	Sim *geminisim.Server
 	// Store holds the results; its files are under DataDir.
@@ -94,6 +118,18 @@ type Stack struct {
 	DataDir string
 	// Bucket is the bucket name the results events report.
 	Bucket string
+	// SecretFile stands in for the signing secret's Secret Manager secret:
+	// the receiver accepts every version in it, besides Secret, and the
+	// operator tool's webhooks create and rotate add to it
+	// (WEBHOOK_SIGNING_SECRET_FILE).
+	SecretFile *secret.File
+	// Project is the Google Cloud project the topics are in.
+	Project string
+	// PubSubAddr is the Pub/Sub endpoint (host:port), in-process or the
+	// emulator, for PUBSUB_EMULATOR_HOST.
+	PubSubAddr string
+	// JWKSURL is the key set per-request (JWT) deliveries verify against.
+	JWKSURL string
 
 	// Received carries every completion event published, as the tail
 	// subscription sees it (buffered; dropped when nobody reads).
@@ -102,8 +138,11 @@ type Stack struct {
 	// (buffered; dropped when nobody reads).
 	Results <-chan *event.Results
 
-	server *http.Server
-	// reconcile is the reconciler's handler, nil when it does not run.
+	simKey string // the simulator's API key
+	// inProcess is the in-process Pub/Sub, nil with the emulator.
+	inProcess *minipubsub.Server
+	server    *http.Server
+	// reconcile is the reconciler's handler.
 	reconcile http.Handler
 	res       cleanup.Stack
 	wg        sync.WaitGroup
@@ -115,7 +154,7 @@ type Stack struct {
 }
 
 // Start starts the stack; Close stops it.
-func Start(ctx context.Context, opts Options) (s *Stack, err error) {
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Logger == nil {
 		return nil, errors.New("local: missing logger")
 	}
@@ -123,13 +162,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if lookuper == nil {
 		lookuper = envconfig.OsLookuper()
 	}
-	s = &Stack{}
+	s := &Stack{}
 	defer func() {
+		// s, not the result: a failed start returns nil.
 		if err != nil {
 			err = errors.Join(err, s.Close())
 		}
 	}()
-	rcfg, mcfg, err := s.configure(ctx, lookuper)
+	rcfg, mcfg, err := s.configure(ctx, lookuper, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -156,25 +196,38 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	// Captures go to the data directory's captures/ folder, as they would
 	// to the results bucket's.
 	rb.Captures = s.Store
+	if s.SecretFile, err = secret.NewFile(filepath.Join(s.DataDir, SecretFileName)); err != nil {
+		return nil, err
+	}
+	rb.Secrets = s.SecretFile
 	if err := s.serve(ctx, rcfg, rb, opts); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// SecretFileName is the file in the data directory that stands in for the
+// signing secret's Secret Manager secret.
+const SecretFileName = "signing-secret.json"
+
 // configure reads both functions' configurations from l, with what a run on
-// this machine needs on top: the simulator unless a real Gemini API key is
-// configured, a signing secret, a project and a bucket name.
-func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.Config, *materializer.Config, error) {
+// this machine needs on top: the simulator unless opts asks for the real
+// Gemini API, a signing secret, a project and a bucket name.
+func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper, opts Options) (*receiver.Config, *materializer.Config, error) {
 	overrides := map[string]string{
-		// Secrets come from WEBHOOK_SIGNING_SECRETS only: there is no
-		// Secret Manager here.
+		// Secrets come from WEBHOOK_SIGNING_SECRETS and the data
+		// directory's stand-in file: there is no Secret Manager here.
 		config.EnvSigningSecret: "",
 	}
-	if key, ok := l.Lookup(config.EnvGeminiAPIKey); ok && key != "" {
+	key, _ := l.Lookup(config.EnvGeminiAPIKey)
+	if opts.RealGemini {
+		if key == "" {
+			return nil, nil, fmt.Errorf("the real Gemini API needs %s", config.EnvGeminiAPIKey)
+		}
 		s.Gemini = "Gemini API"
 	} else {
-		if err := s.startSimulator(overrides); err != nil {
+		s.GeminiKeyIgnored = key != ""
+		if err := s.startSimulator(overrides, opts.SimAddr); err != nil {
 			return nil, nil, err
 		}
 		if v, ok := l.Lookup(config.EnvJWKSURL); !ok || v == "" {
@@ -198,6 +251,7 @@ func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.
 	if err != nil {
 		return nil, nil, err
 	}
+	s.Project, s.JWKSURL = rcfg.ProjectID, rcfg.JWKSURL
 	mcfg, err := materializer.LoadConfig(ctx, env)
 	if err != nil {
 		return nil, nil, err
@@ -315,6 +369,13 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 	if _, err := s.topology.create(ctx); err != nil {
 		return err
 	}
+	if s.inProcess != nil {
+		// The materializer does the real work: its backlog paces the
+		// receiver.
+		if err := s.inProcess.Pace(names[1]); err != nil {
+			return err
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.res.Push(func() error { cancel(); return nil })
 	for i, sub := range subs {
@@ -349,15 +410,15 @@ func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Back
 	return nil
 }
 
-// startSimulator starts the Gemini API simulator on loopback and points the
-// materializer at it.
-func (s *Stack) startSimulator(overrides map[string]string) error {
+// startSimulator starts the Gemini API simulator on addr (a free loopback
+// port when empty) and points the materializer at it.
+func (s *Stack) startSimulator(overrides map[string]string, addr string) error {
 	key, err := signature.GenerateSecret() // any unguessable string will do
 	if err != nil {
 		return err
 	}
 	key = "sim-" + strings.TrimPrefix(key, signature.SecretPrefix)
-	sim, err := geminisim.New(geminisim.Options{APIKey: key})
+	sim, err := geminisim.New(geminisim.Options{APIKey: key, Addr: addr})
 	if err != nil {
 		return err
 	}
@@ -365,7 +426,7 @@ func (s *Stack) startSimulator(overrides map[string]string) error {
 		return err
 	}
 	s.res.Push(sim.Close)
-	s.Sim = sim
+	s.Sim, s.simKey = sim, key
 	s.Gemini = "Gemini API simulator at " + sim.URL()
 	overrides[config.EnvGeminiAPIKey] = key
 	overrides[config.EnvGeminiBaseURL] = sim.URL()
@@ -419,10 +480,14 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 	if host, ok := l.Lookup(config.EnvPubSubEmulatorHost); ok && host != "" {
 		addr, name = host, "Pub/Sub emulator at "+host
 	} else {
-		srv := pstest.NewServer()
+		srv, err := minipubsub.New(minipubsub.Options{MaxBacklog: PubSubBacklog})
+		if err != nil {
+			return nil, "", err
+		}
 		s.res.Push(srv.Close)
-		addr = srv.Addr
+		addr, s.inProcess = srv.Addr(), srv
 	}
+	s.PubSubAddr = addr
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to dial %s: %w", name, err)

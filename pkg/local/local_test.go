@@ -180,14 +180,14 @@ func TestStack_demoNeedsSimulator(t *testing.T) {
 	t.Parallel()
 	stack, err := Start(context.Background(), Options{
 		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{"GEMINI_API_KEY": "real-key"}),
-		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(),
+		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(), RealGemini: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = stack.Close() })
 	if stack.Sim != nil || stack.Gemini != "Gemini API" {
-		t.Errorf("with GEMINI_API_KEY set the stack uses %q", stack.Gemini)
+		t.Errorf("with RealGemini the stack uses %q", stack.Gemini)
 	}
 	if _, err := stack.Demo(context.Background(), &bytes.Buffer{}); err == nil {
 		t.Error("Demo against the real API succeeded; want an error")

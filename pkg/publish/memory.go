@@ -36,7 +36,7 @@ func (m *Memory) Publish(ctx context.Context, msg Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("failed to publish: %w", err)
 	}
-	if size := messageBytes(msg); size > MaxMessageBytes {
+	if size := msg.Size(); size > MaxMessageBytes {
 		return "", fmt.Errorf("failed to publish: %w: %d bytes", ErrMessageTooLarge, size)
 	}
 	if m.Fail != nil {
@@ -64,15 +64,4 @@ func (m *Memory) Messages() []Message {
 		out[i] = cloneMessage(msg)
 	}
 	return out
-}
-
-// messageBytes is the size of m's data, attribute keys and values and
-// ordering key: what Pub/Sub counts against MaxMessageBytes, without the
-// few bytes of framing per field that the client adds.
-func messageBytes(m Message) int {
-	n := len(m.Data) + len(m.OrderingKey)
-	for k, v := range m.Attributes {
-		n += len(k) + len(v)
-	}
-	return n
 }

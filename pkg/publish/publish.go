@@ -41,6 +41,17 @@ type Message struct {
 	OrderingKey string
 }
 
+// Size is the size of m's data, attribute keys and values and ordering key:
+// what Pub/Sub counts against MaxMessageBytes, without the few bytes of
+// framing per field that the client adds.
+func (m Message) Size() int {
+	n := len(m.Data) + len(m.OrderingKey)
+	for k, v := range m.Attributes {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // Defaults applied by Options for zero values.
 const (
 	// DefaultDelayThreshold is how long a message may wait to be batched

@@ -45,6 +45,10 @@ type Backends struct {
 	// Captures stores captured deliveries; it is needed only when
 	// WEBHOOK_CAPTURE_LIMIT is above 0.
 	Captures capture.Store
+	// Secrets, when set, are signing secrets accepted besides those the
+	// configuration names: the local runner's stand-in for Secret Manager
+	// (secret.File).
+	Secrets signature.SecretSource
 }
 
 // CloudBackends connects to the Google Cloud services cfg names. The
@@ -95,6 +99,9 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 	secrets, err := secretSource(cfg, b.SecretManager, logger)
 	if err != nil {
 		return nil, nil, err
+	}
+	if b.Secrets != nil {
+		secrets = multiSource{secrets, b.Secrets}
 	}
 	verifier, err := NewVerifier(cfg, signature.Options{Secrets: secrets}, logger)
 	if err != nil {

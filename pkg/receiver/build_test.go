@@ -32,10 +32,12 @@ func TestBuild(t *testing.T) {
 	cases := []struct {
 		name    string
 		env     map[string]string
+		extra   bool     // the signing secret is in Backends.Secrets, another one in the environment
 		wantErr string   // Build fails with it
 		want    []string // else the statuses of the same delivery sent twice
 	}{
 		{name: "in_memory_ledger_deduplicates", want: []string{StatusAccepted, StatusDuplicate}},
+		{name: "backends_add_secrets", extra: true, want: []string{StatusAccepted, StatusDuplicate}},
 		{name: "capture_limit_needs_a_store", env: map[string]string{"WEBHOOK_CAPTURE_LIMIT": "5", "RESULTS_BUCKET": "results"}, wantErr: "WEBHOOK_CAPTURE_LIMIT"},
 		{name: "secret_name_needs_secret_manager", env: map[string]string{"WEBHOOK_SIGNING_SECRET": "projects/p/secrets/s"}, wantErr: "Secret Manager"},
 	}
@@ -51,6 +53,11 @@ func TestBuild(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := Backends{PubSub: inProcessPubSub(t, "projects/build-test/topics/"+cfg.EventsTopic)}
+			if tc.extra {
+				other, _ := signature.GenerateSecret()
+				extra, _ := signature.ParseSecret("extra", raw)
+				cfg.SigningSecrets, b.Secrets = other, signature.StaticSecrets{extra}
+			}
 			h, stop, err := Build(t.Context(), cfg, b, slog.New(slog.DiscardHandler))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -73,16 +73,6 @@ func worstCaseBodies(size int) []sizedBody {
 	return bodies
 }
 
-// messageBytes is what Pub/Sub counts against its limit: data, attribute
-// keys and values, and ordering key.
-func messageBytes(m publish.Message) int {
-	n := len(m.Data) + len(m.OrderingKey)
-	for k, v := range m.Attributes {
-		n += len(k) + len(v)
-	}
-	return n
-}
-
 // jsonDepth returns how deeply b nests objects and arrays, read with
 // encoding/json's tokenizer: an oracle independent of the receiver's own
 // depth scan. It fails the test on invalid JSON.
@@ -145,7 +135,7 @@ func TestWorstCaseBodiesFitPubSub(t *testing.T) {
 				m := publishWorstCase(t, sb)
 				// At most twice the body plus the attributes' copies
 				// (100 × 1280 bytes) and the envelope.
-				if got, bound := messageBytes(m), 2*size+140_000; got > bound || got >= publish.MaxMessageBytes {
+				if got, bound := m.Size(), 2*size+140_000; got > bound || got >= publish.MaxMessageBytes {
 					t.Errorf("message is %d bytes, want at most %d and under %d", got, bound, publish.MaxMessageBytes)
 				}
 				if _, err := event.Decode(m.Data); err != nil {
@@ -219,7 +209,7 @@ func TestEventTooLargeIsNotRetried(t *testing.T) {
 func TestNewRejectsBodyCapOverLimit(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
-	_, err := New(h.handler.verifier, h.ledger, h.pub, h.jobs, h.handler.logger, Options{MaxBodyBytes: MaxBodyBytesLimit + 1})
+	_, err := New(h.handler.checker.verifier, h.ledger, h.pub, h.jobs, h.handler.logger, Options{MaxBodyBytes: MaxBodyBytesLimit + 1})
 	if err == nil {
 		t.Fatal("New accepted MaxBodyBytes over MaxBodyBytesLimit")
 	}
@@ -232,7 +222,7 @@ func BenchmarkMaxEventForMaxBody(b *testing.B) {
 	largest := 0
 	for b.Loop() {
 		for _, sb := range worstCaseBodies(DefaultMaxBodyBytes) {
-			largest = max(largest, messageBytes(publishWorstCase(b, sb)))
+			largest = max(largest, publishWorstCase(b, sb).Size())
 		}
 	}
 	b.ReportMetric(float64(largest), "max_event_bytes")

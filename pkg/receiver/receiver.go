@@ -13,8 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -123,7 +121,7 @@ type Options struct {
 
 // Handler is the webhook endpoint.
 type Handler struct {
-	verifier  Verifier
+	checker   *Checker
 	ledger    Ledger
 	publisher Publisher
 	jobs      Jobs
@@ -145,12 +143,6 @@ func New(v Verifier, l Ledger, p Publisher, jobs Jobs, logger *slog.Logger, opts
 	case logger == nil:
 		return nil, errors.New("receiver: missing logger")
 	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opts.MaxBodyBytes > MaxBodyBytesLimit {
-		return nil, fmt.Errorf("receiver: MaxBodyBytes %d exceeds %d", opts.MaxBodyBytes, MaxBodyBytesLimit)
-	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
 	}
@@ -163,7 +155,12 @@ func New(v Verifier, l Ledger, p Publisher, jobs Jobs, logger *slog.Logger, opts
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{verifier: v, ledger: l, publisher: p, jobs: jobs, logger: logger, opts: opts}, nil
+	checker, err := NewChecker(v, opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.MaxBodyBytes = checker.maxBodyBytes
+	return &Handler{checker: checker, ledger: l, publisher: p, jobs: jobs, logger: logger, opts: opts}, nil
 }
 
 // result is what a request came to: a 2xx status, or an error to render.
@@ -252,80 +249,36 @@ func (h *Handler) process(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if r.Method != http.MethodPost {
 		return fail(http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted", nil)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
-	if err != nil {
-		if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
-			return fail(http.StatusRequestEntityTooLarge, "body_too_large",
-				"request body exceeds "+strconv.FormatInt(h.opts.MaxBodyBytes, 10)+" bytes", nil)
-		}
-		return fail(http.StatusBadRequest, "body_unreadable", "request body could not be read", err)
+	in := h.checker.Check(ctx, r.Header, http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	res := h.deliver(ctx, in)
+	if in.Delivery != nil {
+		res.verified, res.body = in.Delivery, in.Body
 	}
-
-	delivery, err := h.verifier.Verify(ctx, r.Header, body)
-	if err != nil {
-		return verifyFailure(err)
-	}
-	res := h.deliver(ctx, delivery, body)
-	res.verified, res.body = delivery, body
 	return res
 }
 
-// deliver handles a verified delivery.
-func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, body []byte) result {
-	attrs := []any{slog.String("scheme", string(delivery.Scheme))}
-	if delivery.SecretLabel != "" {
-		attrs = append(attrs, slog.String("secret", delivery.SecretLabel))
+// deliver answers a checked delivery: the checks' verdict when they reached
+// one, else the ledger's and the publisher's.
+func (h *Handler) deliver(ctx context.Context, in Inspection) result {
+	attrs := in.attrs
+	switch v := in.Verdict; {
+	case v.Code != "":
+		return failAttrs(attrs, v.HTTPStatus, v.Code, v.Message, in.Err)
+	case v.HTTPStatus != 0:
+		return result{status: v.Status, webhookID: in.WebhookID, attrs: attrs}
 	}
-	if delivery.KeyID != "" {
-		// Undocumented: Gemini's iss and aud. Log them so operators can pin
-		// WEBHOOK_JWT_ISSUER / WEBHOOK_JWT_AUDIENCE from a real delivery.
-		attrs = append(attrs, slog.String("kid", delivery.KeyID),
-			slog.Any("jwt_iss", delivery.Claims["iss"]), slog.Any("jwt_aud", delivery.Claims["aud"]))
-	}
-
-	n, err := notification(delivery, body)
-	if err != nil {
-		res := eventFailure(err)
-		res.attrs = append(attrs, res.attrs...)
-		return res
-	}
-	attrs = append(attrs, slog.String("event_type", n.Type))
-	if n.IsPing() {
-		return result{status: StatusIgnored, webhookID: delivery.ID, attrs: append(attrs, slog.String("webhook_id", delivery.ID))}
-	}
-
-	webhookID := delivery.ID
-	if webhookID == "" {
-		// Undocumented: whether per-request (JWT) deliveries carry a
-		// webhook-id. Without one (and without a jti) a job ends once, so
-		// its type and resource identify the event instead.
-		webhookID = event.DerivedID(n)
-	}
-	attrs = append(attrs, slog.String("webhook_id", webhookID))
-	ev, err := event.Normalize(n, event.Meta{WebhookID: webhookID, Scheme: string(delivery.Scheme), ReceivedAt: h.opts.Now()})
-	if err != nil {
-		res := eventFailure(err)
-		res.attrs = append(attrs, res.attrs...)
-		return res
-	}
-	attrs = append(attrs, slog.String("resource", ev.Subject), slog.String("event_id", ev.ID))
+	webhookID, ev := in.WebhookID, in.Event
+	attrs = append(attrs, slog.String("event_id", ev.ID))
 	// A job ends once: its terminal event is claimed on the job, so the
 	// same end delivered under a second webhook-id (two webhooks on one
 	// URL, a re-created webhook) or already found by the reconciler is a
 	// duplicate. Other events are claimed on their webhook-id.
 	key := webhookID
 	job, terminal := ev.Job()
-	if terminal = terminal && event.IsTerminal(n.Type); terminal {
+	if terminal = terminal && event.IsTerminal(in.EventType); terminal {
 		key = idempotency.JobKey(job)
 	}
-	// Called directly: json.Marshal would re-validate and compact the
-	// output of the event's own MarshalJSON, a second pass for nothing.
-	data, err := ev.MarshalJSON()
-	if err != nil {
-		return failAttrs(attrs, http.StatusInternalServerError, "internal", "event could not be encoded", err)
-	}
 
-	msg := publish.Message{Data: data, Attributes: ev.Attributes(), OrderingKey: ev.OrderingKey()}
 	var also func(context.Context, string) error
 	if terminal {
 		also = func(ctx context.Context, _ string) error {
@@ -336,7 +289,7 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 	// idempotency.Once), so a claim made or a publish done is settled even
 	// if Gemini hangs up.
 	once, err := idempotency.Once(ctx, h.ledger, key, idempotency.Steps{Ledger: h.opts.LedgerTimeout, Publish: h.opts.PublishTimeout},
-		func(ctx context.Context) (string, error) { return h.publisher.Publish(ctx, msg) }, also)
+		func(ctx context.Context) (string, error) { return h.publisher.Publish(ctx, in.Message) }, also)
 	if once.Claim.Takeover {
 		attrs = append(attrs, slog.Bool("takeover", true), slog.Int("attempt", once.Claim.Attempt))
 	}
@@ -345,8 +298,9 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		return failAttrs(attrs, http.StatusServiceUnavailable, "idempotency_unavailable",
 			"the delivery ledger is unavailable; retry later", err)
 	case errors.Is(err, publish.ErrMessageTooLarge):
-		return failAttrs(append(attrs, slog.Int("event_bytes", len(data))), http.StatusUnprocessableEntity, codeEventTooLarge,
-			"the event built from this delivery exceeds Pub/Sub's message size limit and cannot be published", err)
+		// The client's own measure includes framing that Size leaves out.
+		v := tooLargeVerdict()
+		return failAttrs(append(attrs, slog.Int("event_bytes", len(in.Message.Data))), v.HTTPStatus, v.Code, v.Message, err)
 	case err != nil:
 		// The claim was released: a retry publishes (and subscribers
 		// de-duplicate a copy Pub/Sub may have stored by event id).
@@ -373,15 +327,6 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
 }
 
-// notification extracts the event from a verified delivery: for a JWT, its
-// verified claims decide (event.FromDelivery); otherwise the body does.
-func notification(d *signature.Delivery, body []byte) (*event.Notification, error) {
-	if d.Scheme == signature.SchemeJWT {
-		return event.FromDelivery(body, d.Claims)
-	}
-	return event.Parse(body)
-}
-
 func fail(status int, code, message string, err error) result {
 	return result{err: &apiError{status: status, code: code, message: message, err: err}}
 }
@@ -390,27 +335,6 @@ func failAttrs(attrs []any, status int, code, message string, err error) result 
 	res := fail(status, code, message, err)
 	res.attrs = attrs
 	return res
-}
-
-func verifyFailure(err error) result {
-	var se *signature.Error
-	if !errors.As(err, &se) {
-		return fail(http.StatusInternalServerError, "internal", "verification failed unexpectedly", err)
-	}
-	return fail(se.Kind.HTTPStatus(), se.Code, se.Message, se.Err)
-}
-
-func eventFailure(err error) result {
-	var ee *event.Error
-	if !errors.As(err, &ee) {
-		return fail(http.StatusInternalServerError, "internal", "event could not be processed", err)
-	}
-	status := http.StatusBadRequest
-	if ee.Code == event.CodeBodyClaimsMismatch {
-		// The body is not what the verified token says: it is unauthenticated.
-		status = http.StatusUnauthorized
-	}
-	return fail(status, ee.Code, ee.Message, nil)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

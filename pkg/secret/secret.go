@@ -1,5 +1,6 @@
 // Package secret supplies the webhook signing secrets stored in Secret
-// Manager as a signature.SecretSource.
+// Manager as a signature.SecretSource, and, where there is no Secret
+// Manager (the local runner), those in a file standing in for it (File).
 //
 // Every enabled version of one secret is accepted: when Gemini rotates a
 // signing secret, the old and new ones both stay valid for a grace period,

@@ -3,8 +3,9 @@
 // in-memory idempotency and an in-process Pub/Sub (or the emulators when
 // FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set), the materializer,
 // results as plain files under --data, the reconciler every
-// --reconcile-interval (30s; 0 disables), and the Gemini API simulator
-// unless GEMINI_API_KEY is set.
+// --reconcile-interval (30s; 0 disables), and the Gemini API simulator on
+// --sim-port (8081), or the real Gemini API with --real-gemini. It prints
+// the export block that points the operator tool at it.
 //
 //	go run ./functions/cmd/local          # serve until Ctrl-C
 //	go run ./functions/cmd/local --demo   # drive seven jobs end to end, then exit
@@ -20,7 +21,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/local"
@@ -45,10 +49,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	addr := fs.String("addr", net.JoinHostPort("127.0.0.1", port), "listen address (default from PORT)")
 	data := fs.String("data", local.DefaultDataDir, "directory receiving the results as plain files")
-	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or GEMINI_API_KEY's API; 0 disables")
+	simPort := fs.Int("sim-port", defaultSimPort, "loopback port of the Gemini API simulator (0: any free port)")
+	realGemini := fs.Bool("real-gemini", false, "use the real Gemini API with GEMINI_API_KEY instead of the simulator")
+	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or, with --real-gemini, the real API; 0 disables")
 	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video, a batch delivered twice,\na batch whose webhook is lost and a failed batch through the simulator, check their artifacts,\nprint where they landed, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *demo && *realGemini {
+		return errors.New("--demo drives the simulator; it cannot run with --real-gemini")
 	}
 	level, err := logging.ParseLevel(os.Getenv(config.EnvLogLevel))
 	if err != nil {
@@ -60,25 +69,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The demo's table is the output; keep the logs to problems.
 		logger = logging.New(stderr, slog.LevelWarn)
 	}
-	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data, ReconcileInterval: *reconcile})
+	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data,
+		SimAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(*simPort)), RealGemini: *realGemini, ReconcileInterval: *reconcile})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "geminihooks receiver listening on %s\n", stack.URL)
-	fmt.Fprintf(stdout, "  backends:       %s\n", stack.Backends)
-	fmt.Fprintf(stdout, "  gemini:         %s\n", stack.Gemini)
-	fmt.Fprintf(stdout, "  events topic:   %s\n", stack.Events)
-	fmt.Fprintf(stdout, "  results topic:  %s\n", stack.ResultsTopic)
-	fmt.Fprintf(stdout, "  results:        %s (bucket %q as plain files)\n", stack.DataDir, stack.Bucket)
-	if *reconcile > 0 {
-		fmt.Fprintf(stdout, "  reconciler:     a pass every %s\n", *reconcile)
-	}
-	if stack.Generated {
-		// A throwaway secret for this run only; printing it is the point.
-		fmt.Fprintf(stdout, "  signing secret: %s  (generated for this run; set WEBHOOK_SIGNING_SECRETS to choose one)\n", stack.Secret)
-	} else {
-		fmt.Fprintf(stdout, "  signing secret: from WEBHOOK_SIGNING_SECRETS\n")
-	}
+	printBanner(stdout, stack, *reconcile, !*demo)
 	if *demo {
 		fmt.Fprintln(stdout)
 		_, err := stack.Demo(ctx, stdout)
@@ -87,4 +83,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return stack.Close()
+}
+
+// defaultSimPort is the simulator's port unless --sim-port says otherwise:
+// fixed, so that the exported GEMINI_BASE_URL stays right across restarts.
+const defaultSimPort = 8081
+
+// printBanner says what runs where and, when the stack keeps serving
+// (exports), prints the variables that point the operator tool at it.
+func printBanner(w io.Writer, stack *local.Stack, reconcile time.Duration, exports bool) {
+	fmt.Fprintf(w, "geminihooks receiver listening on %s\n", stack.URL)
+	fmt.Fprintf(w, "  backends:       %s\n", stack.Backends)
+	switch {
+	case stack.Sim == nil:
+		fmt.Fprintf(w, "  gemini:         the real %s, with GEMINI_API_KEY (--real-gemini)\n", stack.Gemini)
+	case stack.GeminiKeyIgnored:
+		fmt.Fprintf(w, "  gemini:         %s; GEMINI_API_KEY is set but NOT used: pass --real-gemini for the real API\n", stack.Gemini)
+	default:
+		fmt.Fprintf(w, "  gemini:         %s (--real-gemini for the real API)\n", stack.Gemini)
+	}
+	fmt.Fprintf(w, "  events topic:   %s\n", stack.Events)
+	fmt.Fprintf(w, "  results topic:  %s\n", stack.ResultsTopic)
+	fmt.Fprintf(w, "  results:        %s (bucket %q as plain files)\n", stack.DataDir, stack.Bucket)
+	if reconcile > 0 {
+		fmt.Fprintf(w, "  reconciler:     a pass every %s\n", reconcile)
+	}
+	if stack.Generated {
+		fmt.Fprintf(w, "  signing secret: generated for this run (set WEBHOOK_SIGNING_SECRETS to choose one)\n")
+	} else {
+		fmt.Fprintf(w, "  signing secret: from WEBHOOK_SIGNING_SECRETS\n")
+	}
+	fmt.Fprintf(w, "  secret store:   %s (stands in for Secret Manager: webhooks create/rotate add to it)\n", stack.SecretFile.Path())
+	if !exports {
+		return
+	}
+	// A throwaway secret and the simulator's key, for this machine only;
+	// printing them is the point.
+	fmt.Fprintln(w, "\nPoint geminihooks (the operator tool) at this stack:")
+	for _, v := range stack.Environment() {
+		fmt.Fprintf(w, "export %s=%s\n", v.Name, shellQuote(v.Value))
+	}
+	fmt.Fprintf(w, "# then: geminihooks send batch.succeeded --url %s · geminihooks tail --topic %s\n", stack.URL, shortName(stack.Events))
+	fmt.Fprintf(w, "#       geminihooks webhooks create --uri %s --events batch.succeeded · geminihooks status JOB --data %s\n", stack.URL, stack.DataDir)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shortName returns the last segment of a resource name.
+func shortName(name string) string {
+	return name[strings.LastIndexByte(name, '/')+1:]
 }
