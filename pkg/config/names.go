@@ -37,6 +37,10 @@ const (
 	// points the jobs it creates (terraform output webhook_url).
 	EnvWebhookURL = "WEBHOOK_URL"
 
+	// The local runner only: the loopback port of its inspector page
+	// (default 4040).
+	EnvInspectPort = "INSPECT_PORT"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"

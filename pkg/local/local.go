@@ -63,6 +63,14 @@ type Options struct {
 	// ReconcileInterval runs a reconcile pass this often, as Cloud
 	// Scheduler does deployed; 0 runs none.
 	ReconcileInterval time.Duration
+	// WrapReceiver, when set, wraps the receiver's handler: the inspector
+	// records each delivery through it.
+	WrapReceiver func(http.Handler) http.Handler
+	// OnEvent and OnResults, when set, see every completion event
+	// published and every results event announced, besides Received and
+	// Results, whose readers they do not compete with.
+	OnEvent   func(*event.Event)
+	OnResults func(*event.Results)
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -112,6 +120,9 @@ type Stack struct {
 	topology resources
 	// env is the configuration every function of the stack reads.
 	env envconfig.Lookuper
+	// onEvent and onResults are Options.OnEvent and Options.OnResults.
+	onEvent   func(*event.Event)
+	onResults func(*event.Results)
 }
 
 // Start starts the stack; Close stops it.
@@ -123,7 +134,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if lookuper == nil {
 		lookuper = envconfig.OsLookuper()
 	}
-	s = &Stack{}
+	s = &Stack{onEvent: opts.OnEvent, onResults: opts.OnResults}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.Close())
@@ -290,6 +301,9 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 			}
 			logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
 				slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
+			if s.onEvent != nil {
+				s.onEvent(ev)
+			}
 			offer(received, ev)
 			return true
 		}, func() { close(received) }},
@@ -304,6 +318,9 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 			}
 			logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
 				slog.String("folder", r.Data.Prefix))
+			if s.onResults != nil {
+				s.onResults(r)
+			}
 			offer(results, r)
 			return true
 		}, func() { close(results) }},
@@ -335,12 +352,16 @@ func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Back
 		return err
 	}
 	s.res.Push(stop)
+	var handler http.Handler = h
+	if opts.WrapReceiver != nil {
+		handler = opts.WrapReceiver(h)
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String() + "/"
-	s.server = newServer(h)
+	s.server = newServer(handler)
 	s.wg.Go(func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opts.Logger.Error("receiver stopped", slog.String("error", err.Error()))
