@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/sethvargo/go-envconfig"
 
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/inspect"
@@ -58,7 +59,7 @@ func TestBrowser_liveDeliveriesAndAJobsReport(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	// The in-memory backends: the page, not the emulators, is under test.
 	noEmulators := local.Options{Addr: "127.0.0.1:0", Logger: logger, DataDir: t.TempDir(),
-		Lookuper: envMap{}, WrapReceiver: log.Wrap, OnEvent: log.Published, OnResults: log.Announced}
+		Lookuper: envconfig.MapLookuper(map[string]string{}), WrapReceiver: log.Wrap, OnEvent: log.Published, OnResults: log.Announced}
 	stack, err := local.Start(ctx, noEmulators)
 	if err != nil {
 		t.Fatal(err)
@@ -159,11 +160,6 @@ func TestBrowser_liveDeliveriesAndAJobsReport(t *testing.T) {
 		t.Error("the job page scrolls sideways at 390 px")
 	}
 }
-
-// envMap is an empty configuration: no emulators, a generated secret.
-type envMap map[string]string
-
-func (m envMap) Lookup(k string) (string, bool) { v, ok := m[k]; return v, ok }
 
 func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/reconciler"
@@ -310,7 +311,7 @@ func loopbackOnly(next http.Handler) http.Handler {
 		if err != nil {
 			host = r.Host
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !config.IsLoopback(host) {
 			writeError(w, http.StatusForbidden, "not_loopback", "the inspector answers only requests for localhost")
 			return
 		}

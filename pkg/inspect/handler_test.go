@@ -3,6 +3,7 @@ package inspect
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,6 +122,48 @@ func TestLog_keepsTheLastDeliveriesWithoutSecrets(t *testing.T) {
 	}
 	if got[0].Scheme != "hmac" || got[1].Scheme != "none" {
 		t.Errorf("schemes %q, %q; want hmac, none", got[0].Scheme, got[1].Scheme)
+	}
+}
+
+// fakeExplainer is the in-memory Explainer: it fails every delivery whose
+// signature is not "v1,good", reporting the signature it saw.
+type fakeExplainer struct{ saw []string }
+
+var _ Explainer = (*fakeExplainer)(nil)
+
+func (f *fakeExplainer) Explain(_ context.Context, h http.Header, _ []byte) signature.Report {
+	f.saw = append(f.saw, h.Get(signature.HeaderSignature))
+	rep := signature.Report{Scheme: signature.SchemeHMAC, Signatures: 1, SecretsTried: []string{"WEBHOOK_SIGNING_SECRETS[0]"}, Tolerance: 5 * time.Minute}
+	if h.Get(signature.HeaderSignature) != "v1,good" {
+		rep.Err = errors.New("signature_mismatch: none of 1 v1 signatures matched any of 1 signing secrets")
+	}
+	return rep
+}
+
+func TestLog_explainsRejectedDeliveriesOnly(t *testing.T) {
+	t.Parallel()
+	l, _ := NewLog(LogOptions{})
+	ex := &fakeExplainer{}
+	l.Explain(ex)
+	deliver(t, l, "msg_ok", "v1,c2VjcmV0", notification)
+	deliver(t, l, "msg_bad", "", notification)
+
+	got := l.Deliveries()
+	if got[1].Why != nil {
+		t.Errorf("an accepted delivery was explained: %+v", got[1].Why)
+	}
+	why := got[0].Why
+	if why == nil || !strings.HasPrefix(why.Err, "signature_mismatch") || len(why.SecretsTried) != 1 {
+		t.Fatalf("the rejected delivery's explanation is %+v", why)
+	}
+	if len(ex.saw) != 1 {
+		t.Errorf("the explainer ran %d times, want once", len(ex.saw))
+	}
+	_, body := get(t, newTestHandler(t, l, t.TempDir(), nil), "/deliveries/2")
+	for _, want := range []string{"Signature check", "FAILED: signature_mismatch", "WEBHOOK_SIGNING_SECRETS[0]"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the delivery's page lacks %q", want)
+		}
 	}
 }
 

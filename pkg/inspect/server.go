@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // DefaultPort is the inspector's port unless INSPECT_PORT says otherwise:
@@ -29,12 +31,12 @@ func Serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("inspector address %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !config.IsLoopback(host) {
 		return nil, fmt.Errorf("the inspector listens on loopback only, not %q", host)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("failed to listen on %s for the inspector (set INSPECT_PORT): %w", addr, err)
+		return nil, fmt.Errorf("failed to listen on %s for the inspector (set "+config.EnvInspectPort+"): %w", addr, err)
 	}
 	// No write timeout: the live updates are one long answer.
 	s := &Server{URL: "http://" + ln.Addr().String() + "/", done: make(chan struct{}),
