@@ -21,6 +21,10 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
+// deliverTimeout bounds one delivery of Replay or SendTest: the receiver
+// answers within seconds.
+const deliverTimeout = 30 * time.Second
+
 // maxAnswer bounds how much of the receiver's answer Replay and SendTest
 // return: the answers are small JSON documents.
 const maxAnswer = 4 << 10
@@ -142,7 +146,11 @@ func (s *Stack) deliver(ctx context.Context, webhookID string, body []byte) (str
 	req.Header.Set(signature.HeaderID, webhookID)
 	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(signature.HeaderSignature, strings.Join(sigs, " "))
-	resp, err := http.DefaultClient.Do(req)
+	// A client of its own, whose connection goes with it: the stack's
+	// server must not wait for it at shutdown.
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: deliverTimeout}).Do(req)
 	if err != nil {
 		return "", fmt.Errorf("the receiver did not answer: %w", err)
 	}
