@@ -3,12 +3,15 @@
 # with the race detector against real Firestore and Pub/Sub emulators, and
 # short fuzz runs.
 # It starts and stops the emulators itself. With CI=true a missing emulator
-# fails the run instead of skipping the tests that need it.
+# fails the run instead of skipping the tests that need it; so does a missing
+# Chromium (the inspector's browser test), which it installs with apt-get
+# when it can. The browser test's screenshots land in testdata/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZTIME=${FUZZTIME:-10s}
 export GEMINIHOOKS_REQUIRE_EMULATORS=${GEMINIHOOKS_REQUIRE_EMULATORS:-${CI:-false}}
+export GEMINIHOOKS_REQUIRE_BROWSER=${GEMINIHOOKS_REQUIRE_BROWSER:-${CI:-false}}
 
 # shellcheck source=scripts/emulators.sh
 source scripts/emulators.sh
@@ -70,8 +73,30 @@ if ! emulators_start; then
   echo "emulators unavailable: emulator tests will be skipped" >&2
 fi
 
+step "chromium"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium with apt-get (once)"
+    $sudo apt-get install -y chromium >/dev/null 2>&1 ||
+      { $sudo apt-get update >/dev/null 2>&1 && $sudo apt-get install -y chromium >/dev/null 2>&1; } || true
+  fi
+fi
+if command -v chromium >/dev/null 2>&1; then
+  chromium --version
+elif [ "$GEMINIHOOKS_REQUIRE_BROWSER" = "true" ]; then
+  echo "chromium is required (CI=true) but could not be installed" >&2
+  exit 1
+else
+  echo "chromium unavailable: the browser test will be skipped" >&2
+fi
+
 step "go test -race"
-go test -race -count=1 -shuffle=on -timeout=15m ./...
+# -artifacts keeps what tests save with t.ArtifactDir (the inspector's
+# screenshots) under testdata/out/.
+mkdir -p testdata/out
+go test -race -count=1 -shuffle=on -timeout=15m -artifacts -outputdir="$PWD/testdata/out" ./...
 
 # deadline_race OUTPUT: whether a failed fuzz run only hit Go 1.26's
 # coordinator race, which fails a run with a bare "context deadline exceeded"

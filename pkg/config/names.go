@@ -44,6 +44,10 @@ const (
 	// add the secrets Gemini issues to it (verify and listen try them).
 	EnvSigningSecretFile = "WEBHOOK_SIGNING_SECRET_FILE"
 
+	// The local runner only: the loopback port of its inspector page
+	// (default 4040).
+	EnvInspectPort = "INSPECT_PORT"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"

@@ -84,6 +84,14 @@ type Options struct {
 	// RealGemini uses the Gemini API itself, with GEMINI_API_KEY, instead
 	// of the simulator.
 	RealGemini bool
+	// WrapReceiver, when set, wraps the receiver's handler: the inspector
+	// records each delivery through it.
+	WrapReceiver func(http.Handler) http.Handler
+	// OnEvent and OnResults, when set, see every completion event
+	// published and every results event announced, besides Received and
+	// Results, whose readers they do not compete with.
+	OnEvent   func(*event.Event)
+	OnResults func(*event.Results)
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -151,6 +159,9 @@ type Stack struct {
 	topology resources
 	// env is the configuration every function of the stack reads.
 	env envconfig.Lookuper
+	// onEvent and onResults are Options.OnEvent and Options.OnResults.
+	onEvent   func(*event.Event)
+	onResults func(*event.Results)
 }
 
 // Start starts the stack; Close stops it.
@@ -162,7 +173,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if lookuper == nil {
 		lookuper = envconfig.OsLookuper()
 	}
-	s := &Stack{}
+	s := &Stack{onEvent: opts.OnEvent, onResults: opts.OnResults}
 	defer func() {
 		// s, not the result: a failed start returns nil.
 		if err != nil {
@@ -344,6 +355,9 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 			}
 			logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
 				slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
+			if s.onEvent != nil {
+				s.onEvent(ev)
+			}
 			offer(received, ev)
 			return true
 		}, func() { close(received) }},
@@ -358,6 +372,9 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 			}
 			logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
 				slog.String("folder", r.Data.Prefix))
+			if s.onResults != nil {
+				s.onResults(r)
+			}
 			offer(results, r)
 			return true
 		}, func() { close(results) }},
@@ -396,12 +413,16 @@ func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Back
 		return err
 	}
 	s.res.Push(stop)
+	var handler http.Handler = h
+	if opts.WrapReceiver != nil {
+		handler = opts.WrapReceiver(h)
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", opts.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String() + "/"
-	s.server = newServer(h)
+	s.server = newServer(handler)
 	s.wg.Go(func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opts.Logger.Error("receiver stopped", slog.String("error", err.Error()))

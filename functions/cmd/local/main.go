@@ -5,7 +5,10 @@
 // results as plain files under --data, the reconciler every
 // --reconcile-interval (30s; 0 disables), and the Gemini API simulator on
 // --sim-port (8081), or the real Gemini API with --real-gemini. It prints
-// the export block that points the operator tool at it.
+// the export block that points the operator tool at it. Unless --demo, an
+// inspector page on http://127.0.0.1:$INSPECT_PORT/ (default 4040) shows the
+// deliveries, jobs and artifacts live and can replay a delivery, send a test
+// event and run a reconcile pass.
 //
 //	go run ./functions/cmd/local          # serve until Ctrl-C
 //	go run ./functions/cmd/local --demo   # drive seven jobs end to end, then exit
@@ -27,6 +30,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/inspect"
 	"github.com/geminihooks/geminihooks/pkg/local"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 )
@@ -53,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	realGemini := fs.Bool("real-gemini", false, "use the real Gemini API with GEMINI_API_KEY instead of the simulator")
 	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or, with --real-gemini, the real API; 0 disables")
 	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video, a batch delivered twice,\na batch whose webhook is lost and a failed batch through the simulator, check their artifacts,\nprint where they landed, and exit")
+	keep := fs.Int("inspect-keep", inspect.DefaultKeep, "how many deliveries (and jobs) the inspector page keeps")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,8 +74,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The demo's table is the output; keep the logs to problems.
 		logger = logging.New(stderr, slog.LevelWarn)
 	}
-	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data,
-		SimAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(*simPort)), RealGemini: *realGemini, ReconcileInterval: *reconcile})
+	opts := local.Options{Addr: *addr, Logger: logger, DataDir: *data,
+		SimAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(*simPort)), RealGemini: *realGemini, ReconcileInterval: *reconcile}
+	var log *inspect.Log
+	if !*demo {
+		if log, err = inspect.NewLog(inspect.LogOptions{Keep: *keep}); err != nil {
+			return err
+		}
+		opts.WrapReceiver, opts.OnEvent, opts.OnResults = log.Wrap, log.Published, log.Announced
+	}
+	stack, err := local.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -80,9 +93,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := stack.Demo(ctx, stdout)
 		return errors.Join(err, stack.Close())
 	}
+	inspector, err := serveInspector(ctx, stack, log, logger)
+	if err != nil {
+		return errors.Join(err, stack.Close())
+	}
+	fmt.Fprintf(stdout, "  inspector:      %s\n", inspector.URL)
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	<-ctx.Done()
-	return stack.Close()
+	return errors.Join(inspector.Close(), stack.Close())
+}
+
+// The local stack runs the inspector's actions.
+var _ inspect.Actions = (*local.Stack)(nil)
+
+// serveInspector serves the inspector page for stack on loopback, port
+// INSPECT_PORT.
+func serveInspector(ctx context.Context, stack *local.Stack, log *inspect.Log, logger *slog.Logger) (*inspect.Server, error) {
+	port := os.Getenv(config.EnvInspectPort)
+	if port == "" {
+		port = inspect.DefaultPort
+	}
+	verifier, err := stack.Verifier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	log.Explain(verifier)
+	h, err := inspect.NewHandler(inspect.Options{Log: log, DataDir: stack.DataDir, Actions: stack, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return inspect.Serve(ctx, net.JoinHostPort("127.0.0.1", port), h, logger)
 }
 
 // defaultSimPort is the simulator's port unless --sim-port says otherwise:
