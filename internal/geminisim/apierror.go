@@ -70,10 +70,16 @@ type errorWriter func(w http.ResponseWriter, code int, message string, details .
 // errorWriterFor returns the error format of route: the Interactions API's
 // string codes on interactions, Google's numeric ones everywhere else.
 func errorWriterFor(route Route) errorWriter {
-	if route == RouteInteractions {
+	if isInteractionsRoute(route) {
 		return writeInteractionsError
 	}
 	return writeAPIError
+}
+
+// isInteractionsRoute reports whether route belongs to the Interactions
+// API, which has its own error format and credential rules.
+func isInteractionsRoute(route Route) bool {
+	return route == RouteInteractions || route == RouteInteractionsCreate
 }
 
 // writeAPIError writes Google's error JSON with the given HTTP status.

@@ -3,12 +3,15 @@ package geminisim
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,7 +118,10 @@ type BatchSpec struct {
 	// the embedding results are smaller. An empty Model means
 	// DefaultEmbeddingModel.
 	Embeddings bool
-	// UserMetadata is echoed in the batch's notifications.
+	// WebhookURIs and UserMetadata form the batch's webhook config: its
+	// notifications go to these URIs, JWT-signed, instead of the
+	// registered webhooks, and carry the metadata.
+	WebhookURIs  []string
 	UserMetadata map[string]any
 }
 
@@ -129,10 +135,13 @@ type JobError struct {
 
 type batch struct {
 	id                     string
+	seq                    uint64 // creation order
 	model, displayName     string
 	results                ResultsFile
 	inline, embed          bool
-	userMetadata           map[string]any
+	hooks                  webhookConfig
+	requests               []batchRequest // input of a batch created over REST; nil otherwise
+	inputErr               *JobError      // why a REST batch's input file cannot be processed
 	lines, failed          int64
 	state                  BatchState
 	created, updated, done time.Time
@@ -149,7 +158,8 @@ func (s *Server) CreateBatch(spec BatchSpec) (string, error) {
 	}
 	b := &batch{
 		id: id, model: strings.TrimPrefix(spec.Model, "models/"), displayName: spec.DisplayName,
-		results: spec.Results, inline: spec.Inline, embed: spec.Embeddings, userMetadata: spec.UserMetadata, state: BatchPending,
+		results: spec.Results, inline: spec.Inline, embed: spec.Embeddings, state: BatchPending,
+		hooks: webhookConfig{uris: spec.WebhookURIs, userMetadata: spec.UserMetadata},
 	}
 	switch {
 	case b.model != "":
@@ -174,15 +184,30 @@ func (s *Server) CreateBatch(spec BatchSpec) (string, error) {
 	if b.lines, b.failed, err = b.results.Lines(); err != nil {
 		return "", err
 	}
+	for _, u := range spec.WebhookURIs {
+		if msg := checkURI(u); msg != "" {
+			return "", fmt.Errorf("%w: batch webhook %s", ErrInvalidSpec, msg)
+		}
+	}
+	if err := s.addBatch(b); err != nil {
+		return "", err
+	}
+	return "batches/" + id, nil
+}
+
+// addBatch stores a new batch, stamping its creation.
+func (s *Server) addBatch(b *batch) error {
 	b.created = s.now()
 	b.updated = b.created
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.batches[id]; dup {
-		return "", fmt.Errorf("%w: batch %s already exists", ErrInvalidSpec, id)
+	if _, dup := s.batches[b.id]; dup {
+		return fmt.Errorf("%w: batch %s already exists", ErrInvalidSpec, b.id)
 	}
-	s.batches[id] = b
-	return "batches/" + id, nil
+	s.batchSeq++
+	b.seq = s.batchSeq
+	s.batches[b.id] = b
+	return nil
 }
 
 // StartBatch moves a PENDING batch to RUNNING. Gemini sends no notification
@@ -217,42 +242,48 @@ func (s *Server) ExpireBatch(name string) (event.Payload, error) {
 	return s.moveBatch(name, BatchExpired, &JobError{Code: 4, Message: "The batch expired before it was processed."})
 }
 
-// moveBatch performs a state transition. Only PENDING and RUNNING batches
-// move; RUNNING can only be entered from PENDING.
+// moveBatch performs a state transition and delivers its notification,
+// if any. Only PENDING and RUNNING batches move; RUNNING can only be
+// entered from PENDING.
 func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (event.Payload, error) {
+	p, hooks, err := s.transitionBatch(name, to, jobErr)
+	if err == nil && p.Type != "" {
+		s.notify("batches/"+strings.TrimPrefix(name, "batches/"), hooks.uris, p)
+	}
+	return p, err
+}
+
+// transitionBatch moves the batch and returns its notification (none for
+// RUNNING) and webhook config.
+func (s *Server) transitionBatch(name string, to BatchState, jobErr *JobError) (event.Payload, webhookConfig, error) {
 	id := strings.TrimPrefix(name, "batches/")
 	s.mu.Lock()
 	b, ok := s.batches[id]
 	s.mu.Unlock()
 	if !ok {
-		return event.Payload{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
+		return event.Payload{}, webhookConfig{}, fmt.Errorf("%w: batch %s", ErrNotFound, name)
 	}
 	var inlined json.RawMessage
-	var output Content = b.results
-	if to == BatchSucceeded && (b.inline || b.embed) {
-		// Built outside the lock: it reads the whole results file.
+	var output Content
+	if to == BatchSucceeded {
+		// Built outside the lock: it may read the whole results file.
 		var err error
-		if output, err = batchOutputContent(b); err != nil {
-			return event.Payload{}, err
-		}
-		if b.inline {
-			if inlined, err = inlinedResponses(output.NewReader()); err != nil {
-				return event.Payload{}, err
-			}
+		if output, inlined, err = batchResults(b); err != nil {
+			return event.Payload{}, webhookConfig{}, err
 		}
 	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b.state.terminal() || (to == BatchRunning && b.state != BatchPending) {
-		return event.Payload{}, fmt.Errorf("%w: batch %s is %s, cannot become %s", ErrWrongState, name, b.state, to)
+		return event.Payload{}, webhookConfig{}, fmt.Errorf("%w: batch %s is %s, cannot become %s", ErrWrongState, name, b.state, to)
 	}
 	b.state, b.updated, b.jobErr = to, now, jobErr
 	if !to.terminal() {
-		return event.Payload{}, nil
+		return event.Payload{}, b.hooks, nil
 	}
 	b.done = now
-	data := event.PayloadData{ID: s.eventID("batches/", id), UserMetadata: b.userMetadata}
+	data := event.PayloadData{ID: s.eventID("batches/", id), UserMetadata: b.hooks.userMetadata}
 	var typ string
 	switch to {
 	case BatchSucceeded:
@@ -272,7 +303,24 @@ func (s *Server) moveBatch(name string, to BatchState, jobErr *JobError) (event.
 	case BatchExpired:
 		typ = event.TypeBatchExpired
 	}
-	return event.Payload{Type: typ, Version: event.PayloadVersion, Timestamp: now, Data: data}, nil
+	return event.Payload{Type: typ, Version: event.PayloadVersion, Timestamp: now, Data: data}, b.hooks, nil
+}
+
+// batchResults builds what a succeeding batch publishes: its results
+// content and, for an inline batch, its inlinedResponses array.
+func batchResults(b *batch) (Content, json.RawMessage, error) {
+	if b.requests != nil {
+		return requestsOutput(b)
+	}
+	if !b.inline && !b.embed {
+		return b.results, nil, nil
+	}
+	output, err := batchOutputContent(b)
+	if err != nil || !b.inline {
+		return output, nil, err
+	}
+	inlined, err := inlinedResponses(output.NewReader())
+	return output, inlined, err
 }
 
 // eventID returns the id a notification carries for a job: its resource
@@ -495,4 +543,85 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, op)
+}
+
+// Page sizes of GET /v1beta/batches. Undocumented: the API reference
+// calls pageSize only "the standard list page size"; the simulator uses
+// the bounds of the API's other listings (models, webhooks).
+const (
+	DefaultBatchPageSize = 50
+	MaxBatchPageSize     = 1000
+)
+
+// batchList is the ListOperationsResponse of GET /v1beta/batches, where the
+// Go SDK's converters read it (operations, nextPageToken).
+type batchList struct {
+	Operations    []batchOperation `json:"operations,omitempty"`
+	NextPageToken string           `json:"nextPageToken,omitempty"`
+}
+
+// listBatches serves GET /v1beta/batches?pageSize=&pageToken=: the
+// project's batches, newest first, as the API lists them. The page token
+// names the last batch returned, so batches created or deleted between
+// pages shift nothing. A filter is refused: its syntax is undocumented for
+// the Gemini API and the Go SDK refuses to send one.
+func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size := DefaultBatchPageSize
+	if v := queryParam(q, "pageSize", "page_size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, fmt.Sprintf("Invalid value at 'page_size' (TYPE_INT32), %q", v))
+			return
+		}
+		if n < 0 {
+			writeAPIError(w, http.StatusBadRequest, "page_size must not be negative.")
+			return
+		}
+		if n > 0 {
+			size = int(min(n, MaxBatchPageSize))
+		}
+	}
+	if queryParam(q, "filter") != "" {
+		writeAPIError(w, http.StatusBadRequest, "geminisim: filter is not supported when listing batches.")
+		return
+	}
+	var before uint64 // 0: from the newest
+	if tok := queryParam(q, "pageToken", "page_token"); tok != "" {
+		n, ok := parsePageToken(tok)
+		if !ok {
+			writeAPIError(w, http.StatusBadRequest, "Invalid page token.")
+			return
+		}
+		before = n
+	}
+	s.mu.Lock()
+	var list []*batch
+	for _, b := range s.batches {
+		if before == 0 || b.seq < before {
+			list = append(list, b)
+		}
+	}
+	slices.SortFunc(list, func(a, b *batch) int { return cmp.Compare(b.seq, a.seq) })
+	var resp batchList
+	for i, b := range list {
+		if i == size {
+			resp.NextPageToken = pageToken(list[i-1].seq)
+			break
+		}
+		resp.Operations = append(resp.Operations, s.renderBatch(b))
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// queryParam returns the first non-empty value among the spellings of a
+// query parameter (Google accepts lowerCamelCase and snake_case).
+func queryParam(q url.Values, names ...string) string {
+	for _, n := range names {
+		if v := q.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -19,8 +19,16 @@ const (
 	AnyRoute Route = "*"
 	// RouteBatches is GET /v1beta/batches/{id}.
 	RouteBatches Route = "batches.get"
+	// RouteBatchesList is GET /v1beta/batches.
+	RouteBatchesList Route = "batches.list"
+	// RouteBatchesCreate is POST
+	// /v1beta/models/{model}:batchGenerateContent.
+	RouteBatchesCreate Route = "batches.create"
 	// RouteFiles is GET /v1beta/files/{id} (metadata).
 	RouteFiles Route = "files.get"
+	// RouteUpload is POST /upload/v1beta/files, both the request that
+	// starts a resumable upload and those that send its bytes.
+	RouteUpload Route = "files.upload"
 	// RouteDownload is both download forms of a file on the API host,
 	// which redirect to the download host.
 	RouteDownload Route = "files.download"
@@ -28,8 +36,12 @@ const (
 	RouteDownloadHost Route = "download_host"
 	// RouteInteractions is GET /v1beta/interactions/{id}.
 	RouteInteractions Route = "interactions.get"
+	// RouteInteractionsCreate is POST /v1beta/interactions.
+	RouteInteractionsCreate Route = "interactions.create"
 	// RouteOperations is GET /v1beta/models/{model}/operations/{op}.
 	RouteOperations Route = "operations.get"
+	// RouteVideosCreate is POST /v1beta/models/{model}:predictLongRunning.
+	RouteVideosCreate Route = "videos.create"
 	// RouteJWKS is GET /.well-known/jwks.json.
 	RouteJWKS Route = "jwks"
 	// RouteWebhooks is every method of /v1beta/webhooks (the WebhookService).
@@ -39,7 +51,10 @@ const (
 )
 
 // routes lists every concrete route, in a fixed order.
-var routes = []Route{RouteBatches, RouteFiles, RouteDownload, RouteDownloadHost, RouteInteractions, RouteOperations, RouteJWKS, RouteWebhooks, RouteUnknown}
+var routes = []Route{
+	RouteBatches, RouteBatchesList, RouteBatchesCreate, RouteFiles, RouteUpload, RouteDownload, RouteDownloadHost,
+	RouteInteractions, RouteInteractionsCreate, RouteOperations, RouteVideosCreate, RouteJWKS, RouteWebhooks, RouteUnknown,
+}
 
 // faults holds the fault knobs and request counters of a Server.
 type faults struct {
@@ -52,6 +67,7 @@ type faults struct {
 }
 
 type failure struct {
+	skip      int // requests let through before the failures start
 	remaining int
 	status    int
 }
@@ -84,18 +100,28 @@ func validRoute(r Route) bool { return r == AnyRoute || slices.Contains(routes, 
 // an AnyRoute one. Calling FailNext again replaces the pending failures of
 // that route; n = 0 clears them.
 func (s *Server) FailNext(route Route, n int, status int) error {
+	return s.FailAfter(route, 0, n, status)
+}
+
+// FailAfter is FailNext after `after` more requests on route have been let
+// through: a client that pages through a listing can be made to fail half
+// way. While the failures wait, requests on route pass (an AnyRoute failure
+// is not used for them either). Calling FailAfter or FailNext again
+// replaces the pending failures of that route; n = 0 clears them.
+func (s *Server) FailAfter(route Route, after, n int, status int) error {
 	if !validRoute(route) {
 		return fmt.Errorf("%w: unknown route %q", ErrInvalidSpec, route)
 	}
-	if n < 0 || status < 400 || status > 599 {
-		return fmt.Errorf("%w: FailNext needs n >= 0 and a 4xx or 5xx status, got n=%d status=%d", ErrInvalidSpec, n, status)
+	if after < 0 || n < 0 || status < 400 || status > 599 {
+		return fmt.Errorf("%w: FailAfter needs after >= 0, n >= 0 and a 4xx or 5xx status, got after=%d n=%d status=%d",
+			ErrInvalidSpec, after, n, status)
 	}
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	if n == 0 {
 		delete(s.faults.failures, route)
 	} else {
-		s.faults.failures[route] = failure{remaining: n, status: status}
+		s.faults.failures[route] = failure{skip: after, remaining: n, status: status}
 	}
 	return nil
 }
@@ -176,6 +202,11 @@ func (f *faults) takeFailure(route Route) int {
 		fl, ok := f.failures[r]
 		if !ok {
 			continue
+		}
+		if fl.skip > 0 {
+			fl.skip--
+			f.failures[r] = fl
+			return 0
 		}
 		if fl.remaining--; fl.remaining == 0 {
 			delete(f.failures, r)

@@ -276,3 +276,34 @@ func TestServer_concurrentAccess(t *testing.T) {
 		t.Error("the current key is not in the JWKS")
 	}
 }
+
+// TestFaults_failAfter fails a listing half way: the first page passes,
+// the second is refused, and the next request passes again.
+func TestFaults_failAfter(t *testing.T) {
+	t.Parallel()
+	sim, ts := newTestServer(t, Options{})
+	for range 4 {
+		if _, err := sim.CreateBatch(BatchSpec{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sim.FailAfter(RouteBatchesList, 1, 1, http.StatusTooManyRequests); err != nil {
+		t.Fatal(err)
+	}
+	// An AnyRoute failure waits while the route's failure is pending.
+	if err := sim.FailNext(AnyRoute, 1, http.StatusServiceUnavailable); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []int
+	for range 3 {
+		statuses = append(statuses, do(t, http.MethodGet, ts.URL+"/v1beta/batches?pageSize=2", "").status)
+	}
+	if want := []int{200, 429, 503}; !cmp.Equal(statuses, want) {
+		t.Errorf("statuses %v; want %v", statuses, want)
+	}
+	for _, bad := range []struct{ after, n, status int }{{-1, 1, 429}, {0, -1, 429}, {0, 1, 200}} {
+		if err := sim.FailAfter(RouteBatchesList, bad.after, bad.n, bad.status); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("FailAfter(%v): %v; want ErrInvalidSpec", bad, err)
+		}
+	}
+}

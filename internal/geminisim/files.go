@@ -13,8 +13,10 @@ const fileRetention = 48 * time.Hour
 
 // fileEntry is a stored file.
 type fileEntry struct {
-	content Content
-	created time.Time
+	content     Content
+	created     time.Time
+	displayName string // set on uploaded files
+	uploaded    bool   // uploaded by a client (Files API source UPLOADED), else GENERATED
 }
 
 // AddFile stores c as a new file and returns its name ("files/<id>"). Batch
@@ -54,16 +56,34 @@ func (s *Server) file(id string) (fileEntry, bool) {
 // fileResource is the Files API's File resource.
 type fileResource struct {
 	Name           string `json:"name"`
-	DisplayName    string `json:"displayName"`
+	DisplayName    string `json:"displayName,omitempty"`
 	MIMEType       string `json:"mimeType"`
 	SizeBytes      int64  `json:"sizeBytes,string"`
 	CreateTime     string `json:"createTime"`
 	UpdateTime     string `json:"updateTime"`
 	ExpirationTime string `json:"expirationTime"`
 	URI            string `json:"uri"`
-	DownloadURI    string `json:"downloadUri"`
+	DownloadURI    string `json:"downloadUri,omitempty"`
 	State          string `json:"state"`
 	Source         string `json:"source"`
+}
+
+// renderFile returns the File resource of file id; base is the API's URL.
+// Only generated files carry a download URI.
+func renderFile(id string, f fileEntry, base string) fileResource {
+	res := fileResource{
+		Name: "files/" + id, DisplayName: id, MIMEType: f.content.ContentType(), SizeBytes: f.content.ContentLength(),
+		CreateTime: timestamp(f.created), UpdateTime: timestamp(f.created),
+		ExpirationTime: timestamp(f.created.Add(fileRetention)),
+		URI:            base + "/v1beta/files/" + id,
+		State:          "ACTIVE", Source: "GENERATED",
+	}
+	if f.uploaded {
+		res.DisplayName, res.Source = f.displayName, "UPLOADED"
+	} else {
+		res.DownloadURI = base + "/download/v1beta/files/" + id + ":download?alt=media"
+	}
+	return res
 }
 
 // filesHandler dispatches /v1beta/files/{name}: a name ending in ":download"
@@ -89,15 +109,7 @@ func (s *Server) getFileMetadata(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, msgNotFound)
 		return
 	}
-	base := s.externalURL(r)
-	writeJSON(w, http.StatusOK, fileResource{
-		Name: "files/" + id, DisplayName: id, MIMEType: f.content.ContentType(), SizeBytes: f.content.ContentLength(),
-		CreateTime: timestamp(f.created), UpdateTime: timestamp(f.created),
-		ExpirationTime: timestamp(f.created.Add(fileRetention)),
-		URI:            base + "/v1beta/files/" + id,
-		DownloadURI:    base + "/download/v1beta/files/" + id + ":download?alt=media",
-		State:          "ACTIVE", Source: "GENERATED",
-	})
+	writeJSON(w, http.StatusOK, renderFile(id, f, s.externalURL(r)))
 }
 
 // download serves both download forms of a file:

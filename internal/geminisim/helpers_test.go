@@ -46,6 +46,7 @@ func newTestServer(t *testing.T, opts Options) (*Server, *httptest.Server) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { _ = sim.Close() })
 	if dl != nil {
 		dl.Config.Handler = sim.DownloadHandler()
 		dl.Start()

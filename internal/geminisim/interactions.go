@@ -45,8 +45,9 @@ type InteractionSpec struct {
 	// Citations annotate Report with url_citation annotations; their
 	// indices are byte offsets into Report. Ignored when Report is empty.
 	Citations []Citation
-	// WebhookURIs and UserMetadata form the interaction's webhook_config;
-	// the metadata is echoed in notifications.
+	// WebhookURIs and UserMetadata form the interaction's webhook_config:
+	// its notifications go to these URIs, JWT-signed, instead of the
+	// registered webhooks, and carry the metadata.
 	WebhookURIs  []string
 	UserMetadata map[string]any
 }
@@ -103,15 +104,29 @@ func (s *Server) CreateInteraction(spec InteractionSpec) (string, error) {
 			return "", fmt.Errorf("%w: citation [%d, %d) is outside the %d-byte report", ErrInvalidSpec, c.StartIndex, c.EndIndex, len(spec.Report))
 		}
 	}
+	for _, u := range spec.WebhookURIs {
+		if msg := checkURI(u); msg != "" {
+			return "", fmt.Errorf("%w: interaction webhook %s", ErrInvalidSpec, msg)
+		}
+	}
+	if err := s.addInteraction(&interaction{spec: spec, id: id, status: InteractionInProgress}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// addInteraction stores a new interaction, stamping its creation.
+func (s *Server) addInteraction(it *interaction) error {
+	id := it.id
 	now := s.now()
-	it := &interaction{spec: spec, id: id, status: InteractionInProgress, created: now, updated: now}
+	it.created, it.updated = now, now
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.interactions[id]; dup {
-		return "", fmt.Errorf("%w: interaction %s already exists", ErrInvalidSpec, id)
+		return fmt.Errorf("%w: interaction %s already exists", ErrInvalidSpec, id)
 	}
 	s.interactions[id] = it
-	return id, nil
+	return nil
 }
 
 // CompleteInteraction makes the interaction completed, with its report, and
@@ -138,24 +153,36 @@ func (s *Server) RequireAction(id string) (event.Payload, error) {
 	return s.moveInteraction(id, InteractionRequiresAction, "", "")
 }
 
+// moveInteraction performs a transition and delivers its notification.
 func (s *Server) moveInteraction(id string, to InteractionStatus, code, msg string) (event.Payload, error) {
+	p, uris, err := s.transitionInteraction(id, to, code, msg)
+	if err == nil {
+		s.notify("interactions/"+id, uris, p)
+	}
+	return p, err
+}
+
+// transitionInteraction moves the interaction and returns its
+// notification and webhook URIs.
+func (s *Server) transitionInteraction(id string, to InteractionStatus, code, msg string) (event.Payload, []string, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it, ok := s.interactions[id]
 	if !ok {
-		return event.Payload{}, fmt.Errorf("%w: interaction %s", ErrNotFound, id)
+		return event.Payload{}, nil, fmt.Errorf("%w: interaction %s", ErrNotFound, id)
 	}
 	movable := it.status == InteractionInProgress || (it.status == InteractionRequiresAction && to != InteractionRequiresAction)
 	if !movable {
-		return event.Payload{}, fmt.Errorf("%w: interaction %s is %s, cannot become %s", ErrWrongState, id, it.status, to)
+		return event.Payload{}, nil, fmt.Errorf("%w: interaction %s is %s, cannot become %s", ErrWrongState, id, it.status, to)
 	}
 	it.status, it.updated, it.errCode, it.errMsg = to, now, code, msg
 	data := event.PayloadData{ID: id, UserMetadata: it.spec.UserMetadata}
 	if to == InteractionFailed {
 		data.ErrorCode, data.ErrorMessage = code, msg
 	}
-	return event.Payload{Type: "interaction." + string(to), Version: event.PayloadVersion, Timestamp: now, Data: data}, nil
+	p := event.Payload{Type: "interaction." + string(to), Version: event.PayloadVersion, Timestamp: now, Data: data}
+	return p, it.spec.WebhookURIs, nil
 }
 
 // Wire shapes of an interaction, with the field names of the Go SDK's

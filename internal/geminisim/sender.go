@@ -294,7 +294,7 @@ func (s *Sender) prepare(d *Delivery) ([]byte, error) {
 		return nil, fmt.Errorf("%w: delivery has no URL", ErrInvalidSpec)
 	}
 	if d.WebhookID == "" {
-		d.WebhookID = "msg_" + randomString(27)
+		d.WebhookID = newWebhookID()
 	}
 	body, err := json.Marshal(d.Notification)
 	if err != nil {
@@ -365,6 +365,10 @@ func (s *Sender) newRequest(ctx context.Context, d Delivery, body []byte, ts tim
 	}
 	return req, nil
 }
+
+// newWebhookID returns a fresh webhook-id: "msg_" and 27 random
+// characters, the shape of the Standard Webhooks spec's example.
+func newWebhookID() string { return "msg_" + randomString(27) }
 
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {

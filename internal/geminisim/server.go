@@ -72,6 +72,27 @@ type Options struct {
 	// Now returns the current time, for resource timestamps. Default
 	// time.Now.
 	Now func() time.Time
+	// CompleteAfter makes the jobs created over REST (batchGenerateContent,
+	// interactions with background, predictLongRunning) finish on their own
+	// this long after their creation, as real jobs do: batches succeed with
+	// one answer per input request, interactions complete with the built-in
+	// report, videos are generated. Zero leaves them pending until a Go
+	// method (CompleteBatch, FailInteraction, ...) moves them.
+	CompleteAfter time.Duration
+	// Retry is the redelivery schedule of the notifications the simulator
+	// delivers itself (see Server.Deliveries); zero fields take RetryPolicy's
+	// defaults, a day of retries. Tests shrink it with TimeScale.
+	Retry RetryPolicy
+	// DisableAfterFailures makes a registered webhook
+	// disabled_due_to_failed_deliveries after this many consecutive failed
+	// deliveries (a delivery fails once its retries run out); a delivered
+	// one resets the count. Undocumented: Gemini's threshold, and whether it
+	// counts deliveries or attempts. Zero never disables a webhook.
+	DisableAfterFailures int
+	// DeliveryClient sends the simulator's deliveries. Nil means a client
+	// with a 10-second timeout (the guide asks endpoints to answer "within a
+	// few seconds").
+	DeliveryClient *http.Client
 }
 
 // Server is a simulated Gemini Developer API. It is an http.Handler: mount
@@ -94,12 +115,17 @@ type Server struct {
 	faults *faults
 
 	mu           sync.Mutex
-	batches      map[string]*batch       // by bare id
-	interactions map[string]*interaction // by id
-	videos       map[string]*video       // by operation id
-	files        map[string]fileEntry    // by bare file id
+	batches      map[string]*batch         // by bare id
+	batchSeq     uint64                    // creation counter; orders the batch listing
+	interactions map[string]*interaction   // by id
+	videos       map[string]*video         // by operation id
+	files        map[string]fileEntry      // by bare file id
+	uploads      map[string]*uploadSession // resumable uploads in progress, by upload id
 
 	webhooks webhookStore // the WebhookService's webhooks; own lock
+
+	completeAfter time.Duration
+	notifier      notifier // the simulator's own deliveries; own lock
 
 	srvMu   sync.Mutex
 	httpSrv *http.Server
@@ -121,27 +147,32 @@ func New(opts Options) (*Server, error) {
 	if opts.RetryAfter < 0 {
 		return nil, fmt.Errorf("%w: Options.RetryAfter is negative", ErrInvalidSpec)
 	}
+	if opts.CompleteAfter < 0 || opts.DisableAfterFailures < 0 {
+		return nil, fmt.Errorf("%w: Options.CompleteAfter and Options.DisableAfterFailures must not be negative", ErrInvalidSpec)
+	}
 	keys, err := newKeyring(opts.SigningKey)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		apiKey:       opts.APIKey,
-		baseURL:      strings.TrimSuffix(opts.BaseURL, "/"),
-		addr:         opts.Addr,
-		downloadURL:  strings.TrimSuffix(opts.DownloadURL, "/"),
-		downloadAddr: opts.DownloadAddr,
-		urlKey:       []byte(rand.Text()),
-		style:        opts.StateStyle,
-		bareIDs:      opts.BareEventIDs,
-		retryAfter:   opts.RetryAfter,
-		now:          opts.Now,
-		keys:         keys,
-		faults:       newFaults(),
-		batches:      make(map[string]*batch),
-		interactions: make(map[string]*interaction),
-		videos:       make(map[string]*video),
-		files:        make(map[string]fileEntry),
+		apiKey:        opts.APIKey,
+		baseURL:       strings.TrimSuffix(opts.BaseURL, "/"),
+		addr:          opts.Addr,
+		downloadURL:   strings.TrimSuffix(opts.DownloadURL, "/"),
+		downloadAddr:  opts.DownloadAddr,
+		urlKey:        []byte(rand.Text()),
+		style:         opts.StateStyle,
+		bareIDs:       opts.BareEventIDs,
+		retryAfter:    opts.RetryAfter,
+		now:           opts.Now,
+		keys:          keys,
+		faults:        newFaults(),
+		batches:       make(map[string]*batch),
+		interactions:  make(map[string]*interaction),
+		videos:        make(map[string]*video),
+		files:         make(map[string]fileEntry),
+		uploads:       make(map[string]*uploadSession),
+		completeAfter: opts.CompleteAfter,
 	}
 	if s.addr == "" {
 		s.addr = DefaultAddr
@@ -152,19 +183,32 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if err := s.notifier.init(s, opts); err != nil {
+		return nil, err
+	}
 	s.mux = s.routes()
 	return s, nil
 }
 
 // routes builds the request router. Resource names contain a colon verb
-// (files/abc:download), which ServeMux wildcards cannot split, so the file
-// handlers parse the last segment themselves.
+// (files/abc:download, models/m:batchGenerateContent), which ServeMux
+// wildcards cannot split, so those handlers parse the last segment
+// themselves.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle("/v1beta/batches", s.handle(RouteBatchesList, true, s.listBatches))
 	mux.Handle("/v1beta/batches/{id}", s.handle(RouteBatches, true, s.getBatch))
 	mux.Handle("/v1beta/files/{name}", s.filesHandler())
+	mux.Handle("/upload/v1beta/files", s.dispatch(s.pickUpload))
 	mux.Handle("/download/v1beta/files/{name}", s.handle(RouteDownload, true, s.download))
+	mux.Handle("/v1beta/interactions", s.dispatch(func(r *http.Request) routeHandler {
+		if r.Method != http.MethodPost {
+			return routeHandler{route: RouteInteractionsCreate}
+		}
+		return routeHandler{route: RouteInteractionsCreate, auth: true, h: s.createInteraction}
+	}))
 	mux.Handle("/v1beta/interactions/{id}", s.handle(RouteInteractions, true, s.getInteraction))
+	mux.Handle("/v1beta/models/{model}", s.dispatch(s.pickModelMethod))
 	// Operations are served under their model only. Undocumented: any
 	// /v1beta/operations/{op} for the Gemini API's video operations, so the
 	// simulator, like the real API as documented, serves none.
@@ -180,30 +224,50 @@ func (s *Server) routes() *http.ServeMux {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// handle wraps a route handler with, in order: counting, the configured
-// delay, the method check, authentication and injected failures. Errors
-// take the route's format (errorWriterFor).
+// routeHandler is what serves one request: its route (for counting, faults
+// and the error format), whether it needs the API key, and its handler; a
+// nil handler means the API serves no such method/path pair.
+type routeHandler struct {
+	route Route
+	auth  bool
+	h     http.HandlerFunc
+}
+
+// handle serves a read-only route: GET and HEAD reach h, any other method
+// gets the 404 Google answers for unknown method/path pairs.
 func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler {
-	write := errorWriterFor(route)
+	return s.dispatch(func(r *http.Request) routeHandler {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return routeHandler{route: route}
+		}
+		return routeHandler{route: route, auth: auth, h: h}
+	})
+}
+
+// dispatch wraps the endpoint that pick chooses for each request with, in
+// order: counting, the configured delay, the method check (a nil handler
+// is answered 404), authentication and injected failures. Errors take the
+// route's format (errorWriterFor).
+func (s *Server) dispatch(pick func(*http.Request) routeHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.faults.count(route)
-		if !wait(r, s.faults.delay(route)) {
+		e := pick(r)
+		write := errorWriterFor(e.route)
+		s.faults.count(e.route)
+		if !wait(r, s.faults.delay(e.route)) {
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			// The routes behind handle serve reads only; Google answers unknown
-			// method/path pairs with 404.
+		if e.h == nil {
 			write(w, http.StatusNotFound, msgNoMethod)
 			return
 		}
-		if auth && !s.authorize(w, r, route) {
+		if e.auth && !s.authorize(w, r, e.route) {
 			return
 		}
-		if code := s.faults.takeFailure(route); code != 0 {
+		if code := s.faults.takeFailure(e.route); code != 0 {
 			writeInjectedError(w, write, code, s.retryAfter)
 			return
 		}
-		h(w, r)
+		e.h(w, r)
 	})
 }
 
@@ -214,7 +278,7 @@ func (s *Server) handle(route Route, auth bool, h http.HandlerFunc) http.Handler
 // ?key=, whatever the keys.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, route Route) bool {
 	key, query := r.Header.Get("x-goog-api-key"), r.URL.Query()
-	if route == RouteInteractions && key != "" && query.Has("key") {
+	if isInteractionsRoute(route) && key != "" && query.Has("key") {
 		writeInteractionsError(w, http.StatusBadRequest, msgMultipleCredentials)
 		return false
 	}
@@ -275,9 +339,11 @@ func (s *Server) URL() string {
 	return s.url
 }
 
-// Close stops a started server and its download host, closing open
-// connections. It is a no-op if the server was not started.
+// Close ends the simulator's background work (pending automatic
+// completions, deliveries in flight, which then fail), for good, and stops
+// a started server and its download host, closing open connections.
 func (s *Server) Close() error {
+	s.notifier.stop()
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
 	if s.httpSrv == nil {
@@ -295,8 +361,10 @@ func (s *Server) Close() error {
 }
 
 // Shutdown stops a started server and its download host gracefully,
-// waiting for requests in flight until ctx is done.
+// waiting for requests in flight until ctx is done. Like Close, it ends the
+// simulator's background work.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.notifier.stop()
 	s.srvMu.Lock()
 	srv, dl := s.httpSrv, s.dlSrv
 	s.httpSrv, s.url, s.dlSrv, s.dlURL = nil, "", nil, ""

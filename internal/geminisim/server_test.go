@@ -30,6 +30,9 @@ func TestNew_invalid(t *testing.T) {
 		{"no_api_key", Options{SigningKey: key}},
 		{"unknown_state_style", Options{APIKey: "k", SigningKey: key, StateStyle: 9}},
 		{"negative_retry_after", Options{APIKey: "k", SigningKey: key, RetryAfter: -time.Second}},
+		{"negative_complete_after", Options{APIKey: "k", SigningKey: key, CompleteAfter: -time.Second}},
+		{"negative_disable_after", Options{APIKey: "k", SigningKey: key, DisableAfterFailures: -1}},
+		{"invalid_retry_policy", Options{APIKey: "k", SigningKey: key, Retry: RetryPolicy{Multiplier: 0.5}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,9 @@
 package geminisim
 
 import (
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strings"
 
@@ -27,15 +29,18 @@ type VideoSpec struct {
 	Model string
 	// Video is the generated video. A zero Size means DefaultVideoSize.
 	Video VideoFile
-	// UserMetadata is echoed in the video.generated notification.
+	// WebhookURIs and UserMetadata form the operation's webhook config:
+	// its video.generated notification goes to these URIs, JWT-signed,
+	// instead of the registered webhooks, and carries the metadata.
+	WebhookURIs  []string
 	UserMetadata map[string]any
 }
 
 type video struct {
-	id, model    string
-	file         VideoFile
-	userMetadata map[string]any
-	fileID       string // set once generated
+	id, model string
+	file      VideoFile
+	hooks     webhookConfig
+	fileID    string // set once generated
 }
 
 // name returns the operation's resource name.
@@ -49,7 +54,8 @@ func (s *Server) CreateVideo(spec VideoSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v := &video{id: id, model: strings.TrimPrefix(spec.Model, "models/"), file: spec.Video, userMetadata: spec.UserMetadata}
+	v := &video{id: id, model: strings.TrimPrefix(spec.Model, "models/"), file: spec.Video,
+		hooks: webhookConfig{uris: spec.WebhookURIs, userMetadata: spec.UserMetadata}}
 	if v.model == "" {
 		v.model = gemini.DefaultVideoModel
 	}
@@ -62,21 +68,43 @@ func (s *Server) CreateVideo(spec VideoSpec) (string, error) {
 	if err := v.file.Validate(); err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, dup := s.videos[id]; dup {
-		return "", fmt.Errorf("%w: operation %s already exists", ErrInvalidSpec, id)
+	for _, u := range spec.WebhookURIs {
+		if msg := checkURI(u); msg != "" {
+			return "", fmt.Errorf("%w: video webhook %s", ErrInvalidSpec, msg)
+		}
 	}
-	s.videos[id] = v
+	if err := s.addVideo(v); err != nil {
+		return "", err
+	}
 	return v.name(), nil
 }
 
+// addVideo stores a new video operation.
+func (s *Server) addVideo(v *video) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.videos[v.id]; dup {
+		return fmt.Errorf("%w: operation %s already exists", ErrInvalidSpec, v.id)
+	}
+	s.videos[v.id] = v
+	return nil
+}
+
 // CompleteVideo finishes the operation (name or bare id): its video becomes
-// a downloadable file, and the video.generated notification is returned with
-// output_file_uri (the download URI) and file_name ("files/<id>"). The URI
-// uses Options.BaseURL, else the URL of a started server, else the real
-// service's host.
+// a downloadable file, and the video.generated notification is returned
+// (and delivered) with output_file_uri (the download URI) and file_name
+// ("files/<id>"). The URI uses Options.BaseURL, else the URL of a started
+// server, else the real service's host.
 func (s *Server) CompleteVideo(name string) (event.Payload, error) {
+	p, v, err := s.generateVideo(name)
+	if err == nil {
+		s.notify(v.name(), v.hooks.uris, p)
+	}
+	return p, err
+}
+
+// generateVideo finishes the operation and returns its notification.
+func (s *Server) generateVideo(name string) (event.Payload, *video, error) {
 	id := name[strings.LastIndex(name, "/")+1:]
 	base := s.publicURL()
 	now := s.now()
@@ -84,10 +112,10 @@ func (s *Server) CompleteVideo(name string) (event.Payload, error) {
 	defer s.mu.Unlock()
 	v, ok := s.videos[id]
 	if !ok || (strings.Contains(name, "/") && name != v.name()) {
-		return event.Payload{}, fmt.Errorf("%w: operation %s", ErrNotFound, name)
+		return event.Payload{}, nil, fmt.Errorf("%w: operation %s", ErrNotFound, name)
 	}
 	if v.fileID != "" {
-		return event.Payload{}, fmt.Errorf("%w: operation %s is already done", ErrWrongState, name)
+		return event.Payload{}, nil, fmt.Errorf("%w: operation %s is already done", ErrWrongState, name)
 	}
 	v.fileID = newID()
 	s.files[v.fileID] = fileEntry{content: v.file, created: now}
@@ -95,8 +123,8 @@ func (s *Server) CompleteVideo(name string) (event.Payload, error) {
 		ID:            s.eventID("models/"+v.model+"/operations/", id),
 		OutputFileURI: downloadURI(base, v.fileID),
 		FileName:      "files/" + v.fileID,
-		UserMetadata:  v.userMetadata,
-	}}, nil
+		UserMetadata:  v.hooks.userMetadata,
+	}}, v, nil
 }
 
 // publicURL is the base URL for links in notifications, which are built
@@ -162,4 +190,68 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, op)
+}
+
+// createVideo serves POST /v1beta/models/{model}:predictLongRunning, a
+// video generation as the Go SDK's Models.GenerateVideos sends it:
+//
+//	{"instances":[{"prompt":"…"}],"parameters":{…},
+//	 "webhookConfig":{"uris":["https://…"],"userMetadata":{…}}}
+//
+// and answers the operation, not done: {"name":"models/<model>/operations/<id>"}.
+// Instances and parameters are not checked beyond a prompt or an image.
+func (s *Server) createVideo(w http.ResponseWriter, r *http.Request) {
+	model, _, _ := strings.Cut(r.PathValue("model"), ":")
+	if !supports(model, MethodPredictLongRunning) {
+		writeAPIError(w, http.StatusNotFound, msgModelNotFound(model, MethodPredictLongRunning))
+		return
+	}
+	raw, msg := readBody(r)
+	if msg != "" {
+		writeAPIError(w, http.StatusBadRequest, msg)
+		return
+	}
+	hooks, msg := decodeVideoRequest(raw)
+	if msg != "" {
+		writeAPIError(w, http.StatusBadRequest, msg)
+		return
+	}
+	v := &video{id: newID(), model: model, file: VideoFile{Size: DefaultVideoSize}, hooks: hooks}
+	seed := fnv.New64a() // each operation generates its own bytes
+	_, _ = seed.Write([]byte(v.id))
+	v.file.Seed = seed.Sum64()
+	if err := s.addVideo(v); err != nil {
+		writeAPIError(w, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	s.completeLater(func() error {
+		_, err := s.CompleteVideo(v.name())
+		return err
+	})
+	writeJSON(w, http.StatusOK, videoOperation{Name: v.name()})
+}
+
+// decodeVideoRequest checks a PredictLongRunningRequest and returns its
+// webhook config, or the 400 message.
+func decodeVideoRequest(raw []byte) (webhookConfig, string) {
+	fields, msg := protoObject(raw, "", "model", "instances", "parameters", "webhookConfig")
+	if msg != "" {
+		return webhookConfig{}, msg
+	}
+	var instances []map[string]json.RawMessage
+	if msg := decodeField(fields, "instances", "", &instances); msg != "" {
+		return webhookConfig{}, msg
+	}
+	if len(instances) == 0 {
+		return webhookConfig{}, "instances is required."
+	}
+	var prompt string
+	if p, ok := instances[0]["prompt"]; ok {
+		_ = json.Unmarshal(p, &prompt)
+	}
+	_, image := instances[0]["image"]
+	if strings.TrimSpace(prompt) == "" && !image {
+		return webhookConfig{}, "instances[0] needs a prompt or an image."
+	}
+	return decodeWebhookConfig(fields["webhookConfig"], "webhookConfig")
 }

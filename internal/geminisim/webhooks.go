@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -87,6 +86,11 @@ type WebhookInfo struct {
 	Created, Updated time.Time
 	// Pings reports every ping delivered, oldest first.
 	Pings []Report
+	// Fault is the fault set by SetWebhookFault.
+	Fault DeliveryFault
+	// FailedDeliveries counts the consecutive failed deliveries since the
+	// last successful one (see Options.DisableAfterFailures).
+	FailedDeliveries int
 }
 
 // webhookStore holds the registered webhooks. Its zero value is ready.
@@ -104,6 +108,8 @@ type webhook struct {
 	secrets          []signingSecret // newest first
 	created, updated time.Time
 	pings            []Report
+	fault            DeliveryFault
+	failures         int // consecutive failed deliveries
 }
 
 // signingSecret is one secret of a webhook; a zero expires never expires.
@@ -135,6 +141,7 @@ func (s *Server) Webhook(id string) (WebhookInfo, error) {
 	info := WebhookInfo{
 		ID: h.id, Name: h.name, URI: h.uri, Events: slices.Clone(h.events), State: h.state,
 		Created: h.created, Updated: h.updated, Pings: slices.Clone(h.pings),
+		Fault: h.fault, FailedDeliveries: h.failures,
 	}
 	for _, sec := range h.activeSecretsLocked(now) {
 		info.Secrets = append(info.Secrets, sec.value)
@@ -160,6 +167,9 @@ func (s *Server) SetWebhookState(id string, state WebhookState) error {
 		return fmt.Errorf("%w: webhook %s", ErrNotFound, id)
 	}
 	h.state, h.updated = state, now
+	if state == WebhookEnabled {
+		h.failures = 0
+	}
 	return nil
 }
 
@@ -194,28 +204,11 @@ func (s *Server) webhookRoutes(mux *http.ServeMux) {
 }
 
 // handleWebhooks wraps the webhook routes like handle wraps the read-only
-// ones (count, delay, method, API key, injected failures), except that the
-// method chooses the handler: dispatch returns nil for a method/path pair
-// the API does not serve.
-func (s *Server) handleWebhooks(dispatch func(*http.Request) http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.faults.count(RouteWebhooks)
-		if !wait(r, s.faults.delay(RouteWebhooks)) {
-			return
-		}
-		h := dispatch(r)
-		if h == nil {
-			writeAPIError(w, http.StatusNotFound, msgNoMethod)
-			return
-		}
-		if !s.authorize(w, r, RouteWebhooks) {
-			return
-		}
-		if code := s.faults.takeFailure(RouteWebhooks); code != 0 {
-			writeInjectedError(w, writeAPIError, code, s.retryAfter)
-			return
-		}
-		h(w, r)
+// ones, except that the method chooses the handler: pick returns nil for a
+// method/path pair the API does not serve.
+func (s *Server) handleWebhooks(pick func(*http.Request) http.HandlerFunc) http.Handler {
+	return s.dispatch(func(r *http.Request) routeHandler {
+		return routeHandler{route: RouteWebhooks, auth: true, h: pick(r)}
 	})
 }
 
@@ -346,20 +339,6 @@ func decodeWebhookInput(r *http.Request, settable ...string) (webhookInput, stri
 		}
 	}
 	return in, ""
-}
-
-// checkURI validates a webhook endpoint. Plain http is accepted so that
-// tests and the local runner can register loopback endpoints; Gemini
-// itself delivers to public https URLs.
-func checkURI(raw string) string {
-	if raw == "" {
-		return "uri is required."
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return fmt.Sprintf("uri %q must be an absolute http(s) URL.", raw)
-	}
-	return ""
 }
 
 // checkEvents validates a subscription list and returns it without
@@ -655,6 +634,10 @@ func applyUpdate(h *webhook, in webhookInput, fields, events []string) {
 			h.events = events
 		case fieldState:
 			h.state = *in.state
+			if h.state == WebhookEnabled {
+				// Re-enabled by its owner: the failures start over.
+				h.failures = 0
+			}
 		}
 	}
 }
