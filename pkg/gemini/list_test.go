@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
@@ -120,5 +121,69 @@ func TestList_refusesBadInput(t *testing.T) {
 	}
 	if n := e.sim.Requests(geminisim.AnyRoute); n != 0 {
 		t.Errorf("%d requests made for refused input", n)
+	}
+}
+
+// TestListBatches_pages reads the listing the way the SDK's converters do:
+// newest first, page by page, each batch with its state, done flag and
+// times, and a failed batch with its error.
+func TestListBatches_pages(t *testing.T) {
+	t.Parallel()
+	clock := fixedNow
+	e := newEnv(t, envConfig{sim: geminisim.Options{Now: func() time.Time { return clock }}})
+	create := func(id string) string {
+		name, err := e.sim.CreateBatch(geminisim.BatchSpec{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	running := create("b-running")
+	e.sim.StartBatch(running)
+	clock = clock.Add(time.Minute)
+	failed := create("b-failed")
+	if _, err := e.sim.FailBatch(failed, geminisim.JobError{Code: 13, Message: "internal failure"}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Minute)
+	done := create("b-done")
+	if _, err := e.sim.CompleteBatch(done); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []gemini.Batch
+	token, pages := "", 0
+	for {
+		page, err := e.client.ListBatches(testContext(t), 2, token)
+		if err != nil {
+			t.Fatalf("ListBatches: %v", err)
+		}
+		pages++
+		got = append(got, page.Batches...)
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	t1, t2 := fixedNow.Add(time.Minute), fixedNow.Add(2*time.Minute)
+	want := []gemini.Batch{
+		{Name: done, State: gemini.BatchSucceeded, Done: true, CreateTime: t2, UpdateTime: t2, EndTime: t2},
+		{Name: failed, State: gemini.BatchFailed, Done: true, CreateTime: t1, UpdateTime: t1, EndTime: t1,
+			Error: &gemini.JobError{Code: 13, Message: "internal failure"}},
+		{Name: running, State: gemini.BatchRunning, CreateTime: fixedNow, UpdateTime: fixedNow},
+	}
+	opts := cmpopts.IgnoreFields(gemini.Batch{}, "Stats")
+	if diff := cmp.Diff(want, got, opts); diff != "" || pages != 2 {
+		t.Errorf("%d pages; batches (-want +got):\n%s", pages, diff)
+	}
+}
+
+func TestListBatches_refusesMalformedNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{wrap: handlerFunc(func(_ http.Handler, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"operations":[{"name":"batches/../files/x","metadata":{"state":"BATCH_STATE_SUCCEEDED"}}]}`))
+	})})
+	if _, err := e.client.ListBatches(testContext(t), 0, ""); !errors.Is(err, gemini.ErrUnexpectedResponse) {
+		t.Errorf("ListBatches = %v, want ErrUnexpectedResponse", err)
 	}
 }

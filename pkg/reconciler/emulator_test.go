@@ -11,8 +11,8 @@ import (
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/event"
-	"github.com/geminihooks/geminihooks/pkg/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
+	"github.com/geminihooks/geminihooks/pkg/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )

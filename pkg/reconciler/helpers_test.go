@@ -51,7 +51,7 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 // env is a reconciler on the simulator with its backends: in memory, or on
 // the Firestore and Pub/Sub emulators.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock
 	sim    *geminisim.Server
 	ts     *httptest.Server
@@ -78,7 +78,7 @@ type envOptions struct {
 	api func(*gemini.Client) reconciler.Gemini
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	key, err := signingKey()
 	if err != nil {

@@ -27,10 +27,10 @@ func TestPass_fillsGapsOfListedBatches(t *testing.T) {
 	_ = old
 	e.clock.Set(t0.Add(reconciler.DefaultLookBack + time.Hour))
 	want := map[string]string{
-		e.batch("ok", geminisim.BatchSucceeded):       event.TypeBatchSucceeded,
-		e.batch("broken", geminisim.BatchFailed):      event.TypeBatchFailed,
-		e.batch("stopped", geminisim.BatchCancelled):  event.TypeBatchCancelled,
-		e.batch("too-late", geminisim.BatchExpired):   event.TypeBatchExpired,
+		e.batch("ok", geminisim.BatchSucceeded):         event.TypeBatchSucceeded,
+		e.batch("broken", geminisim.BatchFailed):        event.TypeBatchFailed,
+		e.batch("stopped", geminisim.BatchCancelled):    event.TypeBatchCancelled,
+		e.batch("too-late", geminisim.BatchExpired):     event.TypeBatchExpired,
 		e.batch("registered", geminisim.BatchSucceeded): event.TypeBatchSucceeded,
 	}
 	e.batch("running", geminisim.BatchRunning)
