@@ -83,6 +83,9 @@ func (c *Config) Validate() error {
 	if strings.Contains(c.ResultsPrefix, "..") {
 		add("RESULTS_PREFIX must not contain '..', got %q", c.ResultsPrefix)
 	}
+	if strings.TrimSpace(c.FirestoreDatabase) == "" {
+		add("FIRESTORE_DATABASE must name the job registry's database (default \"(default)\")")
+	}
 	if err := c.Jobs.Validate(); err != nil {
 		add("JOBS_COLLECTION/JOBS_TTL: %w", err)
 	}

@@ -122,26 +122,32 @@ func TestEndToEnd(t *testing.T) {
 			s.checkFailed(t, r, "batch/"+path.Base(name)+"/", "batch_failed_13")
 		}},
 		{"duplicate_webhook", func(t *testing.T, s *e2eStack) {
+			// A retry, then the same finished job under a second webhook-id
+			// (two webhooks on one URL): one event.
 			j := finishedBatch(t, s.sim, geminisim.BatchSpec{})
 			d := geminisim.Delivery{URL: s.receiverURL, Notification: j.n, WebhookID: newWebhookID()}
-			var statuses []string
-			for range 2 {
-				statuses = append(statuses, s.post(t, s.hmac, d))
-			}
-			if want := []string{receiver.StatusAccepted, receiver.StatusDuplicate}; !slices.Equal(statuses, want) {
+			other := d
+			other.WebhookID = newWebhookID()
+			statuses := []string{s.post(t, s.hmac, d), s.post(t, s.hmac, d), s.post(t, s.hmac, other)}
+			if want := []string{receiver.StatusAccepted, receiver.StatusDuplicate, receiver.StatusDuplicate}; !slices.Equal(statuses, want) {
 				t.Errorf("receiver answered %v, want %v", statuses, want)
 			}
-			s.checkPushes(t, d.WebhookID, "200 stored")
+			id := eventIDOf(t, j.n)
+			s.checkPushes(t, id, "200 stored")
 			r := s.onlyResult(t, event.ResultsTypeStored)
-			s.checkStored(t, r, j, d.WebhookID, materializer.ResultsName)
+			s.checkStored(t, r, j, id, materializer.ResultsName)
+			ref, _ := completionEvent(t, j.n, d.WebhookID).Job()
+			if rec, ok, err := s.jobs.Get(t.Context(), ref); err != nil || !ok || rec.State != registry.StateStored || rec.EventID != id {
+				t.Errorf("registry record %+v (%v, %v); want stored under the event id", rec, ok, err)
+			}
 		}},
 		{"redelivered_push", func(t *testing.T, s *e2eStack) {
 			// The materializer stores and announces, but its answer is lost:
 			// Pub/Sub pushes the same message again.
 			j := finishedBatch(t, s.sim, geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 1 << 20, Seed: 14}})
-			id := newWebhookID()
+			id := eventIDOf(t, j.n)
 			s.pushes.loseFirstAnswer(id)
-			s.deliverID(t, s.hmac, j.n, id)
+			s.deliverID(t, s.hmac, j.n, newWebhookID())
 			s.checkPushes(t, id, "503 stored", "200 redundant")
 			r := s.onlyResult(t, event.ResultsTypeStored)
 			s.checkStored(t, r, j, id, materializer.ResultsName)
@@ -245,7 +251,7 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 		DownloadHosts: []string{strings.TrimPrefix(s.sim.DownloadURL(), "http://")},
 		ResultsBucket: s.bucket, ResultsPrefix: "gemini", ResultsTopic: resultsTopic,
 		UploadChunkSize: testChunkSize, FetchTimeout: 10 * time.Second, Ordering: true, LogLevel: "info",
-		Jobs: registry.Config{Collection: testenv.UniqueName(t, "jobs")},
+		FirestoreDatabase: "(default)", Jobs: registry.Config{Collection: testenv.UniqueName(t, "jobs")},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -325,13 +331,22 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 	return s
 }
 
-// deliver sends n through sender as a new webhook and returns its id, the
-// completion event's id.
+// deliver sends n through sender as a new webhook and returns the id of the
+// completion event it leads to.
 func (s *e2eStack) deliver(t *testing.T, sender *geminisim.Sender, n event.Payload) string {
 	t.Helper()
-	id := newWebhookID()
-	s.deliverID(t, sender, n, id)
-	return id
+	s.deliverID(t, sender, n, newWebhookID())
+	return eventIDOf(t, n)
+}
+
+// eventIDOf returns the id of the completion event of the job that n ends.
+func eventIDOf(t *testing.T, n event.Payload) string {
+	t.Helper()
+	ref, ok := completionEvent(t, n, newWebhookID()).Job()
+	if !ok || !event.IsTerminal(n.Type) {
+		t.Fatalf("%s names no finished job", n.Type)
+	}
+	return ref.EventID()
 }
 
 func (s *e2eStack) deliverID(t *testing.T, sender *geminisim.Sender, n event.Payload, id string) {
