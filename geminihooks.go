@@ -13,4 +13,6 @@ import (
 	_ "github.com/geminihooks/geminihooks/functions/materializer"
 	// ReceiveWebhook (HTTP).
 	_ "github.com/geminihooks/geminihooks/functions/receiver"
+	// ReconcileJobs (HTTP, Cloud Scheduler).
+	_ "github.com/geminihooks/geminihooks/functions/reconciler"
 )

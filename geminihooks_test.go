@@ -27,7 +27,7 @@ func TestShippedCode_linksNoTestCode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go is not on PATH: %v", err)
 	}
-	shipped := []string{".", "./functions/receiver", "./functions/materializer", "./functions/cmd/geminihooks"}
+	shipped := []string{".", "./functions/receiver", "./functions/materializer", "./functions/reconciler", "./functions/cmd/geminihooks"}
 	args := append([]string{"list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}"}, shipped...)
 	out, err := exec.CommandContext(t.Context(), goBin, args...).Output()
 	if err != nil {

@@ -13,6 +13,7 @@ MATERIALIZE_ROUNDS=${MATERIALIZE_ROUNDS:-5}
 ARTIFACT_JOBS=${ARTIFACT_JOBS:-50}
 READER_BYTES=${READER_BYTES:-2147483648}   # 2 GiB
 READER_ROUNDS=${READER_ROUNDS:-1}
+RECOVERY_JOBS=${RECOVERY_JOBS:-10}
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
@@ -20,6 +21,7 @@ go test -c -o "$raw.receiver.test" ./pkg/receiver >/dev/null
 go test -c -o "$raw.materializer.test" ./pkg/materializer >/dev/null
 go test -c -o "$raw.local.test" ./pkg/local >/dev/null
 go test -c -o "$raw.results.test" ./pkg/results >/dev/null
+go test -c -o "$raw.reconciler.test" ./pkg/reconciler >/dev/null
 trap 'rm -f "$raw" "$raw".*.test' EXIT
 
 for _ in $(seq "$COUNT"); do
@@ -42,6 +44,10 @@ GEMINIHOOKS_BENCH_BYTES=$MATERIALIZE_BYTES "$raw.materializer.test" -test.run '^
 GEMINIHOOKS_BENCH_BYTES=$READER_BYTES "$raw.results.test" -test.run '^$' \
   -test.benchtime "${READER_ROUNDS}x" -test.bench '^BenchmarkReadLargeResult$' >>"$raw"
 "$raw.receiver.test" -test.run '^$' -test.benchtime 1x -test.bench '^BenchmarkMaxEventForMaxBody$' >>"$raw"
+# A reconcile pass over 1,000 listed batches and 100 overdue jobs; the
+# recovery of lost webhooks with a pass every second (local stack).
+"$raw.reconciler.test" -test.run '^$' -test.benchtime 3x -test.bench '^BenchmarkReconcilePass$' >>"$raw"
+"$raw.local.test" -test.run '^$' -test.benchtime "${RECOVERY_JOBS}x" -test.bench '^BenchmarkLostWebhookRecovery$' >>"$raw"
 # The fault figures need the Firestore and Pub/Sub emulators (started here,
 # stopped on exit); without them they read n/a.
 # shellcheck source=scripts/emulators.sh
@@ -97,6 +103,10 @@ echo "complete_to_artifact_p90_ms $(median CompleteToArtifact p90_ms) ms"
 echo "results_reader_2g_peak_rss_mib $(median ReadLargeResult peak_rss_MiB) MiB"
 echo "results_reader_throughput $(median ReadLargeResult MiB/s) MiB/s"
 echo "max_event_bytes_for_max_body $(median MaxEventForMaxBody max_event_bytes) bytes"
+echo "reconcile_api_calls_per_pass $(median ReconcilePass api_calls) calls"
+echo "reconcile_api_calls_goal $(median ReconcilePass goal_calls) calls"
+echo "lost_webhook_recovery_s $(median LostWebhookRecovery max_recovery_s) s"
+echo "lost_webhook_recovery_to_results_s $(median LostWebhookRecovery max_to_results_s) s"
 if $emulators; then
   echo "pubsub_outage_recovery_s $(figure PubSubOutageRecovery recovery_s) s"
   echo "firestore_stall_answer_ms $(figure FirestoreStallAnswer answer_ms) ms"

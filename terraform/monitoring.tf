@@ -1,5 +1,6 @@
-# Monitoring: a log-based metric for failed verifications and the alerts that
-# catch what breaks silently in production.
+# Monitoring: log-based metrics for failed verifications, disabled webhooks
+# and lost webhooks, and the alerts that catch what breaks silently in
+# production.
 
 # Every rejected delivery is one "webhook rejected" log line carrying the
 # status and code; 401 is a signature, token or timestamp that did not verify.
@@ -139,6 +140,145 @@ resource "google_monitoring_alert_policy" "receiver_5xx" {
   documentation {
     mime_type = "text/markdown"
     content   = "The receiver answers 5xx: Firestore or Pub/Sub is failing, or the function is misconfigured (code not_configured). Gemini retries for 24 hours, so nothing is lost yet. Filter the receiver's logs on severity>=ERROR."
+  }
+
+  notification_channels = var.notification_channels
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The reconciler logs one ERROR line per webhook that Gemini disabled after
+# failed deliveries (reconciler.MsgWebhookDisabled; a test keeps the text
+# equal). While it is disabled, Gemini delivers nothing to it: every job
+# finishing meanwhile is found only by the reconciler.
+resource "google_logging_metric" "webhooks_disabled" {
+  project     = var.project_id
+  name        = "${var.name_prefix}/webhooks_disabled"
+  description = "Webhooks the reconciler found disabled after failed deliveries, per pass, by webhook id."
+
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${google_cloudfunctions2_function.reconciler.name}\"",
+    "severity=ERROR",
+    "jsonPayload.message=\"webhook disabled after failed deliveries\"",
+  ])
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "webhook_id"
+      value_type  = "STRING"
+      description = "The disabled webhook's id in the WebhookService."
+    }
+  }
+
+  label_extractors = {
+    webhook_id = "EXTRACT(jsonPayload.webhook_id)"
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Each completion event the reconciler published is one WARNING line
+# (reconciler.MsgGapFilled): a finished job whose webhook never came.
+resource "google_logging_metric" "gaps_filled" {
+  project     = var.project_id
+  name        = "${var.name_prefix}/reconciler_gaps_filled"
+  description = "Completion events the reconciler published because the job's webhook never came, by Gemini event type."
+
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${google_cloudfunctions2_function.reconciler.name}\"",
+    "jsonPayload.message=\"gap filled: completion event published without its webhook\"",
+  ])
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "event_type"
+      value_type  = "STRING"
+      description = "The Gemini event type published, such as batch.succeeded."
+    }
+  }
+
+  label_extractors = {
+    event_type = "EXTRACT(jsonPayload.event_type)"
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_monitoring_alert_policy" "webhook_disabled" {
+  project      = var.project_id
+  display_name = "${var.name_prefix}: Gemini disabled a webhook"
+  combiner     = "OR"
+  severity     = "ERROR"
+
+  conditions {
+    display_name = "Webhooks in state disabled_due_to_failed_deliveries"
+
+    condition_threshold {
+      filter = join(" AND ", [
+        "resource.type = \"cloud_run_revision\"",
+        "metric.type = \"logging.googleapis.com/user/${google_logging_metric.webhooks_disabled.name}\"",
+      ])
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Gemini stopped delivering to a webhook after its deliveries kept failing (the reconciler's ERROR line \"webhook disabled after failed deliveries\" names it). Until it is re-enabled, completion events come only from the reconciler, one reconcile_schedule late. Fix the endpoint (the receiver's logs and 5xx), then re-enable it with `geminihooks webhooks update ID --state enabled`, or set reconciler_settings.reenable_webhooks."
+  }
+
+  notification_channels = var.notification_channels
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_monitoring_alert_policy" "gaps_filled" {
+  project      = var.project_id
+  display_name = "${var.name_prefix}: webhooks lost (reconciler filled gaps)"
+  combiner     = "OR"
+  severity     = "WARNING"
+
+  conditions {
+    display_name = "Completion events published by the reconciler"
+
+    condition_threshold {
+      filter = join(" AND ", [
+        "resource.type = \"cloud_run_revision\"",
+        "metric.type = \"logging.googleapis.com/user/${google_logging_metric.gaps_filled.name}\"",
+      ])
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The reconciler found finished jobs whose webhook never came and published their completion events itself (marked reconciled); nothing is lost, but webhooks are. Its log lines name each job. Look for a disabled webhook, a wrong per-request webhook_config, receiver 5xx or rejected signatures around the jobs' end times."
   }
 
   notification_channels = var.notification_channels

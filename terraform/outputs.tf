@@ -13,6 +13,16 @@ output "materializer_function" {
   value       = google_cloudfunctions2_function.materializer.id
 }
 
+output "reconciler_function" {
+  description = "Full name of the reconciler function (ReconcileJobs)."
+  value       = google_cloudfunctions2_function.reconciler.id
+}
+
+output "reconcile_job" {
+  description = "Cloud Scheduler job that runs a reconcile pass every reconcile_schedule (gcloud scheduler jobs run it for a pass now)."
+  value       = google_cloud_scheduler_job.reconcile.id
+}
+
 output "events_topic" {
   description = "Pub/Sub topic receiving one CloudEvent per delivery; downstream teams subscribe here."
   value       = google_pubsub_topic.events.id
@@ -54,16 +64,18 @@ output "webhook_signing_secret" {
 }
 
 output "gemini_api_key_secret" {
-  description = "Secret Manager secret holding the Gemini API key the materializer uses."
+  description = "Secret Manager secret holding the Gemini API key the materializer and the reconciler use."
   value       = google_secret_manager_secret.gemini_api_key.id
 }
 
 output "service_accounts" {
-  description = "Service accounts by role: the two functions, the push identity and the build identity."
+  description = "Service accounts by role: the three functions, the push and scheduler identities and the build identity."
   value = {
     receiver     = google_service_account.receiver.email
     materializer = google_service_account.materializer.email
+    reconciler   = google_service_account.reconciler.email
     push         = google_service_account.push.email
+    scheduler    = google_service_account.scheduler.email
     build        = google_service_account.build.email
   }
 }

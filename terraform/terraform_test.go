@@ -26,9 +26,11 @@ import (
 
 	materializerfn "github.com/geminihooks/geminihooks/functions/materializer"
 	receiverfn "github.com/geminihooks/geminihooks/functions/receiver"
+	reconcilerfn "github.com/geminihooks/geminihooks/functions/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
+	"github.com/geminihooks/geminihooks/pkg/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 )
 
@@ -45,6 +47,7 @@ type deployedFunction struct {
 var deployedFunctions = []deployedFunction{
 	{name: "receive_webhook", entryPoint: receiverfn.EntryPoint, config: receiver.Config{}},
 	{name: "materialize_results", entryPoint: materializerfn.EntryPoint, config: materializer.Config{}, secretEnv: []string{"GEMINI_API_KEY"}},
+	{name: "reconcile_jobs", entryPoint: reconcilerfn.EntryPoint, config: reconciler.Config{}, secretEnv: []string{"GEMINI_API_KEY"}},
 }
 
 // localOnlyEnv are variables the code (or its client libraries) reads that a
@@ -430,6 +433,8 @@ func TestCodeDependenciesAreProvisioned(t *testing.T) {
 		{name: "results_bucket", entryPoint: materializerfn.EntryPoint, env: "RESULTS_BUCKET", wantType: "google_storage_bucket"},
 		{name: "capture_bucket", entryPoint: receiverfn.EntryPoint, env: "RESULTS_BUCKET", wantType: "google_storage_bucket"},
 		{name: "gemini_api_key", entryPoint: materializerfn.EntryPoint, env: "GEMINI_API_KEY", wantType: "google_secret_manager_secret"},
+		{name: "reconciler_events_topic", entryPoint: reconcilerfn.EntryPoint, env: "EVENTS_TOPIC", wantType: "google_pubsub_topic"},
+		{name: "reconciler_gemini_api_key", entryPoint: reconcilerfn.EntryPoint, env: "GEMINI_API_KEY", wantType: "google_secret_manager_secret"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ variable "runtime" {
 }
 
 variable "log_level" {
-  description = "LOG_LEVEL of both functions."
+  description = "LOG_LEVEL of every function."
   type        = string
   default     = "info"
 
@@ -283,7 +283,7 @@ variable "receiver_settings" {
 # --- Materialization -------------------------------------------------------
 
 variable "gemini_api_key_version" {
-  description = "Version of the Gemini API key secret the materializer reads at instance start: \"latest\" or a version number."
+  description = "Version of the Gemini API key secret the materializer and the reconciler read at instance start: \"latest\" or a version number."
   type        = string
   default     = "latest"
 
@@ -313,6 +313,66 @@ variable "materializer_settings" {
   validation {
     condition     = can(regex("^([0-9]+(ms|s|m|h))+$", var.materializer_settings.fetch_timeout))
     error_message = "materializer_settings.fetch_timeout must be a Go duration such as 30s."
+  }
+}
+
+# --- Reconciliation --------------------------------------------------------
+
+variable "reconcile_schedule" {
+  description = "When Cloud Scheduler runs a reconcile pass (cron syntax, UTC). Every 10 minutes by default: a lost webhook is found within one interval after its grace period."
+  type        = string
+  default     = "*/10 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.reconcile_schedule))) == 5
+    error_message = "reconcile_schedule must be a five-field cron expression such as */10 * * * *."
+  }
+}
+
+variable "reconciler_timeout_seconds" {
+  description = "Request timeout of the reconciler, and Cloud Scheduler's attempt deadline; it must exceed reconciler_settings.timeout."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.reconciler_timeout_seconds >= 60 && var.reconciler_timeout_seconds <= 1800
+    error_message = "reconciler_timeout_seconds must be between 60 and 1800 (Cloud Scheduler's longest attempt deadline)."
+  }
+}
+
+variable "reconciler_settings" {
+  description = "Reconciler tuning; each attribute is the RECONCILE_* (or GEMINI_FETCH_TIMEOUT) environment variable of the same name in the README's configuration table."
+  type = object({
+    look_back         = optional(string, "72h")
+    page_size         = optional(number, 100)
+    max_pages         = optional(number, 10)
+    max_calls         = optional(number, 200)
+    grace             = optional(string, "15m")
+    recheck_min       = optional(string, "10m")
+    recheck_max       = optional(string, "6h")
+    timeout           = optional(string, "2m")
+    reenable_webhooks = optional(bool, false)
+    fetch_timeout     = optional(string, "30s")
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for d in [
+        var.reconciler_settings.look_back,
+        var.reconciler_settings.grace,
+        var.reconciler_settings.recheck_min,
+        var.reconciler_settings.recheck_max,
+        var.reconciler_settings.timeout,
+        var.reconciler_settings.fetch_timeout,
+      ] : can(regex("^([0-9]+(ms|s|m|h))+$", d))
+    ])
+    error_message = "reconciler_settings durations must be Go durations such as 15m or 72h."
+  }
+
+  validation {
+    condition     = var.reconciler_settings.max_calls >= var.reconciler_settings.max_pages + 2 && var.reconciler_settings.page_size >= 1 && var.reconciler_settings.max_pages >= 1
+    error_message = "reconciler_settings.max_calls must exceed max_pages by at least 2 (the webhook listing and one job poll); page_size and max_pages must be positive."
   }
 }
 

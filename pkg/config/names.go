@@ -30,6 +30,9 @@ const (
 	EnvResultsTopic        = "RESULTS_TOPIC"
 	EnvResultsPrefix       = "RESULTS_PREFIX"
 
+	// The reconciler (reconciler.Config).
+	EnvReconcileGrace = "RECONCILE_GRACE"
+
 	// Emulator endpoints (host:port) of Google's client libraries.
 	EnvFirestoreEmulatorHost = "FIRESTORE_EMULATOR_HOST"
 	EnvPubSubEmulatorHost    = "PUBSUB_EMULATOR_HOST"

@@ -57,8 +57,9 @@ type Batch struct {
 	// long-running operation convention also when it was cancelled or
 	// expired.
 	Error *JobError
-	// CreateTime and EndTime are zero when the API does not report them.
-	CreateTime, EndTime time.Time
+	// CreateTime, UpdateTime and EndTime are zero when the API does not
+	// report them.
+	CreateTime, UpdateTime, EndTime time.Time
 }
 
 // BatchStats counts a batch's requests. The batch guide recommends checking
@@ -93,6 +94,7 @@ type (
 		Name       string       `json:"name"`
 		State      string       `json:"state"`
 		CreateTime string       `json:"createTime"`
+		UpdateTime string       `json:"updateTime"`
 		EndTime    string       `json:"endTime"`
 		Output     *batchOutput `json:"output"`
 		BatchStats struct {
@@ -163,32 +165,13 @@ func parseBatch(name string, body []byte) (*Batch, error) {
 	if op.Name != name {
 		return nil, fmt.Errorf("%w: asked for %s, got %q", ErrUnexpectedResponse, name, truncate(op.Name, 200))
 	}
-	md := op.Metadata
-	if md == nil || md.State == "" {
-		return nil, fmt.Errorf("%w: batch has no metadata.state", ErrUnexpectedResponse)
-	}
-	b := &Batch{
-		Name:  name,
-		State: canonicalState(md.State),
-		Error: op.Error,
-		Stats: BatchStats{
-			Requests:  int64(md.BatchStats.RequestCount),
-			Succeeded: int64(md.BatchStats.SuccessfulRequestCount),
-			Failed:    int64(md.BatchStats.FailedRequestCount),
-			Pending:   int64(md.BatchStats.PendingRequestCount),
-		},
-	}
-	b.Done = op.Done || terminalBatchStates[b.State]
-	var err error
-	if b.CreateTime, err = parseTime(md.CreateTime); err != nil {
-		return nil, err
-	}
-	if b.EndTime, err = parseTime(md.EndTime); err != nil {
+	b, err := op.batch()
+	if err != nil {
 		return nil, err
 	}
 	// The SDK reads the output from metadata.output, the batch guide from
 	// response; either may be present.
-	out := md.Output
+	out := op.Metadata.Output
 	if out == nil {
 		out = op.Response
 	}
@@ -218,6 +201,37 @@ func parseBatch(name string, body []byte) (*Batch, error) {
 		// No batchStats: count the inlined results themselves.
 		n := int64(len(b.Inlined))
 		b.Stats = BatchStats{Requests: n, Succeeded: n - failed, Failed: failed}
+	}
+	return b, nil
+}
+
+// batch returns what the operation says of its batch besides the output:
+// its name, state, error, request counts and times.
+func (op *batchOperation) batch() (*Batch, error) {
+	md := op.Metadata
+	if md == nil || md.State == "" {
+		return nil, fmt.Errorf("%w: batch has no metadata.state", ErrUnexpectedResponse)
+	}
+	b := &Batch{
+		Name:  op.Name,
+		State: canonicalState(md.State),
+		Error: op.Error,
+		Stats: BatchStats{
+			Requests:  int64(md.BatchStats.RequestCount),
+			Succeeded: int64(md.BatchStats.SuccessfulRequestCount),
+			Failed:    int64(md.BatchStats.FailedRequestCount),
+			Pending:   int64(md.BatchStats.PendingRequestCount),
+		},
+	}
+	b.Done = op.Done || terminalBatchStates[b.State]
+	for _, t := range []struct {
+		dst *time.Time
+		raw string
+	}{{&b.CreateTime, md.CreateTime}, {&b.UpdateTime, md.UpdateTime}, {&b.EndTime, md.EndTime}} {
+		var err error
+		if *t.dst, err = parseTime(t.raw); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }

@@ -88,7 +88,7 @@ func TestGetBatch_states(t *testing.T) {
 					t.Fatalf("GetBatch: %v", err)
 				}
 				want := &gemini.Batch{
-					Name: name, State: tc.want, Done: tc.done, Stats: tc.wantStats, CreateTime: fixedNow,
+					Name: name, State: tc.want, Done: tc.done, Stats: tc.wantStats, CreateTime: fixedNow, UpdateTime: fixedNow,
 				}
 				if tc.done {
 					want.EndTime = fixedNow

@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -268,9 +269,21 @@ func (c *Client) apiURL(path string) string {
 // newRequest returns a GET request, authenticated when it goes to the base
 // URL: the key is never sent to another host.
 func (c *Client) newRequest(ctx context.Context, rawURL string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	return c.newRequestBody(ctx, http.MethodGet, rawURL, nil)
+}
+
+// newRequestBody is newRequest for any method, with an optional JSON body.
+func (c *Client) newRequestBody(ctx context.Context, method, rawURL string, body []byte) (*http.Request, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, r)
 	if err != nil {
 		return nil, fmt.Errorf("failed to build request for %s: %w", c.redact(rawURL), err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if origin(req.URL) == c.origin {
 		req.Header.Set(apiKeyHeader, c.apiKey)
@@ -309,11 +322,19 @@ func isDownload(ctx context.Context) bool { return ctx.Value(downloadKey{}) != n
 // getJSON GETs an API path, with retries, and returns the response body
 // exactly as received.
 func (c *Client) getJSON(ctx context.Context, path string) ([]byte, error) {
+	return c.sendJSON(ctx, http.MethodGet, path, nil)
+}
+
+// sendJSON sends a request with an optional JSON body to an API path (which
+// may carry a query), with retries, and returns the response body exactly
+// as received. Only idempotent requests go through it: a retry must not
+// repeat an effect.
+func (c *Client) sendJSON(ctx context.Context, method, path string, reqBody []byte) ([]byte, error) {
 	var body []byte
 	err := c.withRetry(ctx, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		req, err := c.newRequest(ctx, c.apiURL(path))
+		req, err := c.newRequestBody(ctx, method, c.apiURL(path), reqBody)
 		if err != nil {
 			return err
 		}

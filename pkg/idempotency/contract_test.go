@@ -11,14 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// ledger is the behaviour shared by Memory and Firestore, as the receiver
-// uses it.
-type ledger interface {
-	Claim(ctx context.Context, key string) (Claim, error)
-	MarkPublished(ctx context.Context, c Claim, messageID string) error
-	Release(ctx context.Context, c Claim) error
-}
-
 // view is one stored record as read back from the backing store.
 type view struct {
 	Key         string
@@ -34,7 +26,7 @@ type view struct {
 
 // harness is one ledger under test, its clock, and a way to inspect storage.
 type harness struct {
-	ledger ledger
+	ledger Ledger
 	clock  *clock
 	// read returns the record stored under docID, or false if there is none.
 	read func(t *testing.T, docID string) (view, bool)

@@ -29,6 +29,20 @@ func NewFirestore(client *firestore.Client, opts Options) (*Firestore, error) {
 	return &Firestore{coll: client.Collection(opts.Collection), opts: opts}, nil
 }
 
+// Open returns the ledger a function runs on: in Firestore when client is
+// set; otherwise shared, the local runner's one ledger for all its
+// functions, or when that is nil too a new one in memory.
+func Open(client *firestore.Client, shared *Memory, opts Options) (Ledger, error) {
+	switch {
+	case client != nil:
+		return NewFirestore(client, opts)
+	case shared != nil:
+		return shared, nil
+	default:
+		return NewMemory(opts)
+	}
+}
+
 // stored is the part of a record that Claim reads back.
 type stored struct {
 	State     string    `firestore:"state"`

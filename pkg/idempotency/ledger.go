@@ -158,6 +158,12 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Validate reports what is wrong with o.
+func (o Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 // withDefaults validates o and fills in defaults.
 func (o Options) withDefaults() (Options, error) {
 	if o.Collection == "" {

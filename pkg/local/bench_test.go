@@ -64,3 +64,59 @@ func BenchmarkCompleteToArtifact(b *testing.B) {
 	b.ReportMetric(ms(0.5), "p50_ms")
 	b.ReportMetric(ms(0.9), "p90_ms")
 }
+
+// BenchmarkLostWebhookRecovery measures, on the local stack with a reconcile
+// pass every second, the time from a batch job's completion whose webhook
+// never comes to its completion event (recovery) and to its results event
+// (to_results). RECONCILE_GRACE is 1ms: the webhook is known to be lost, and
+// the grace a deployment waits (15 minutes by default) would only add to
+// both. Each job completes right after the pass that found the previous
+// one, so it waits nearly a whole interval for the next: the worst phase.
+// It reports the median and the worst; the goal is at most the interval
+// plus one second.
+func BenchmarkLostWebhookRecovery(b *testing.B) {
+	const interval = time.Second
+	stack, err := Start(context.Background(), Options{
+		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{"RECONCILE_GRACE": "1ms"}),
+		Logger: logging.New(io.Discard, slog.LevelError), DataDir: b.TempDir(), ReconcileInterval: interval,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stack.Close() })
+	recovery := make([]time.Duration, 0, b.N)
+	toResults := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		name, err := stack.Sim.CreateBatch(geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 64 << 10, Seed: uint64(i)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// No webhook is registered with the simulator: none is delivered.
+		if _, err := stack.Sim.CompleteBatch(name); err != nil {
+			b.Fatal(err)
+		}
+		completed := time.Now()
+		for ev := range stack.Received {
+			if ev.Subject == name && ev.Data.Delivery.Reconciled {
+				recovery = append(recovery, time.Since(completed))
+				break
+			}
+		}
+		for r := range stack.Results {
+			if r.Subject == name {
+				toResults = append(toResults, time.Since(completed))
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	seconds := func(ds []time.Duration, p float64) float64 {
+		ds = slices.Sorted(slices.Values(ds))
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Seconds()
+	}
+	b.ReportMetric(seconds(recovery, 0.5), "p50_recovery_s")
+	b.ReportMetric(seconds(recovery, 1), "max_recovery_s")
+	b.ReportMetric(seconds(toResults, 1), "max_to_results_s")
+	b.ReportMetric(interval.Seconds(), "interval_s")
+}

@@ -39,8 +39,10 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
+	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -58,6 +60,9 @@ type Options struct {
 	// DataDir holds the stored results as plain files (default
 	// ./.geminihooks).
 	DataDir string
+	// ReconcileInterval runs a reconcile pass this often, as Cloud
+	// Scheduler does deployed; 0 runs none.
+	ReconcileInterval time.Duration
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -103,6 +108,8 @@ type Stack struct {
 	// topology holds the topics and subscriptions, to create again when
 	// the Pub/Sub emulator loses them.
 	topology resources
+	// env is the configuration every function of the stack reads.
+	env envconfig.Lookuper
 }
 
 // Start starts the stack; Close stops it.
@@ -134,8 +141,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err := s.openStore(opts.DataDir, mcfg); err != nil {
 		return nil, err
 	}
-	push, err := s.startMaterializer(ctx, mcfg, rb.PubSub, opts.Logger)
+	push, err := s.startMaterializer(ctx, mcfg, rb, opts.Logger)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.startReconciler(ctx, rb, opts.ReconcileInterval, opts.Logger); err != nil {
 		return nil, err
 	}
 	if err := s.subscribeAll(ctx, push, opts.Logger); err != nil {
@@ -181,6 +191,7 @@ func (s *Stack) configure(ctx context.Context, l envconfig.Lookuper) (*receiver.
 		}
 	}
 	env := envconfig.MultiLookuper(envconfig.MapLookuper(overrides), l)
+	s.env = env
 	rcfg, err := receiver.LoadConfig(ctx, env)
 	if err != nil {
 		return nil, nil, err
@@ -205,6 +216,16 @@ func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver
 		}
 		s.res.Push(c.Close)
 		b.Firestore, ledgerName = c, "Firestore emulator at "+host
+	} else {
+		// One ledger and one job registry for the whole stack, as one
+		// Firestore database is deployed.
+		var err error
+		if b.Ledger, err = idempotency.NewMemory(idempotency.Options{Collection: cfg.IdempotencyCollection, TTL: cfg.IdempotencyTTL, Lease: cfg.IdempotencyLease}); err != nil {
+			return b, err
+		}
+		if b.Jobs, err = registry.NewMemory(cfg.Jobs.Options()); err != nil {
+			return b, err
+		}
 	}
 	ps, psName, err := s.pubsub(ctx, l, cfg.ProjectID)
 	if err != nil {
@@ -239,8 +260,8 @@ func (s *Stack) openStore(dataDir string, cfg *materializer.Config) (err error) 
 
 // startMaterializer builds the materializer on the store and returns its
 // push handler.
-func (s *Stack) startMaterializer(ctx context.Context, cfg *materializer.Config, ps *pubsub.Client, logger *slog.Logger) (http.Handler, error) {
-	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: ps}, logger)
+func (s *Stack) startMaterializer(ctx context.Context, cfg *materializer.Config, rb receiver.Backends, logger *slog.Logger) (http.Handler, error) {
+	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: rb.PubSub, Firestore: rb.Firestore, Jobs: rb.Jobs}, logger)
 	if err != nil {
 		return nil, err
 	}

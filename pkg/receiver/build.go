@@ -37,6 +37,9 @@ type Backends struct {
 	// Jobs is the job registry to use when Firestore is nil; nil then means
 	// a registry of the receiver's own.
 	Jobs *registry.Registry
+	// Ledger is the delivery ledger to use when Firestore is nil, shared
+	// with the reconciler; nil then means a ledger of the receiver's own.
+	Ledger *idempotency.Memory
 	// PubSub publishes the events to EVENTS_TOPIC.
 	PubSub *pubsub.Client
 	// Captures stores captured deliveries; it is needed only when
@@ -97,13 +100,8 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 	if err != nil {
 		return nil, nil, err
 	}
-	ledgerOpts := idempotency.Options{Collection: cfg.IdempotencyCollection, TTL: cfg.IdempotencyTTL, Lease: cfg.IdempotencyLease}
-	var ledger Ledger
-	if b.Firestore != nil {
-		ledger, err = idempotency.NewFirestore(b.Firestore, ledgerOpts)
-	} else {
-		ledger, err = idempotency.NewMemory(ledgerOpts)
-	}
+	ledger, err := idempotency.Open(b.Firestore, b.Ledger,
+		idempotency.Options{Collection: cfg.IdempotencyCollection, TTL: cfg.IdempotencyTTL, Lease: cfg.IdempotencyLease})
 	if err != nil {
 		return nil, nil, err
 	}

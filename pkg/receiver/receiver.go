@@ -325,100 +325,52 @@ func (h *Handler) deliver(ctx context.Context, delivery *signature.Delivery, bod
 		return failAttrs(attrs, http.StatusInternalServerError, "internal", "event could not be encoded", err)
 	}
 
-	// Each step below runs on its own deadline, detached from the request:
-	// a claim made or a publish done must be followed by its release or
-	// mark even if Gemini hangs up, and a step that used up its time must
-	// not leave the next one a spent context. Without a deadline a stalled
-	// Firestore would hold the request for the client's 60 s default.
-	detached := context.WithoutCancel(ctx)
-	claim, err := h.claim(detached, key)
-	if err != nil {
+	msg := publish.Message{Data: data, Attributes: ev.Attributes(), OrderingKey: ev.OrderingKey()}
+	var also func(context.Context, string) error
+	if terminal {
+		also = func(ctx context.Context, _ string) error {
+			return h.jobs.Notified(ctx, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
+		}
+	}
+	// Each step runs on its own deadline, detached from the request (see
+	// idempotency.Once), so a claim made or a publish done is settled even
+	// if Gemini hangs up.
+	once, err := idempotency.Once(ctx, h.ledger, key, idempotency.Steps{Ledger: h.opts.LedgerTimeout, Publish: h.opts.PublishTimeout},
+		func(ctx context.Context) (string, error) { return h.publisher.Publish(ctx, msg) }, also)
+	if once.Claim.Takeover {
+		attrs = append(attrs, slog.Bool("takeover", true), slog.Int("attempt", once.Claim.Attempt))
+	}
+	switch {
+	case errors.Is(err, idempotency.ErrClaimFailed):
 		return failAttrs(attrs, http.StatusServiceUnavailable, "idempotency_unavailable",
 			"the delivery ledger is unavailable; retry later", err)
+	case errors.Is(err, publish.ErrMessageTooLarge):
+		return failAttrs(append(attrs, slog.Int("event_bytes", len(data))), http.StatusUnprocessableEntity, codeEventTooLarge,
+			"the event built from this delivery exceeds Pub/Sub's message size limit and cannot be published", err)
+	case err != nil:
+		// The claim was released: a retry publishes (and subscribers
+		// de-duplicate a copy Pub/Sub may have stored by event id).
+		return failAttrs(attrs, http.StatusServiceUnavailable, "publish_failed",
+			"the event could not be published; retry later", err)
 	}
-	switch claim.Outcome {
+	switch once.Claim.Outcome {
 	case idempotency.Duplicate:
 		return result{status: StatusDuplicate, webhookID: webhookID, attrs: attrs}
 	case idempotency.InFlight:
 		return failAttrs(attrs, http.StatusServiceUnavailable, "delivery_in_progress",
 			"another attempt of this delivery is in progress; retry later", nil)
 	}
-	if claim.Takeover {
-		attrs = append(attrs, slog.Bool("takeover", true), slog.Int("attempt", claim.Attempt))
+	attrs = append(attrs, slog.String("message_id", once.MessageID))
+	if once.MarkErr != nil {
+		// The event is out; answering 5xx would only make Gemini retry.
+		h.logger.WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", once.MarkErr.Error()))...)
 	}
-
-	msgID, err := h.publish(detached, publish.Message{Data: data, Attributes: ev.Attributes(), OrderingKey: ev.OrderingKey()})
-	if err != nil {
-		// A publish that timed out here may still be stored by Pub/Sub; the
-		// release then lets a retry publish a second copy, which subscribers
-		// de-duplicate by event id (README, "Delivery guarantees").
-		if rerr := h.release(detached, claim); rerr != nil {
-			// The lease then expires on its own and a retry takes it over.
-			err = errors.Join(err, rerr)
-		}
-		if errors.Is(err, publish.ErrMessageTooLarge) {
-			return failAttrs(append(attrs, slog.Int("event_bytes", len(data))), http.StatusUnprocessableEntity, codeEventTooLarge,
-				"the event built from this delivery exceeds Pub/Sub's message size limit and cannot be published", err)
-		}
-		return failAttrs(attrs, http.StatusServiceUnavailable, "publish_failed",
-			"the event could not be published; retry later", err)
-	}
-	attrs = append(attrs, slog.String("message_id", msgID))
-	// The mark and the registry write are independent: run them side by
-	// side so the answer waits for the slower one only.
-	var notifyErr error
-	done := make(chan struct{})
-	if terminal {
-		go func() {
-			defer close(done)
-			notifyErr = h.notify(detached, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
-		}()
-	} else {
-		close(done)
-	}
-	if err := h.markPublished(detached, claim, msgID); err != nil {
-		// The event is out; answering 5xx would only make Gemini retry. The
-		// claim's lease expires and a later retry would publish again, which
-		// subscribers de-duplicate by event id.
-		h.logger.WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", err.Error()))...)
-	}
-	<-done
-	if notifyErr != nil {
+	if once.AlsoErr != nil {
 		// The event is out and the materializer will record the job stored;
 		// only the reconciler's shortcut is lost for it.
-		h.logger.WarnContext(ctx, "published but could not record the job notified", append(attrs, slog.String("error", notifyErr.Error()))...)
+		h.logger.WarnContext(ctx, "published but could not record the job notified", append(attrs, slog.String("error", once.AlsoErr.Error()))...)
 	}
 	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
-}
-
-func (h *Handler) notify(ctx context.Context, n registry.Notice) error {
-	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
-	defer cancel()
-	return h.jobs.Notified(ctx, n)
-}
-
-func (h *Handler) claim(ctx context.Context, key string) (idempotency.Claim, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
-	defer cancel()
-	return h.ledger.Claim(ctx, key)
-}
-
-func (h *Handler) publish(ctx context.Context, m publish.Message) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
-	defer cancel()
-	return h.publisher.Publish(ctx, m)
-}
-
-func (h *Handler) release(ctx context.Context, c idempotency.Claim) error {
-	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
-	defer cancel()
-	return h.ledger.Release(ctx, c)
-}
-
-func (h *Handler) markPublished(ctx context.Context, c idempotency.Claim, msgID string) error {
-	ctx, cancel := context.WithTimeout(ctx, h.opts.LedgerTimeout)
-	defer cancel()
-	return h.ledger.MarkPublished(ctx, c, msgID)
 }
 
 // notification extracts the event from a verified delivery: for a JWT, its

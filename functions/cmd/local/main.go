@@ -2,8 +2,9 @@
 // cloud account: the receiver on http://127.0.0.1:$PORT/ (default 8080),
 // in-memory idempotency and an in-process Pub/Sub (or the emulators when
 // FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST are set), the materializer,
-// results as plain files under --data, and the Gemini API simulator unless
-// GEMINI_API_KEY is set.
+// results as plain files under --data, the reconciler every
+// --reconcile-interval (30s; 0 disables), and the Gemini API simulator
+// unless GEMINI_API_KEY is set.
 //
 //	go run ./functions/cmd/local          # serve until Ctrl-C
 //	go run ./functions/cmd/local --demo   # drive five jobs end to end, then exit
@@ -44,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	addr := fs.String("addr", net.JoinHostPort("127.0.0.1", port), "listen address (default from PORT)")
 	data := fs.String("data", local.DefaultDataDir, "directory receiving the results as plain files")
+	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or GEMINI_API_KEY's API; 0 disables")
 	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video and a failed batch\nthrough the simulator, check their artifacts, print where they landed, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The demo's table is the output; keep the logs to problems.
 		logger = logging.New(stderr, slog.LevelWarn)
 	}
-	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data})
+	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data, ReconcileInterval: *reconcile})
 	if err != nil {
 		return err
 	}
@@ -68,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  events topic:   %s\n", stack.Events)
 	fmt.Fprintf(stdout, "  results topic:  %s\n", stack.ResultsTopic)
 	fmt.Fprintf(stdout, "  results:        %s (bucket %q as plain files)\n", stack.DataDir, stack.Bucket)
+	if *reconcile > 0 {
+		fmt.Fprintf(stdout, "  reconciler:     a pass every %s\n", *reconcile)
+	}
 	if stack.Generated {
 		// A throwaway secret for this run only; printing it is the point.
 		fmt.Fprintf(stdout, "  signing secret: %s  (generated for this run; set WEBHOOK_SIGNING_SECRETS to choose one)\n", stack.Secret)
