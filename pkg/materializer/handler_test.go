@@ -120,7 +120,7 @@ func serve(t testing.TB, h http.Handler, r *http.Request) handlerResponse {
 
 func newHandler(t testing.TB, f *fixture) *materializer.Handler {
 	t.Helper()
-	h, err := materializer.NewHandler(f.m, slog.New(slog.NewJSONHandler(f.logs, nil)), "geminihooks-test")
+	h, err := materializer.NewHandler(f.m, slog.New(slog.NewJSONHandler(f.logs, nil)), materializer.HandlerOptions{ProjectID: "geminihooks-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,10 +300,10 @@ func TestNewHandler_requiresDependencies(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	logger := slog.New(slog.DiscardHandler)
-	if _, err := materializer.NewHandler(nil, logger, ""); err == nil {
+	if _, err := materializer.NewHandler(nil, logger, materializer.HandlerOptions{}); err == nil {
 		t.Error("NewHandler(nil materializer) succeeded")
 	}
-	if _, err := materializer.NewHandler(f.m, nil, ""); err == nil {
+	if _, err := materializer.NewHandler(f.m, nil, materializer.HandlerOptions{}); err == nil {
 		t.Error("NewHandler(nil logger) succeeded")
 	}
 }

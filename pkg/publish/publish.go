@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // MaxMessageBytes is Pub/Sub's limit on a publish request, which bounds one
@@ -156,14 +159,23 @@ func (p *PubSub) Topic() string { return p.topic }
 // its own schedule), so Publish resumes the key after every failure;
 // otherwise one Pub/Sub outage would block the key for the life of the
 // process.
-func (p *PubSub) Publish(ctx context.Context, m Message) (string, error) {
+func (p *PubSub) Publish(ctx context.Context, m Message) (id string, err error) {
+	// The client injects this span's context into the message's attributes
+	// (googclient_traceparent) when its OpenTelemetry tracing is on, so the
+	// subscriber's spans continue the trace.
+	ctx, span := tracing.Start(ctx, SpanPublish, attribute.String("messaging.system", "gcp_pubsub"),
+		attribute.String("messaging.destination.name", p.topic))
+	defer func() {
+		span.SetAttributes(attribute.String("messaging.message.id", id))
+		tracing.End(span, err)
+	}()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	msg := &pubsub.Message{Data: m.Data, Attributes: m.Attributes}
 	if p.order {
 		msg.OrderingKey = m.OrderingKey
 	}
-	id, err := p.pub.Publish(ctx, msg).Get(ctx)
+	id, err = p.pub.Publish(ctx, msg).Get(ctx)
 	if err != nil && msg.OrderingKey != "" {
 		p.pub.ResumePublish(msg.OrderingKey)
 		// A key paused by an earlier failure (one that ended after its
@@ -186,6 +198,9 @@ func (p *PubSub) Publish(ctx context.Context, m Message) (string, error) {
 	}
 	return id, nil
 }
+
+// SpanPublish is the name of Publish's span.
+const SpanPublish = "pubsub publish"
 
 // Stop sends any batched messages, waits for their results and releases the
 // publisher's resources. Publish fails after Stop.

@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/storage"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/capture"
@@ -22,6 +23,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Backends are the services Build wires a Handler onto: Google Cloud's
@@ -45,6 +47,8 @@ type Backends struct {
 	// Captures stores captured deliveries; it is needed only when
 	// WEBHOOK_CAPTURE_LIMIT is above 0.
 	Captures capture.Store
+	// Tracer records the deliveries' spans; nil records none.
+	Tracer trace.TracerProvider
 }
 
 // CloudBackends connects to the Google Cloud services cfg names. The
@@ -56,6 +60,12 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
+	tp, stopTracing, err := tracing.NewProvider(ctx, cfg.Tracing, "receiver", cfg.ProjectID)
+	if err != nil {
+		return fail(err)
+	}
+	res.Push(stopTracing)
+	b.Tracer = tp
 	if cfg.SigningSecretName != "" {
 		c, err := secretmanager.NewClient(ctx)
 		if err != nil {
@@ -70,7 +80,9 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	}
 	res.Push(fs.Close)
 	b.Firestore = fs
-	if b.PubSub, err = pubsub.NewClient(ctx, cfg.ProjectID); err != nil {
+	// With OpenTelemetry on, the client carries each publish's trace
+	// context to the subscriber in the message's attributes.
+	if b.PubSub, err = pubsub.NewClientWithConfig(ctx, cfg.ProjectID, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true}); err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
 	res.Push(b.PubSub.Close)
@@ -115,6 +127,7 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 		LedgerTimeout:  cfg.LedgerTimeout,
 		RetryAfter:     cfg.IdempotencyLease,
 		ProjectID:      cfg.ProjectID,
+		Tracer:         b.Tracer,
 	}
 	if cfg.CaptureLimit > 0 {
 		r, err := capture.NewRecorder(b.Captures, capture.Options{Limit: cfg.CaptureLimit, Logger: logger})
