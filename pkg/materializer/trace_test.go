@@ -204,4 +204,3 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 	}
 	return out
 }
-
