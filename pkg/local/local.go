@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/sethvargo/go-envconfig"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -63,6 +65,9 @@ type Options struct {
 	// ReconcileInterval runs a reconcile pass this often, as Cloud
 	// Scheduler does deployed; 0 runs none.
 	ReconcileInterval time.Duration
+	// Spans, when set, receives every span of the stack's functions, one
+	// line each (the local runner's --trace=stdout).
+	Spans io.Writer
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -110,6 +115,10 @@ type Stack struct {
 	topology resources
 	// env is the configuration every function of the stack reads.
 	env envconfig.Lookuper
+	// tracer records every function's spans, and journeys keeps them for
+	// the demo's timelines.
+	tracer   *sdktrace.TracerProvider
+	journeys *journeys
 }
 
 // Start starts the stack; Close stops it.
@@ -127,6 +136,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	s.journeys = newJourneys()
+	s.tracer = newTracerProvider(s.journeys, opts.Spans)
+	s.res.Push(func() error { return s.tracer.Shutdown(context.Background()) })
 	rcfg, mcfg, err := s.configure(ctx, lookuper)
 	if err != nil {
 		return nil, err
@@ -232,6 +244,7 @@ func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver
 		return b, err
 	}
 	b.PubSub = ps
+	b.Tracer = s.tracer
 	s.Backends = ledgerName + ", " + psName
 	return b, nil
 }
@@ -261,7 +274,7 @@ func (s *Stack) openStore(dataDir string, cfg *materializer.Config) (err error) 
 // startMaterializer builds the materializer on the store and returns its
 // push handler.
 func (s *Stack) startMaterializer(ctx context.Context, cfg *materializer.Config, rb receiver.Backends, logger *slog.Logger) (http.Handler, error) {
-	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: rb.PubSub, Firestore: rb.Firestore, Jobs: rb.Jobs}, logger)
+	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: rb.PubSub, Firestore: rb.Firestore, Jobs: rb.Jobs, Tracer: rb.Tracer}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +438,9 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to dial %s: %w", name, err)
 	}
-	c, err := pubsub.NewClient(ctx, project, option.WithGRPCConn(conn))
+	// Traced as deployed: the client carries each publish's trace context
+	// to the subscribers in the message's attributes.
+	c, err := pubsub.NewClientWithConfig(ctx, project, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true}, option.WithGRPCConn(conn))
 	if err != nil {
 		return nil, "", errors.Join(fmt.Errorf("failed to connect to %s: %w", name, err), conn.Close())
 	}

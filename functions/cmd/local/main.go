@@ -6,8 +6,9 @@
 // --reconcile-interval (30s; 0 disables), and the Gemini API simulator
 // unless GEMINI_API_KEY is set.
 //
-//	go run ./functions/cmd/local          # serve until Ctrl-C
-//	go run ./functions/cmd/local --demo   # drive five jobs end to end, then exit
+//	go run ./functions/cmd/local                  # serve until Ctrl-C
+//	go run ./functions/cmd/local --demo           # drive five jobs end to end, then exit
+//	go run ./functions/cmd/local --trace=stdout   # also print every span, one line each
 package main
 
 import (
@@ -47,8 +48,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", local.DefaultDataDir, "directory receiving the results as plain files")
 	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or GEMINI_API_KEY's API; 0 disables")
 	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video and a failed batch\nthrough the simulator, check their artifacts, print where they landed, and exit")
+	traceTo := fs.String("trace", "off", "off, or stdout to print every span of the functions, one line each")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var spans io.Writer
+	switch *traceTo {
+	case "off":
+	case "stdout":
+		spans = stdout
+	default:
+		return fmt.Errorf("--trace must be off or stdout, got %q", *traceTo)
 	}
 	level, err := logging.ParseLevel(os.Getenv(config.EnvLogLevel))
 	if err != nil {
@@ -60,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The demo's table is the output; keep the logs to problems.
 		logger = logging.New(stderr, slog.LevelWarn)
 	}
-	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data, ReconcileInterval: *reconcile})
+	stack, err := local.Start(ctx, local.Options{Addr: *addr, Logger: logger, DataDir: *data, ReconcileInterval: *reconcile, Spans: spans})
 	if err != nil {
 		return err
 	}
