@@ -14,6 +14,7 @@ ARTIFACT_JOBS=${ARTIFACT_JOBS:-50}
 READER_BYTES=${READER_BYTES:-2147483648}   # 2 GiB
 READER_ROUNDS=${READER_ROUNDS:-1}
 RECOVERY_JOBS=${RECOVERY_JOBS:-10}
+TRACED_EVENTS=${TRACED_EVENTS:-2000}
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
@@ -30,6 +31,13 @@ for _ in $(seq "$COUNT"); do
 done
 for _ in $(seq 3); do
   "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverEmbedded$' >>"$raw"
+done
+# Tracing's cost: each round runs the receiver (DELIVERIES deliveries) and
+# the materializer (TRACED_EVENTS small batches) without tracing and then
+# with every span sampled and exported to a discarding exporter.
+for _ in $(seq "$COUNT"); do
+  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverTracing$' >>"$raw"
+  "$raw.materializer.test" -test.run '^$' -test.benchtime "${TRACED_EVENTS}x" -test.bench '^BenchmarkMaterializerTracing$' >>"$raw"
 done
 # The materializer copies MATERIALIZE_BYTES in a child process (peak RSS is
 # that process's), and a bare io.Copy does the same over the same path, once
@@ -88,6 +96,8 @@ echo "verify_jwt_vs_raw_rsa $(ratio "$jwt" "$rsa") ratio"
 echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliveries/s"
 echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
 echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
+echo "receiver_tracing_overhead $(ratio "$(median ReceiverTracing/on deliveries/s)" "$(median ReceiverTracing/off deliveries/s)") ratio"
+echo "materializer_tracing_overhead $(ratio "$(median MaterializerTracing/on events/s)" "$(median MaterializerTracing/off events/s)") ratio"
 rss_isolated=$(figure MaterializeLargeBatch/isolated peak_rss_MiB); rss_shared=$(figure MaterializeLargeBatch/shared peak_rss_MiB)
 echo "materialize_2g_peak_rss_mib $(printf '%s\n' "$rss_isolated" "$rss_shared" | grep -E '^[0-9.]+$' | sort -g | tail -1) MiB"
 for cpus in isolated shared; do

@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -34,7 +35,25 @@ import (
 // Pub/Sub), each delivery new, signed and published. It reports
 // deliveries/s and the 50th/99th percentile latency seen by the senders.
 // Run with a fixed count, e.g. -benchtime=20000x.
-func BenchmarkReceiverEmbedded(b *testing.B) {
+func BenchmarkReceiverEmbedded(b *testing.B) { benchReceiverEmbedded(b, false) }
+
+// BenchmarkReceiverTracing is BenchmarkReceiverEmbedded without tracing
+// ("off") and with every delivery traced ("on"): every span sampled and
+// exported in batches to an exporter that discards them, and the Pub/Sub
+// client's OpenTelemetry support carrying the trace in each message, as
+// deployed. scripts/bench.sh divides the two throughputs.
+func BenchmarkReceiverTracing(b *testing.B) {
+	b.Run("off", func(b *testing.B) { benchReceiverEmbedded(b, false) })
+	b.Run("on", func(b *testing.B) { benchReceiverEmbedded(b, true) })
+}
+
+// discardSpans is a span exporter that drops every span.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
+
+func benchReceiverEmbedded(b *testing.B, traced bool) {
 	const workers = 16
 	ctx := context.Background()
 	srv := pstest.NewServer()
@@ -43,7 +62,13 @@ func BenchmarkReceiverEmbedded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client, err := pubsub.NewClient(ctx, "bench", option.WithGRPCConn(conn))
+	var opts Options
+	if traced {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardSpans{}))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		opts.Tracer = tp
+	}
+	client, err := pubsub.NewClientWithConfig(ctx, "bench", &pubsub.ClientConfig{EnableOpenTelemetryTracing: traced}, option.WithGRPCConn(conn))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,7 +96,7 @@ func BenchmarkReceiverEmbedded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(v, ledger, pub, jobs, logging.New(io.Discard, slog.LevelInfo), Options{})
+	h, err := New(v, ledger, pub, jobs, logging.New(io.Discard, slog.LevelInfo), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
