@@ -133,5 +133,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("jobs_collection", c.Jobs.Collection),
 		slog.String("results_topic", c.ResultsTopic),
 		slog.Int("upload_chunk_size", c.UploadChunkSize),
+		slog.Any("tracing", c.Tracing),
 	)
 }

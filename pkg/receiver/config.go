@@ -225,5 +225,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("ledger_timeout", c.LedgerTimeout),
 		slog.Int("capture_limit", c.CaptureLimit),
 		slog.String("results_bucket", c.ResultsBucket),
+		slog.Any("tracing", c.Tracing),
 	)
 }

@@ -194,5 +194,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("grace", c.Grace),
 		slog.Duration("timeout", c.Timeout),
 		slog.Bool("reenable_webhooks", c.ReenableWebhooks),
+		slog.Any("tracing", c.Tracing),
 	)
 }

@@ -59,7 +59,7 @@ func FormatSpan(s sdktrace.ReadOnlySpan) string {
 		fmt.Fprintf(&b, " ERROR: %s", st.Description)
 	}
 	for _, kv := range s.Attributes() {
-		fmt.Fprintf(&b, " %s=%s", kv.Key, kv.Value.Emit())
+		fmt.Fprintf(&b, " %s=%s", kv.Key, kv.Value.String())
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -61,6 +62,11 @@ type Config struct {
 	Sampler string `env:"OTEL_TRACES_SAMPLER, default=traceidratio"`
 	// SamplerArg is the ratio of the *traceidratio samplers, 0 to 1.
 	SamplerArg float64 `env:"OTEL_TRACES_SAMPLER_ARG, default=1"`
+}
+
+// LogValue implements slog.LogValuer.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("exporter", c.Exporter), slog.String("sampler", c.Sampler), slog.Float64("sampler_arg", c.SamplerArg))
 }
 
 // Validate reports an unknown exporter or sampler, or a ratio out of range.
