@@ -32,9 +32,10 @@ done
 for _ in $(seq 3); do
   "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverEmbedded$' >>"$raw"
 done
-# Tracing's cost: each round runs the receiver (DELIVERIES deliveries) and
-# the materializer (TRACED_EVENTS small batches) without tracing and then
-# with every span sampled and exported to a discarding exporter.
+# Tracing's cost: each run drives an untraced and a traced receiver
+# (DELIVERIES deliveries each) and materializer (TRACED_EVENTS small batches
+# each) side by side, in alternating chunks; the ratio is the traced
+# throughput ÷ the untraced one.
 for _ in $(seq "$COUNT"); do
   "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverTracing$' >>"$raw"
   "$raw.materializer.test" -test.run '^$' -test.benchtime "${TRACED_EVENTS}x" -test.bench '^BenchmarkMaterializerTracing$' >>"$raw"
@@ -96,8 +97,10 @@ echo "verify_jwt_vs_raw_rsa $(ratio "$jwt" "$rsa") ratio"
 echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliveries/s"
 echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
 echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
-echo "receiver_tracing_overhead $(ratio "$(median ReceiverTracing/on deliveries/s)" "$(median ReceiverTracing/off deliveries/s)") ratio"
-echo "materializer_tracing_overhead $(ratio "$(median MaterializerTracing/on events/s)" "$(median MaterializerTracing/off events/s)") ratio"
+echo "receiver_tracing_overhead $(median ReceiverTracing on_vs_off) ratio"
+echo "receiver_tracing_cpu_us $(median ReceiverTracing off_cpu_us/delivery) $(median ReceiverTracing on_cpu_us/delivery) us/delivery(off,on)"
+echo "materializer_tracing_overhead $(median MaterializerTracing on_vs_off) ratio"
+echo "materializer_tracing_cpu_us $(median MaterializerTracing off_cpu_us/event) $(median MaterializerTracing on_cpu_us/event) us/event(off,on)"
 rss_isolated=$(figure MaterializeLargeBatch/isolated peak_rss_MiB); rss_shared=$(figure MaterializeLargeBatch/shared peak_rss_MiB)
 echo "materialize_2g_peak_rss_mib $(printf '%s\n' "$rss_isolated" "$rss_shared" | grep -E '^[0-9.]+$' | sort -g | tail -1) MiB"
 for cpus in isolated shared; do

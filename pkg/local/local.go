@@ -438,9 +438,7 @@ func (s *Stack) pubsub(ctx context.Context, l envconfig.Lookuper, project string
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to dial %s: %w", name, err)
 	}
-	// Traced as deployed: the client carries each publish's trace context
-	// to the subscribers in the message's attributes.
-	c, err := pubsub.NewClientWithConfig(ctx, project, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true}, option.WithGRPCConn(conn))
+	c, err := pubsub.NewClient(ctx, project, option.WithGRPCConn(conn))
 	if err != nil {
 		return nil, "", errors.Join(fmt.Errorf("failed to connect to %s: %w", name, err), conn.Close())
 	}

@@ -59,9 +59,7 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	if err != nil {
 		return fail(err)
 	}
-	// With OpenTelemetry on, the client carries the results publish's trace
-	// context to the results topic's subscribers.
-	ps, err := pubsub.NewClientWithConfig(ctx, cfg.ProjectID, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true})
+	ps, err := pubsub.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}

@@ -93,7 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			opts = append(opts, trace.WithLinks(links...))
 		}
 	}
-	ctx, span := h.tracer.Start(ctx, SpanMaterialize, opts...)
+	ctx, span := tracing.StartRoot(ctx, h.tracer, SpanMaterialize, opts...)
 	defer span.End()
 	ctx = logging.WithLogger(ctx, h.logger)
 	// A request that cannot be an event is an ERROR: it will end in the

@@ -32,11 +32,12 @@ import (
 )
 
 // TestTrace_followsTheJobFromWebhookToResults delivers a webhook to the
-// receiver with Cloud Run's X-Cloud-Trace-Context, lets the Pub/Sub client
-// (with its OpenTelemetry support on, as deployed) carry the publish's
-// trace context in the message, pushes that message to the materializer the
-// way a push subscription does (with a trace header of its own), and checks
-// that one trace holds every step, and that every log line links to it.
+// receiver with Cloud Run's X-Cloud-Trace-Context, lets the publish carry
+// its trace context in the message (as the Pub/Sub client's OpenTelemetry
+// support would), pulls the message from Pub/Sub, pushes it to the
+// materializer the way a push subscription does (with a trace header of its
+// own), and checks that one trace holds every step, and that every log line
+// links to it.
 func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	t.Parallel()
 	const project = "trace-test"
@@ -47,14 +48,14 @@ func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	logs := &testenv.SyncBuffer{}
 	logger := logging.New(logs, slog.LevelInfo)
 
-	// In-process Pub/Sub; the client traces as CloudBackends' does.
+	// In-process Pub/Sub, with a client as CloudBackends makes it.
 	srv := pstest.NewServer()
 	t.Cleanup(func() { srv.Close() })
 	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := pubsub.NewClientWithConfig(t.Context(), project, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true}, option.WithGRPCConn(conn))
+	ps, err := pubsub.NewClient(t.Context(), project, option.WithGRPCConn(conn))
 	if err != nil {
 		t.Fatal(err)
 	}

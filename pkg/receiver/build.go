@@ -80,9 +80,7 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	}
 	res.Push(fs.Close)
 	b.Firestore = fs
-	// With OpenTelemetry on, the client carries each publish's trace
-	// context to the subscriber in the message's attributes.
-	if b.PubSub, err = pubsub.NewClientWithConfig(ctx, cfg.ProjectID, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true}); err != nil {
+	if b.PubSub, err = pubsub.NewClient(ctx, cfg.ProjectID); err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
 	res.Push(b.PubSub.Close)

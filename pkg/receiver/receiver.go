@@ -236,7 +236,7 @@ type errorBody struct {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.opts.Now()
-	ctx, span := h.tracer.Start(tracing.Extract(r.Context(), r.Header), SpanDelivery, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := tracing.StartRoot(tracing.Extract(r.Context(), r.Header), h.tracer, SpanDelivery, trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	logger := h.logger
 	ctx = logging.WithLogger(ctx, logger)

@@ -54,9 +54,7 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 		return fail(fmt.Errorf("failed to create Firestore client: %w", err))
 	}
 	res.Push(fs.Close)
-	// With OpenTelemetry on, the client carries each publish's trace
-	// context to the materializer in the message's attributes.
-	ps, err := pubsub.NewClientWithConfig(ctx, cfg.ProjectID, &pubsub.ClientConfig{EnableOpenTelemetryTracing: true})
+	ps, err := pubsub.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}

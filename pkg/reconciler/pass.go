@@ -106,7 +106,7 @@ func (s Summary) attrs() []any {
 // its Summary, with StoppedEarly set, and no error.
 func (r *Reconciler) Pass(ctx context.Context) (Summary, error) {
 	start := r.opts.Now()
-	ctx, span := r.tracer.Start(ctx, SpanPass)
+	ctx, span := tracing.StartRoot(ctx, r.tracer, SpanPass)
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
