@@ -98,9 +98,11 @@ echo "receiver_embedded_throughput $(median ReceiverEmbedded deliveries/s) deliv
 echo "receiver_embedded_p50_ms $(median ReceiverEmbedded p50_ms) ms"
 echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
 echo "receiver_tracing_overhead $(median ReceiverTracing on_vs_off) ratio"
-echo "receiver_tracing_cpu_us $(median ReceiverTracing off_cpu_us/delivery) $(median ReceiverTracing on_cpu_us/delivery) us/delivery(off,on)"
+echo "receiver_untraced_cpu_per_delivery $(median ReceiverTracing off_cpu_us/delivery) us"
+echo "receiver_traced_cpu_per_delivery $(median ReceiverTracing on_cpu_us/delivery) us"
 echo "materializer_tracing_overhead $(median MaterializerTracing on_vs_off) ratio"
-echo "materializer_tracing_cpu_us $(median MaterializerTracing off_cpu_us/event) $(median MaterializerTracing on_cpu_us/event) us/event(off,on)"
+echo "materializer_untraced_cpu_per_event $(median MaterializerTracing off_cpu_us/event) us"
+echo "materializer_traced_cpu_per_event $(median MaterializerTracing on_cpu_us/event) us"
 rss_isolated=$(figure MaterializeLargeBatch/isolated peak_rss_MiB); rss_shared=$(figure MaterializeLargeBatch/shared peak_rss_MiB)
 echo "materialize_2g_peak_rss_mib $(printf '%s\n' "$rss_isolated" "$rss_shared" | grep -E '^[0-9.]+$' | sort -g | tail -1) MiB"
 for cpus in isolated shared; do
