@@ -8,6 +8,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
+	"github.com/geminihooks/geminihooks/pkg/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
@@ -47,6 +48,14 @@ func TestNames_matchConfigTags(t *testing.T) {
 			"DownloadHosts": config.EnvGeminiDownloadHosts,
 			"ResultsTopic":  config.EnvResultsTopic,
 			"ResultsPrefix": config.EnvResultsPrefix,
+		}},
+		{name: "reconciler", config: reconciler.Config{}, fields: fields{
+			"ProjectID":     config.EnvGoogleCloudProject,
+			"LogLevel":      config.EnvLogLevel,
+			"GeminiAPIKey":  config.EnvGeminiAPIKey,
+			"GeminiBaseURL": config.EnvGeminiBaseURL,
+			"EventsTopic":   config.EnvEventsTopic,
+			"Grace":         config.EnvReconcileGrace,
 		}},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package reconciler_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -138,5 +139,44 @@ func TestPass_racingTheReceiverPublishesOnce(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("events for %v, want exactly one for each of %v", got, want)
+	}
+}
+
+// TestPass_disabledWebhookLosesNoJob: an endpoint that keeps failing gets
+// its webhook disabled by Gemini (the simulator disables it after two
+// failed deliveries); the reconciler reports the webhook and publishes the
+// events of the jobs whose deliveries failed.
+func TestPass_disabledWebhookLosesNoJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{emulators: true, sim: geminisim.Options{DisableAfterFailures: 2, Retry: geminisim.RetryPolicy{MaxAttempts: 1}}})
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(down.Close)
+	hook := e.webhook(down.URL)
+	var want []string
+	for i := range 3 {
+		want = append(want, e.batch(fmt.Sprintf("lost%d", i), geminisim.BatchSucceeded))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	e.check(e.sim.WaitIdle(ctx))
+	if info, _ := e.sim.Webhook(hook); info.State != geminisim.WebhookDisabledDueToFailedDeliveries {
+		t.Fatalf("webhook is %s after its deliveries failed; the simulator should have disabled it", info.State)
+	}
+
+	s := e.pass()
+	if s.WebhooksDisabled != 1 || s.GapsFilled != len(want) {
+		t.Errorf("summary %+v; want the disabled webhook reported and %d gaps filled", s, len(want))
+	}
+	if lines := e.logLines(reconciler.MsgWebhookDisabled); len(lines) != 1 || lines[0]["webhook_id"] != hook {
+		t.Errorf("disabled-webhook log lines %v, want one naming %s", lines, hook)
+	}
+	evs := e.events(len(want))
+	for _, ev := range evs {
+		if !ev.Data.Delivery.Reconciled {
+			t.Errorf("%s: not marked reconciled", ev.Subject)
+		}
+	}
+	if got := subjects(evs); !slices.Equal(got, want) {
+		t.Errorf("events for %v, want %v", got, want)
 	}
 }

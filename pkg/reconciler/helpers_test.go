@@ -73,7 +73,10 @@ type env struct {
 
 type envOptions struct {
 	emulators bool
-	opts      reconciler.Options
+	// sim configures the simulator; its key, signing key and clock are the
+	// env's.
+	sim  geminisim.Options
+	opts reconciler.Options
 	// api wraps the Gemini client, to alter what the API answers.
 	api func(*gemini.Client) reconciler.Gemini
 }
@@ -85,11 +88,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, clock: &clock{now: t0}, logs: &testenv.SyncBuffer{}}
-	if e.sim, err = geminisim.New(geminisim.Options{APIKey: testAPIKey, SigningKey: key, Now: e.clock.Now}); err != nil {
+	simOpts := o.sim
+	simOpts.APIKey, simOpts.SigningKey, simOpts.Now = testAPIKey, key, e.clock.Now
+	if e.sim, err = geminisim.New(simOpts); err != nil {
 		t.Fatal(err)
 	}
 	e.ts = httptest.NewServer(e.sim)
 	t.Cleanup(e.ts.Close)
+	t.Cleanup(func() { _ = e.sim.Close() }) // its own deliveries
 	// No retries, as Build configures it: the next pass is the retry.
 	if e.api, err = gemini.New(t.Context(), gemini.Options{BaseURL: e.ts.URL, APIKey: testAPIKey, Retry: gemini.RetryPolicy{Attempts: 1}}); err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func (p *pass) batches(ctx context.Context) {
 		var refs []event.JobRef
 		for i := range page.Batches {
 			b := &page.Batches[i]
-			if !b.CreateTime.IsZero() && b.CreateTime.Before(cutoff) {
+			if pastWindow(b, cutoff) {
 				continue
 			}
 			p.s.Listed++
@@ -108,13 +108,20 @@ func (p *pass) batches(ctx context.Context) {
 			}
 		}
 		// Newest first: once a page reaches past the window, so does the
-		// rest of the listing.
-		if n := len(page.Batches); page.NextPageToken == "" || n > 0 && page.Batches[n-1].CreateTime.Before(cutoff) {
+		// rest of the listing. A batch without a creation time says
+		// nothing about the ones after it.
+		if n := len(page.Batches); page.NextPageToken == "" || n > 0 && pastWindow(&page.Batches[n-1], cutoff) {
 			p.s.ListComplete = true
 			return
 		}
 		token = page.NextPageToken
 	}
+}
+
+// pastWindow reports whether b was created before the look-back window
+// began; a batch the API gives no creation time is within it.
+func pastWindow(b *gemini.Batch, cutoff time.Time) bool {
+	return !b.CreateTime.IsZero() && b.CreateTime.Before(cutoff)
 }
 
 // registered polls the registered jobs still pending past their expected
