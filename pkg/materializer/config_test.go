@@ -38,7 +38,7 @@ func TestLoadConfig_defaults(t *testing.T) {
 		FetchTimeout:      30 * time.Second,
 		Ordering:          true,
 		LogLevel:          "info",
-		Tracing:           tracing.Config{Exporter: tracing.ExporterOTLP},
+		Tracing:           tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("LoadConfig() (-want +got):\n%s", diff)

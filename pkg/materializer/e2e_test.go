@@ -253,7 +253,7 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 		ResultsBucket: s.bucket, ResultsPrefix: "gemini", ResultsTopic: resultsTopic,
 		UploadChunkSize: testChunkSize, FetchTimeout: 10 * time.Second, Ordering: true, LogLevel: "info",
 		FirestoreDatabase: "(default)", Jobs: registry.Config{Collection: testenv.UniqueName(t, "jobs")},
-		Tracing: tracing.Config{Exporter: tracing.ExporterNone},
+		Tracing: tracing.Config{Exporter: tracing.ExporterNone, Sampler: tracing.SamplerAlwaysOn},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
