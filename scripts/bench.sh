@@ -15,6 +15,7 @@ READER_BYTES=${READER_BYTES:-2147483648}   # 2 GiB
 READER_ROUNDS=${READER_ROUNDS:-1}
 RECOVERY_JOBS=${RECOVERY_JOBS:-10}
 SUSTAINED_DELIVERIES=${SUSTAINED_DELIVERIES:-4000}   # per round, three rounds
+TRACED_EVENTS=${TRACED_EVENTS:-2000}
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
@@ -33,6 +34,14 @@ done
 # in the same process, one after the other, three times.
 for _ in $(seq 3); do
   "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^Benchmark(ReceiverEmbedded|BareHTTP)$' >>"$raw"
+done
+# Tracing's cost: each run drives an untraced and a traced receiver
+# (DELIVERIES deliveries each) and materializer (TRACED_EVENTS small batches
+# each) side by side, in alternating chunks; the ratio is the traced
+# throughput ÷ the untraced one.
+for _ in $(seq "$COUNT"); do
+  "$raw.receiver.test" -test.run '^$' -test.benchtime "${DELIVERIES}x" -test.bench '^BenchmarkReceiverTracing$' >>"$raw"
+  "$raw.materializer.test" -test.run '^$' -test.benchtime "${TRACED_EVENTS}x" -test.bench '^BenchmarkMaterializerTracing$' >>"$raw"
 done
 # The materializer copies MATERIALIZE_BYTES in a child process (peak RSS is
 # that process's), and a bare io.Copy does the same over the same path, once
@@ -95,6 +104,12 @@ echo "receiver_embedded_p99_ms $(median ReceiverEmbedded p99_ms) ms"
 receiver=$(median ReceiverEmbedded deliveries/s); bare=$(median BareHTTP deliveries/s)
 echo "bare_http_throughput $bare deliveries/s"
 echo "receiver_vs_bare_http $(ratio "$receiver" "$bare") ratio"
+echo "receiver_tracing_overhead $(median ReceiverTracing on_vs_off) ratio"
+echo "receiver_untraced_cpu_per_delivery $(median ReceiverTracing off_cpu_us/delivery) us"
+echo "receiver_traced_cpu_per_delivery $(median ReceiverTracing on_cpu_us/delivery) us"
+echo "materializer_tracing_overhead $(median MaterializerTracing on_vs_off) ratio"
+echo "materializer_untraced_cpu_per_event $(median MaterializerTracing off_cpu_us/event) us"
+echo "materializer_traced_cpu_per_event $(median MaterializerTracing on_cpu_us/event) us"
 rss_isolated=$(figure MaterializeLargeBatch/isolated peak_rss_MiB); rss_shared=$(figure MaterializeLargeBatch/shared peak_rss_MiB)
 echo "materialize_2g_peak_rss_mib $(printf '%s\n' "$rss_isolated" "$rss_shared" | grep -E '^[0-9.]+$' | sort -g | tail -1) MiB"
 for cpus in isolated shared; do

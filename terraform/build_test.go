@@ -304,6 +304,8 @@ func startFunction(t *testing.T, bin, target string) *runningFunction {
 		"WEBHOOK_SIGNING_SECRETS=whsec_" + base64.StdEncoding.EncodeToString(secret),
 		"GEMINI_API_KEY=build-test-key",
 		"RESULTS_BUCKET=geminihooks-build-test",
+		// No credentials to export spans to Cloud Trace with: print them.
+		"OTEL_TRACES_EXPORTER=console",
 	}
 	f := &runningFunction{url: "http://127.0.0.1:" + strconv.Itoa(port) + "/", cmd: cmd, out: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = f.out, f.out

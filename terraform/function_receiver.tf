@@ -147,6 +147,9 @@ resource "google_cloudfunctions2_function" "receiver" {
       WEBHOOK_CAPTURE_LIMIT           = var.webhook_capture_limit
       RESULTS_BUCKET                  = google_storage_bucket.results.name
       LOG_LEVEL                       = var.log_level
+      OTEL_TRACES_EXPORTER            = var.tracing.exporter
+      OTEL_TRACES_SAMPLER             = "traceidratio"
+      OTEL_TRACES_SAMPLER_ARG         = var.tracing.sample_ratio
     }
   }
 

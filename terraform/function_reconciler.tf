@@ -105,6 +105,9 @@ resource "google_cloudfunctions2_function" "reconciler" {
       RECONCILE_TIMEOUT           = var.reconciler_settings.timeout
       RECONCILE_REENABLE_WEBHOOKS = var.reconciler_settings.reenable_webhooks
       LOG_LEVEL                   = var.log_level
+      OTEL_TRACES_EXPORTER        = var.tracing.exporter
+      OTEL_TRACES_SAMPLER         = "traceidratio"
+      OTEL_TRACES_SAMPLER_ARG     = var.tracing.sample_ratio
     }
 
     secret_environment_variables {

@@ -18,6 +18,7 @@ locals {
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "cloudtrace.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -27,6 +28,8 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
+    # The OTLP endpoint the functions export their spans to.
+    "telemetry.googleapis.com",
   ]
   # BigQuery only for the audit trail's dataset and table.
   apis = toset(concat(local.core_apis, var.audit_trail.enabled ? ["bigquery.googleapis.com"] : []))

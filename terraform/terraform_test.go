@@ -67,6 +67,7 @@ var platformEnv = []string{"PORT", "FUNCTION_TARGET", "K_SERVICE", "K_REVISION",
 var projectRoles = map[string]string{
 	"roles/datastore.user":    "Firestore roles exist only at project level; the grant must carry a condition naming the ledger's database",
 	"roles/logging.logWriter": "log writing (the build's) cannot be scoped below the project",
+	"roles/cloudtrace.agent":  "span writing (the functions' traces) cannot be scoped below the project",
 }
 
 // codeEnvVar is an environment variable a configuration struct reads.
@@ -303,6 +304,10 @@ func sameSetting(t testing.TB, kind reflect.Type, a, b string) bool {
 		ba, errA := strconv.ParseBool(a)
 		bb, errB := strconv.ParseBool(b)
 		return errA == nil && errB == nil && ba == bb
+	case kind.Kind() == reflect.Float64:
+		fa, errA := strconv.ParseFloat(a, 64)
+		fb, errB := strconv.ParseFloat(b, 64)
+		return errA == nil && errB == nil && fa == fb
 	case kind.Kind() >= reflect.Int && kind.Kind() <= reflect.Int64:
 		ia, errA := strconv.ParseInt(a, 10, 64)
 		ib, errB := strconv.ParseInt(b, 10, 64)

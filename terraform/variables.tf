@@ -72,6 +72,24 @@ variable "log_level" {
   }
 }
 
+variable "tracing" {
+  description = "The functions' traces. exporter: otlp sends spans to Cloud Trace (through the Telemetry API, as each function's own service account), none records none (log lines still carry Cloud Run's trace). sample_ratio: the share of jobs traced, 0 to 1; decided by trace id, so every function of a job's journey decides alike."
+  type = object({
+    exporter     = optional(string, "otlp")
+    sample_ratio = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["otlp", "none"], var.tracing.exporter)
+    error_message = "tracing.exporter must be otlp or none."
+  }
+  validation {
+    condition     = var.tracing.sample_ratio >= 0 && var.tracing.sample_ratio <= 1
+    error_message = "tracing.sample_ratio must be from 0 to 1."
+  }
+}
+
 variable "receiver_max_instances" {
   description = "Upper bound on receiver instances: the cost guard against a flood of (even unsigned) requests."
   type        = number

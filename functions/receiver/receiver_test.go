@@ -30,6 +30,8 @@ func TestReceiveWebhook_wiresFromEnvironment(t *testing.T) {
 	t.Setenv("EVENTS_TOPIC", topic)
 	t.Setenv("IDEMPOTENCY_COLLECTION", testenv.UniqueName(t, "fn"))
 	t.Setenv("LOG_LEVEL", "warning")
+	// No credentials here to export spans with.
+	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	// The first write of a new Firestore client to an emulator shared with
 	// the rest of the suite can take seconds; the default 2 s bound would
 	// answer that one with 503, which is right but not what this test checks.
@@ -42,10 +44,15 @@ func TestReceiveWebhook_wiresFromEnvironment(t *testing.T) {
 	r.Header.Set("webhook-id", "msg_fn")
 	r.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	r.Header.Set("webhook-signature", signature.SignHMAC(secret, "msg_fn", now, payload))
-	h, err := build(context.Background())
+	h, stop, err := build(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("stopping the function: %v", err)
+		}
+	})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 

@@ -42,15 +42,22 @@ func TestReconcileJobs_wiresFromEnvironment(t *testing.T) {
 	t.Setenv("IDEMPOTENCY_COLLECTION", testenv.UniqueName(t, "fn"))
 	t.Setenv("JOBS_COLLECTION", testenv.UniqueName(t, "jobs"))
 	t.Setenv("LOG_LEVEL", "warning")
+	// No credentials here to export spans with.
+	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	// The first write of a new Firestore client to an emulator shared with
 	// the rest of the suite can take seconds.
 	t.Setenv("LEDGER_TIMEOUT", "10s")
 	t.Setenv("IDEMPOTENCY_LEASE", "60s")
 
-	h, err := build(context.Background())
+	h, stop, err := build(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("stopping the function: %v", err)
+		}
+	})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", nil))
 	var got struct {

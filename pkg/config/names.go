@@ -9,6 +9,11 @@ const (
 	EnvGoogleCloudProject = "GOOGLE_CLOUD_PROJECT"
 	EnvResultsBucket      = "RESULTS_BUCKET"
 	EnvLogLevel           = "LOG_LEVEL"
+	// Tracing (tracing.Config), read by every function, under
+	// OpenTelemetry's names.
+	EnvTracesExporter   = "OTEL_TRACES_EXPORTER"
+	EnvTracesSampler    = "OTEL_TRACES_SAMPLER"
+	EnvTracesSamplerArg = "OTEL_TRACES_SAMPLER_ARG"
 	// The job registry (package registry), which every function and the
 	// operator tool's submit and watch share.
 	EnvJobsCollection = "JOBS_COLLECTION"

@@ -9,6 +9,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/reconciler"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // TestNames_matchConfigTags keeps every name constant equal to the env tag
@@ -32,6 +33,11 @@ func TestNames_matchConfigTags(t *testing.T) {
 			"JWTIssuer":          config.EnvJWTIssuer,
 			"TimestampTolerance": config.EnvTimestampTolerance,
 			"EventsTopic":        config.EnvEventsTopic,
+		}},
+		{name: "tracing", config: tracing.Config{}, fields: fields{
+			"Exporter":   config.EnvTracesExporter,
+			"Sampler":    config.EnvTracesSampler,
+			"SamplerArg": config.EnvTracesSamplerArg,
 		}},
 		{name: "materializer", config: materializer.Config{}, fields: fields{
 			"ProjectID":     config.EnvGoogleCloudProject,

@@ -3,8 +3,13 @@ package entrypoint
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -35,5 +40,17 @@ func TestServe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStopOn_stopsThenExits(t *testing.T) {
+	t.Parallel()
+	var order []string
+	sig := make(chan os.Signal, 1)
+	sig <- syscall.SIGTERM
+	stopOn(sig, func() error { order = append(order, "stop"); return errors.New("flush failed") },
+		slog.New(slog.DiscardHandler), func(code int) { order = append(order, "exit "+strconv.Itoa(code)) })
+	if want := []string{"stop", "exit 0"}; !slices.Equal(order, want) {
+		t.Errorf("on SIGTERM: %v, want %v", order, want)
 	}
 }

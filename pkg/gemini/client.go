@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // DefaultBaseURL is the Gemini Developer API.
@@ -329,9 +331,20 @@ func (c *Client) getJSON(ctx context.Context, path string) ([]byte, error) {
 // may carry a query), with retries, and returns the response body exactly
 // as received. Only idempotent requests go through it: a retry must not
 // repeat an effect.
-func (c *Client) sendJSON(ctx context.Context, method, path string, reqBody []byte) ([]byte, error) {
+func (c *Client) sendJSON(ctx context.Context, method, path string, reqBody []byte) (_ []byte, err error) {
+	// One span per call, its retries included, named after the collection
+	// (batches, interactions, models, webhooks) so that names stay few.
+	bare, _, _ := strings.Cut(path, "?")
+	collection, _, _ := strings.Cut(bare, "/")
+	ctx, span := tracing.Start(ctx, "gemini "+method+" "+collection, attribute.String("gemini.path", bare))
+	attempts := 0
+	defer func() {
+		span.SetAttributes(attribute.Int("gemini.attempts", attempts))
+		tracing.End(span, err)
+	}()
 	var body []byte
-	err := c.withRetry(ctx, func(ctx context.Context) error {
+	err = c.withRetry(ctx, func(ctx context.Context) error {
+		attempts++
 		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		req, err := c.newRequestBody(ctx, method, c.apiURL(path), reqBody)

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Ledger is what Once needs of a ledger; Firestore and Memory are both one.
@@ -75,7 +79,14 @@ func Once(ctx context.Context, l Ledger, key string, steps Steps,
 	detached := context.WithoutCancel(ctx)
 	var res Result
 	var err error
-	withTimeout(detached, steps.Ledger, func(ctx context.Context) { res.Claim, err = l.Claim(ctx, key) })
+	withTimeout(detached, steps.Ledger, func(ctx context.Context) {
+		ctx, span := tracing.Start(ctx, SpanClaim)
+		res.Claim, err = l.Claim(ctx, key)
+		if err == nil {
+			span.SetAttributes(attribute.String("ledger.outcome", res.Claim.Outcome.String()))
+		}
+		tracing.End(span, err)
+	})
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrClaimFailed, err)
 	}
@@ -85,7 +96,11 @@ func Once(ctx context.Context, l Ledger, key string, steps Steps,
 	withTimeout(detached, steps.Publish, func(ctx context.Context) { res.MessageID, err = publish(ctx) })
 	if err != nil {
 		var rerr error
-		withTimeout(detached, steps.Ledger, func(ctx context.Context) { rerr = l.Release(ctx, res.Claim) })
+		withTimeout(detached, steps.Ledger, func(ctx context.Context) {
+			ctx, span := tracing.Start(ctx, SpanRelease)
+			rerr = l.Release(ctx, res.Claim)
+			tracing.End(span, rerr)
+		})
 		return res, errors.Join(err, rerr)
 	}
 	done := make(chan struct{})
@@ -97,10 +112,22 @@ func Once(ctx context.Context, l Ledger, key string, steps Steps,
 	} else {
 		close(done)
 	}
-	withTimeout(detached, steps.Ledger, func(ctx context.Context) { res.MarkErr = l.MarkPublished(ctx, res.Claim, res.MessageID) })
+	withTimeout(detached, steps.Ledger, func(ctx context.Context) {
+		ctx, span := tracing.Start(ctx, SpanMark)
+		res.MarkErr = l.MarkPublished(ctx, res.Claim, res.MessageID)
+		tracing.End(span, res.MarkErr)
+	})
 	<-done
 	return res, nil
 }
+
+// Names of the spans of Once's ledger steps, children of the span in its
+// context.
+const (
+	SpanClaim   = "ledger claim"
+	SpanMark    = "ledger mark published"
+	SpanRelease = "ledger release"
+)
 
 // withTimeout calls f with ctx bounded by d.
 func withTimeout(ctx context.Context, d time.Duration, f func(context.Context)) {

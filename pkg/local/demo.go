@@ -73,8 +73,15 @@ type DemoResult struct {
 	Folder string
 	// Latency runs from the job's completion to its announced artifacts.
 	Latency time.Duration
-	Err     error
+	// Timeline is the job's journey as its trace recorded it: received,
+	// published, fetched, stored and announced.
+	Timeline []Step
+	Err      error
 }
+
+// timelineWait bounds the wait for a job's last spans to end once its
+// results event is in: the announcement's span ends just after it.
+const timelineWait = 5 * time.Second
 
 // Demo drives seven jobs through the simulator to completion (a batch with
 // a results file, a batch with inlined results, a Deep Research
@@ -179,6 +186,13 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 		})
 	}
 	wg.Wait()
+	for i := range results {
+		if results[i].Err == nil {
+			tctx, cancel := context.WithTimeout(ctx, timelineWait)
+			results[i].Timeline = s.journeys.timeline(tctx, results[i].Resource)
+			cancel()
+		}
+	}
 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tWEBHOOK\tRESULT\tCOMPLETE→ARTIFACT\tWHERE")
@@ -190,6 +204,15 @@ func (s *Stack) Demo(ctx context.Context, out io.Writer) ([]DemoResult, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", r.Job, r.Err))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Job, r.Scheme, verdict, r.Latency.Round(time.Millisecond), r.Folder)
+	}
+	if err := tw.Flush(); err != nil {
+		return results, err
+	}
+	fmt.Fprintln(out, "\nTIMELINES (from the trace of each job, each step's time since the one before)")
+	for _, r := range results {
+		if r.Err == nil {
+			fmt.Fprintf(tw, "%s\t%s\n", r.Job, FormatTimeline(r.Timeline))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return results, err
@@ -221,6 +244,33 @@ func (s *Stack) demoDeliver(ctx context.Context, sender *geminisim.Sender, d dem
 	default:
 		return fmt.Errorf("unknown demo delivery %d", d)
 	}
+}
+
+// FormatTimeline writes steps as "received → published +2ms → … = 213ms",
+// each step with its time since the one before and the total at the end.
+func FormatTimeline(steps []Step) string {
+	if len(steps) == 0 {
+		return "(no trace recorded)"
+	}
+	var b strings.Builder
+	b.WriteString(steps[0].Name)
+	for i := 1; i < len(steps); i++ {
+		fmt.Fprintf(&b, " → %s +%s", steps[i].Name, roundDuration(steps[i].At.Sub(steps[i-1].At)))
+	}
+	fmt.Fprintf(&b, " = %s", roundDuration(steps[len(steps)-1].At.Sub(steps[0].At)))
+	if len(steps) < len(timelineSteps) {
+		b.WriteString(" (then no further step recorded)")
+	}
+	return b.String()
+}
+
+// roundDuration rounds d for a person: to the microsecond under a
+// millisecond, else to a tenth of a millisecond.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(100 * time.Microsecond)
 }
 
 func resourceOf(n event.Payload) string {

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/sethvargo/go-envconfig"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -92,6 +94,9 @@ type Options struct {
 	// Results, whose readers they do not compete with.
 	OnEvent   func(*event.Event)
 	OnResults func(*event.Results)
+	// Spans, when set, receives every span of the stack's functions, one
+	// line each (the local runner's --trace=stdout).
+	Spans io.Writer
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -162,6 +167,10 @@ type Stack struct {
 	// onEvent and onResults are Options.OnEvent and Options.OnResults.
 	onEvent   func(*event.Event)
 	onResults func(*event.Results)
+	// tracer records every function's spans, and journeys keeps them for
+	// the demo's timelines.
+	tracer   *sdktrace.TracerProvider
+	journeys *journeys
 }
 
 // Start starts the stack; Close stops it.
@@ -180,6 +189,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	s.journeys = newJourneys()
+	s.tracer = newTracerProvider(s.journeys, opts.Spans)
+	s.res.Push(func() error { return s.tracer.Shutdown(context.Background()) })
 	rcfg, mcfg, err := s.configure(ctx, lookuper, opts)
 	if err != nil {
 		return nil, err
@@ -299,6 +311,7 @@ func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver
 		return b, err
 	}
 	b.PubSub = ps
+	b.Tracer = s.tracer
 	s.Backends = ledgerName + ", " + psName
 	return b, nil
 }
@@ -328,7 +341,7 @@ func (s *Stack) openStore(dataDir string, cfg *materializer.Config) (err error) 
 // startMaterializer builds the materializer on the store and returns its
 // push handler.
 func (s *Stack) startMaterializer(ctx context.Context, cfg *materializer.Config, rb receiver.Backends, logger *slog.Logger) (http.Handler, error) {
-	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: rb.PubSub, Firestore: rb.Firestore, Jobs: rb.Jobs}, logger)
+	push, stop, err := materializer.Build(ctx, cfg, materializer.Backends{Store: s.Store, PubSub: rb.PubSub, Firestore: rb.Firestore, Jobs: rb.Jobs, Tracer: rb.Tracer}, logger)
 	if err != nil {
 		return nil, err
 	}

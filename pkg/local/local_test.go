@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +142,27 @@ func TestStack_demo(t *testing.T) {
 		if want[r.Job] != r.Event || r.Folder == "" || r.Latency <= 0 {
 			t.Errorf("%s: event %q folder %q latency %s; want %s", r.Job, r.Event, r.Folder, r.Latency, want[r.Job])
 		}
+		// Its trace followed it from the webhook to the announcement.
+		var steps []string
+		for i, s := range r.Timeline {
+			steps = append(steps, s.Name)
+			if i > 0 && s.At.Before(r.Timeline[i-1].At) {
+				t.Errorf("%s: %s before %s", r.Job, s.Name, r.Timeline[i-1].Name)
+			}
+		}
+		first := "received"
+		if r.Job == "batch (webhook lost)" {
+			first = "reconciled" // no webhook brought it
+		}
+		if !slices.Equal(steps, []string{first, "published", "fetched", "stored", "announced"}) {
+			t.Errorf("%s: timeline %v, want every step", r.Job, steps)
+		}
+		if line := FormatTimeline(r.Timeline); !strings.Contains(out.String(), r.Job) || !strings.Contains(line, "announced +") {
+			t.Errorf("%s: timeline printed as %q", r.Job, line)
+		}
+	}
+	if !strings.Contains(out.String(), "TIMELINES") {
+		t.Errorf("the demo printed no timelines:\n%s", out.String())
 	}
 	// The receiver captured the first deliveries into the data directory.
 	for slot := 1; slot <= captures+1; slot++ {

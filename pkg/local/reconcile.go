@@ -40,7 +40,7 @@ func (s *Stack) startReconciler(ctx context.Context, rb receiver.Backends, inter
 	if err != nil {
 		return err
 	}
-	h, stop, err := reconciler.Build(ctx, cfg, reconciler.Backends{Firestore: rb.Firestore, Ledger: rb.Ledger, Jobs: rb.Jobs, PubSub: rb.PubSub}, logger)
+	h, stop, err := reconciler.Build(ctx, cfg, reconciler.Backends{Firestore: rb.Firestore, Ledger: rb.Ledger, Jobs: rb.Jobs, PubSub: rb.PubSub, Tracer: rb.Tracer}, logger)
 	if err != nil {
 		return err
 	}

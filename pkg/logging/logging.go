@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geminihooks/geminihooks/pkg/config"
 )
@@ -123,70 +124,65 @@ func FromContext(ctx context.Context) *slog.Logger {
 	return slog.Default()
 }
 
-// TraceAttrs returns the Cloud Logging trace attributes for r, read from
-// X-Cloud-Trace-Context ("TRACE_ID/SPAN_ID;o=1") or, failing that, from a
-// W3C traceparent ("00-TRACE_ID-SPAN_ID-FLAGS"); Cloud Run forwards both.
-// It returns nil when projectID is empty or the request carries no trace.
-func TraceAttrs(r *http.Request, projectID string) []any {
-	if projectID == "" {
+// FromContextOr returns the context's logger, or fallback when it has none:
+// a component called outside a request logs on its own logger.
+func FromContextOr(ctx context.Context, fallback *slog.Logger) *slog.Logger {
+	if l, ok := ctx.Value(ctxKey{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return fallback
+}
+
+// TraceAttrs returns the Cloud Logging attributes that link a log line to
+// span sc of projectID's Cloud Trace: the trace's full name, the span id in
+// 16 hex digits and whether the trace is sampled. It returns nil when
+// projectID is empty or sc is not valid.
+func TraceAttrs(sc trace.SpanContext, projectID string) []slog.Attr {
+	if projectID == "" || !sc.IsValid() {
 		return nil
 	}
-	traceID, spanID, sampled := parseCloudTrace(r.Header.Get("X-Cloud-Trace-Context"))
-	if traceID == "" {
-		traceID, spanID, sampled = parseTraceparent(r.Header.Get("traceparent"))
-	}
-	if traceID == "" {
-		return nil
-	}
-	attrs := []any{slog.String(KeyTrace, "projects/"+projectID+"/traces/"+traceID)}
-	if spanID != "" {
-		attrs = append(attrs, slog.String(KeySpanID, spanID))
-	}
-	return append(attrs, slog.Bool(KeyTraceSampled, sampled))
-}
-
-// Middleware puts a logger carrying the request's trace into its context.
-func Middleware(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			l := logger
-			if attrs := TraceAttrs(r, projectID); attrs != nil {
-				l = logger.With(attrs...)
-			}
-			next.ServeHTTP(w, r.WithContext(WithLogger(r.Context(), l)))
-		})
+	return []slog.Attr{
+		slog.String(KeyTrace, "projects/"+projectID+"/traces/"+sc.TraceID().String()),
+		slog.String(KeySpanID, sc.SpanID().String()),
+		slog.Bool(KeyTraceSampled, sc.IsSampled()),
 	}
 }
 
-func parseCloudTrace(h string) (traceID, spanID string, sampled bool) {
-	if h == "" {
-		return "", "", false
+// WithTrace returns logger with every line logged with a context carrying
+// the TraceAttrs of that context's span: a request's lines group under its
+// trace in the Logs Explorer and show beside its spans in Cloud Trace. The
+// keys are added at the top level, so the logger must open no groups
+// (geminihooks' loggers open none). A logger that WithTrace returned is
+// returned as it is.
+func WithTrace(logger *slog.Logger, projectID string) *slog.Logger {
+	if _, ok := logger.Handler().(*traceHandler); ok || projectID == "" {
+		return logger
 	}
-	traceID, rest, _ := strings.Cut(h, "/")
-	spanID, opts, _ := strings.Cut(rest, ";")
-	if !isHex(traceID, 32) {
-		return "", "", false
-	}
-	return traceID, spanID, opts == "o=1"
+	return slog.New(&traceHandler{inner: logger.Handler(), project: projectID})
 }
 
-func parseTraceparent(h string) (traceID, spanID string, sampled bool) {
-	parts := strings.Split(h, "-")
-	if len(parts) != 4 || !isHex(parts[1], 32) || !isHex(parts[2], 16) || len(parts[3]) != 2 {
-		return "", "", false
-	}
-	return parts[1], parts[2], parts[3][1]&1 == 1 // low bit of the flags byte's last hex digit: sampled
+// traceHandler adds the trace of a record's context to the record.
+type traceHandler struct {
+	inner   slog.Handler
+	project string
 }
 
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
+func (h *traceHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if attrs := TraceAttrs(trace.SpanContextFromContext(ctx), h.project); attrs != nil {
+		r = r.Clone()
+		r.AddAttrs(attrs...)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &traceHandler{inner: h.inner.WithAttrs(attrs), project: h.project}
+}
+
+func (h *traceHandler) WithGroup(name string) slog.Handler {
+	return &traceHandler{inner: h.inner.WithGroup(name), project: h.project}
 }

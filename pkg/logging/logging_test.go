@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestNew_CloudLoggingKeys(t *testing.T) {
@@ -65,40 +64,32 @@ func TestParseLevel(t *testing.T) {
 
 func TestTraceAttrs(t *testing.T) {
 	t.Parallel()
-	const trace = "105445aa7843bc8bf206b12000100000"
+	traceID, _ := trace.TraceIDFromHex("105445aa7843bc8bf206b12000100000")
+	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	sampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled})
 	cases := []struct {
 		name    string
-		headers map[string]string
+		sc      trace.SpanContext
 		project string
 		want    map[string]any
 	}{
 		{
-			name:    "cloud_trace_context",
-			headers: map[string]string{"X-Cloud-Trace-Context": trace + "/1;o=1"},
-			project: "p",
-			want:    map[string]any{KeyTrace: "projects/p/traces/" + trace, KeySpanID: "1", KeyTraceSampled: true},
+			name: "sampled", sc: sampled, project: "p",
+			want: map[string]any{KeyTrace: "projects/p/traces/105445aa7843bc8bf206b12000100000", KeySpanID: "00f067aa0ba902b7", KeyTraceSampled: true},
 		},
 		{
-			name:    "traceparent",
-			headers: map[string]string{"traceparent": "00-" + trace + "-00f067aa0ba902b7-00"},
-			project: "p",
-			want:    map[string]any{KeyTrace: "projects/p/traces/" + trace, KeySpanID: "00f067aa0ba902b7", KeyTraceSampled: false},
+			name: "not_sampled", sc: sampled.WithTraceFlags(0), project: "p",
+			want: map[string]any{KeyTrace: "projects/p/traces/105445aa7843bc8bf206b12000100000", KeySpanID: "00f067aa0ba902b7", KeyTraceSampled: false},
 		},
-		{name: "malformed", headers: map[string]string{"X-Cloud-Trace-Context": "nothex/1"}, project: "p", want: map[string]any{}},
-		{name: "no_project", headers: map[string]string{"X-Cloud-Trace-Context": trace + "/1;o=1"}, want: map[string]any{}},
-		{name: "no_header", project: "p", want: map[string]any{}},
+		{name: "no_project", sc: sampled, want: map[string]any{}},
+		{name: "no_span", project: "p", want: map[string]any{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := httptest.NewRequest(http.MethodPost, "/", nil)
-			for k, v := range tc.headers {
-				r.Header.Set(k, v)
-			}
 			got := map[string]any{}
-			for _, a := range TraceAttrs(r, tc.project) {
-				attr := a.(slog.Attr)
-				got[attr.Key] = attr.Value.Any()
+			for _, a := range TraceAttrs(tc.sc, tc.project) {
+				got[a.Key] = a.Value.Any()
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("TraceAttrs (-want +got):\n%s", diff)
@@ -107,20 +98,46 @@ func TestTraceAttrs(t *testing.T) {
 	}
 }
 
-func TestMiddleware_PutsTraceInContextLogger(t *testing.T) {
+func TestWithTrace_linesCarryTheContextSpan(t *testing.T) {
 	t.Parallel()
+	traceID, _ := trace.TraceIDFromHex("105445aa7843bc8bf206b12000100000")
+	spanID, _ := trace.SpanIDFromHex("00000000000000ff")
+	ctx := trace.ContextWithSpanContext(context.Background(),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled}))
 	var buf bytes.Buffer
-	h := Middleware(New(&buf, slog.LevelInfo), "proj")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		FromContext(r.Context()).InfoContext(r.Context(), "inside")
-	}))
-	r := httptest.NewRequest(http.MethodPost, "/", nil)
-	r.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/7;o=0")
-	h.ServeHTTP(httptest.NewRecorder(), r)
-	var line map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+	logger := WithTrace(New(&buf, slog.LevelInfo), "proj").With(slog.String("fn", "receiver"))
+	if again := WithTrace(logger, "proj"); again != logger {
+		t.Error("WithTrace wrapped a logger it returned once more: every line would carry the keys twice")
+	}
+	logger.InfoContext(ctx, "inside")
+	logger.InfoContext(context.Background(), "outside")
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), buf.String())
+	}
+	var inside, outside map[string]any
+	if err := json.Unmarshal(lines[0], &inside); err != nil {
 		t.Fatal(err)
 	}
-	if line[KeyTrace] != "projects/proj/traces/105445aa7843bc8bf206b12000100000" || line[KeySpanID] != "7" {
-		t.Errorf("trace not attached: %v", line)
+	if err := json.Unmarshal(lines[1], &outside); err != nil {
+		t.Fatal(err)
+	}
+	if inside[KeyTrace] != "projects/proj/traces/105445aa7843bc8bf206b12000100000" || inside[KeySpanID] != "00000000000000ff" ||
+		inside[KeyTraceSampled] != true || inside["fn"] != "receiver" {
+		t.Errorf("line logged in a span: %v", inside)
+	}
+	if _, ok := outside[KeyTrace]; ok {
+		t.Errorf("line logged without a span carries a trace: %v", outside)
+	}
+}
+
+func TestFromContextOr(t *testing.T) {
+	t.Parallel()
+	own, request := slog.New(slog.DiscardHandler), slog.New(slog.DiscardHandler)
+	if got := FromContextOr(context.Background(), own); got != own {
+		t.Error("without a request logger, FromContextOr did not return the fallback")
+	}
+	if got := FromContextOr(WithLogger(context.Background(), request), own); got != request {
+		t.Error("FromContextOr did not return the request's logger")
 	}
 }

@@ -9,12 +9,14 @@ import (
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Backends are the services Build wires a Handler onto: Google Cloud's
@@ -31,6 +33,8 @@ type Backends struct {
 	Firestore *firestore.Client
 	// Jobs is the job registry to use when Firestore is nil.
 	Jobs *registry.Registry
+	// Tracer records the push deliveries' spans; nil records none.
+	Tracer trace.TracerProvider
 }
 
 // CloudBackends connects to the results bucket and Pub/Sub. The returned
@@ -41,6 +45,11 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
+	tp, stopTracing, err := tracing.NewProvider(ctx, cfg.Tracing, "materializer", cfg.ProjectID)
+	if err != nil {
+		return fail(err)
+	}
+	res.Push(stopTracing)
 	gcs, err := storage.NewClient(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Cloud Storage client: %w", err))
@@ -60,7 +69,7 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 		return fail(fmt.Errorf("failed to create Firestore client: %w", err))
 	}
 	res.Push(fs.Close)
-	return Backends{Store: store, PubSub: ps, Firestore: fs}, res.Close, nil
+	return Backends{Store: store, PubSub: ps, Firestore: fs, Tracer: tp}, res.Close, nil
 }
 
 // Build wires the push Handler cfg describes onto b: the Gemini API client,
@@ -89,7 +98,7 @@ func Build(ctx context.Context, cfg *Config, b Backends, logger *slog.Logger) (*
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}
-	h, err := NewHandler(m, logger, cfg.ProjectID)
+	h, err := NewHandler(m, logger, HandlerOptions{ProjectID: cfg.ProjectID, Tracer: b.Tracer})
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Config is the materializer's configuration, read from the environment.
@@ -53,6 +54,8 @@ type Config struct {
 	Ordering bool `env:"PUBSUB_ORDERING, default=true"`
 	// LogLevel is debug, info, notice, warning or error.
 	LogLevel string `env:"LOG_LEVEL, default=info"`
+	// Tracing says where spans go and which are sampled (OTEL_TRACES_*).
+	Tracing tracing.Config
 }
 
 // LoadConfig reads and validates the configuration.
@@ -98,6 +101,9 @@ func (c *Config) Validate() error {
 	if c.FetchTimeout <= 0 {
 		add("GEMINI_FETCH_TIMEOUT must be positive, got %s", c.FetchTimeout)
 	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -127,5 +133,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("jobs_collection", c.Jobs.Collection),
 		slog.String("results_topic", c.ResultsTopic),
 		slog.Int("upload_chunk_size", c.UploadChunkSize),
+		slog.Any("tracing", c.Tracing),
 	)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 func TestLoadConfig_defaults(t *testing.T) {
@@ -37,6 +38,7 @@ func TestLoadConfig_defaults(t *testing.T) {
 		FetchTimeout:      30 * time.Second,
 		Ordering:          true,
 		LogLevel:          "info",
+		Tracing:           tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("LoadConfig() (-want +got):\n%s", diff)

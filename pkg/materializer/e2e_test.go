@@ -40,6 +40,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/receiver"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // e2eWait bounds every wait for the pipeline: a push, a results message.
@@ -252,6 +253,7 @@ func (e *e2eEnv) stack(t *testing.T) *e2eStack {
 		ResultsBucket: s.bucket, ResultsPrefix: "gemini", ResultsTopic: resultsTopic,
 		UploadChunkSize: testChunkSize, FetchTimeout: 10 * time.Second, Ordering: true, LogLevel: "info",
 		FirestoreDatabase: "(default)", Jobs: registry.Config{Collection: testenv.UniqueName(t, "jobs")},
+		Tracing: tracing.Config{Exporter: tracing.ExporterNone, Sampler: tracing.SamplerAlwaysOn},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

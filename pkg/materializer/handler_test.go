@@ -120,7 +120,7 @@ func serve(t testing.TB, h http.Handler, r *http.Request) handlerResponse {
 
 func newHandler(t testing.TB, f *fixture) *materializer.Handler {
 	t.Helper()
-	h, err := materializer.NewHandler(f.m, slog.New(slog.NewJSONHandler(f.logs, nil)), "geminihooks-test")
+	h, err := materializer.NewHandler(f.m, slog.New(slog.NewJSONHandler(f.logs, nil)), materializer.HandlerOptions{ProjectID: "geminihooks-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,10 +300,70 @@ func TestNewHandler_requiresDependencies(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	logger := slog.New(slog.DiscardHandler)
-	if _, err := materializer.NewHandler(nil, logger, ""); err == nil {
+	if _, err := materializer.NewHandler(nil, logger, materializer.HandlerOptions{}); err == nil {
 		t.Error("NewHandler(nil materializer) succeeded")
 	}
-	if _, err := materializer.NewHandler(f.m, nil, ""); err == nil {
+	if _, err := materializer.NewHandler(f.m, nil, materializer.HandlerOptions{}); err == nil {
 		t.Error("NewHandler(nil logger) succeeded")
+	}
+}
+
+// TestHandler_logLineCarriesMetricFields checks the fields Terraform's
+// log-based metrics extract from a push request's one line.
+func TestHandler_logLineCarriesMetricFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		spec    geminisim.BatchSpec
+		fail    bool // the batch fails: a failed outcome
+		want    map[string]any
+		stored  bool
+		message string
+	}{
+		{name: "stored", spec: geminisim.BatchSpec{Results: geminisim.ResultsFile{Size: 10_000}}, stored: true, message: materializer.MsgMaterialized,
+			want: map[string]any{"outcome": "stored", "kind": "batch", "event_type": "batch.succeeded", "bytes": float64(10_000), "objects": float64(1)}},
+		{name: "failed", fail: true, message: materializer.MsgMaterialized,
+			want: map[string]any{"outcome": "failed", "kind": "batch", "code": "batch_failed_3"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, fixtureOptions{})
+			name, err := f.sim.CreateBatch(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n event.Payload
+			if tc.fail {
+				n, err = f.sim.FailBatch(name, geminisim.JobError{Code: 3, Message: "bad request 7"})
+			} else {
+				n, err = f.sim.CompleteBatch(name)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp := serve(t, newHandler(t, f), pushRequest(pushBody(t, eventJSON(t, completionEvent(t, n, newWebhookID()))))); resp.Status != http.StatusOK {
+				t.Fatalf("status %d", resp.Status)
+			}
+			var line map[string]any
+			for _, l := range strings.Split(strings.TrimSpace(f.logs.String()), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == tc.message {
+					line = m
+				}
+			}
+			if line == nil {
+				t.Fatalf("no %q line in:\n%s", tc.message, f.logs.String())
+			}
+			for k, v := range tc.want {
+				if line[k] != v {
+					t.Errorf("%s = %#v, want %#v", k, line[k], v)
+				}
+			}
+			lag, ok := line["lag_ms"].(float64)
+			if ok != tc.stored || (ok && lag <= 0) {
+				t.Errorf("lag_ms = %#v; want a positive number only for a stored job", line["lag_ms"])
+			}
+		})
 	}
 }

@@ -38,12 +38,16 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
+	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/report"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Fetcher reads finished jobs from the Gemini API.
@@ -177,7 +181,35 @@ type Result struct {
 	// Event is the results event published: nil unless Stored or Failed,
 	// and nil for a failure that could not be announced.
 	Event *event.Results
+	// Code is the failure's code when Failed.
+	Code string
+	// Bytes and Objects count the job's artifacts, the manifest left out,
+	// when Stored.
+	Bytes   int64
+	Objects int
+	// Lag runs from the job's completion to its artifacts stored, when
+	// Stored: from the completion time the API reported or, when it
+	// reported none, from the completion event's time.
+	Lag time.Duration
 }
+
+// Names of the spans of a push delivery's trace.
+const (
+	// SpanMaterialize is the root, from the push request to its answer.
+	SpanMaterialize = "materialize event"
+	// SpanFetch reads the finished job from the Gemini API.
+	SpanFetch = "fetch job"
+	// SpanDownload opens one download from the Gemini API.
+	SpanDownload = "download"
+	// SpanUpload stores one object, streaming a download when there is one.
+	SpanUpload = "upload"
+	// SpanManifest stores manifest.json, the last artifact.
+	SpanManifest = "store manifest"
+	// SpanRecord tells the job registry how the job ended.
+	SpanRecord = "registry record"
+	// SpanAnnounce publishes the results event and records it published.
+	SpanAnnounce = "announce results"
+)
 
 // Materialize stores the results of the job ev names. A non-nil error is
 // transient (the Gemini API, Cloud Storage or Pub/Sub failed, or the job is
@@ -297,7 +329,9 @@ type stored struct {
 }
 
 func (m *Materializer) batch(ctx context.Context, j *job) (*stored, error) {
-	b, err := m.fetch.GetBatch(ctx, j.resource)
+	fctx, span := tracing.Start(ctx, SpanFetch)
+	b, err := m.fetch.GetBatch(fctx, j.resource)
+	tracing.End(span, err)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +355,7 @@ func (m *Materializer) batch(ctx context.Context, j *job) (*stored, error) {
 			buf.Write(line)
 			buf.WriteByte('\n')
 		}
-		obj, err = m.create(ctx, j.path(ResultsName), "application/jsonl", &buf)
+		obj, err = m.create(ctx, SpanUpload, j.path(ResultsName), "application/jsonl", &buf)
 	}
 	if err != nil {
 		return nil, err
@@ -331,7 +365,9 @@ func (m *Materializer) batch(ctx context.Context, j *job) (*stored, error) {
 }
 
 func (m *Materializer) interaction(ctx context.Context, j *job) (*stored, error) {
-	in, err := m.fetch.GetInteraction(ctx, strings.TrimPrefix(j.resource, "interactions/"))
+	fctx, span := tracing.Start(ctx, SpanFetch)
+	in, err := m.fetch.GetInteraction(fctx, strings.TrimPrefix(j.resource, "interactions/"))
+	tracing.End(span, err)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +398,7 @@ func (m *Materializer) interaction(ctx context.Context, j *job) (*stored, error)
 		{CitationsName, "application/json", citations},
 		{InteractionName, "application/json", in.Raw},
 	} {
-		obj, err := m.create(ctx, j.path(o.name), o.contentType, bytes.NewReader(o.data))
+		obj, err := m.create(ctx, SpanUpload, j.path(o.name), o.contentType, bytes.NewReader(o.data))
 		if err != nil {
 			return nil, err
 		}
@@ -372,7 +408,9 @@ func (m *Materializer) interaction(ctx context.Context, j *job) (*stored, error)
 }
 
 func (m *Materializer) video(ctx context.Context, j *job) (*stored, error) {
-	op, err := m.fetch.GetVideoOperation(ctx, j.resource)
+	fctx, span := tracing.Start(ctx, SpanFetch)
+	op, err := m.fetch.GetVideoOperation(fctx, j.resource)
+	tracing.End(span, err)
 	if err != nil {
 		return nil, err
 	}
@@ -455,16 +493,25 @@ func (m *Materializer) copy(ctx context.Context, name, contentType, ref string) 
 	} else if !errors.Is(err, blob.ErrNotExist) {
 		return blob.Object{}, fmt.Errorf("failed to check %s: %w", name, err)
 	}
-	dl, err := m.fetch.Download(ctx, ref)
+	// The download's span covers opening it; the upload's, reading it.
+	dctx, span := tracing.Start(ctx, SpanDownload, attribute.String("object", name))
+	dl, err := m.fetch.Download(dctx, ref)
+	tracing.End(span, err)
 	if err != nil {
 		return blob.Object{}, err
 	}
 	defer dl.Body.Close()
-	return m.create(ctx, name, contentType, dl.Body)
+	return m.create(ctx, SpanUpload, name, contentType, dl.Body)
 }
 
-func (m *Materializer) create(ctx context.Context, name, contentType string, r io.Reader) (blob.Object, error) {
-	obj, err := m.store.Create(ctx, name, contentType, r)
+// create stores a new object in a span named span.
+func (m *Materializer) create(ctx context.Context, span, name, contentType string, r io.Reader) (obj blob.Object, err error) {
+	ctx, s := tracing.Start(ctx, span, attribute.String("object", name))
+	defer func() {
+		s.SetAttributes(attribute.Int64("bytes", obj.Size))
+		tracing.End(s, err)
+	}()
+	obj, err = m.store.Create(ctx, name, contentType, r)
 	if err != nil {
 		return blob.Object{}, fmt.Errorf("failed to store %s: %w", name, err)
 	}
@@ -512,7 +559,7 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode manifest: %w", err)
 	}
-	mobj, err := m.create(ctx, j.path(ManifestName), "application/json", bytes.NewReader(append(data, '\n')))
+	mobj, err := m.create(ctx, SpanManifest, j.path(ManifestName), "application/json", bytes.NewReader(append(data, '\n')))
 	if err != nil {
 		return nil, err
 	}
@@ -539,9 +586,9 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 		// The completion event cannot be announced at all (its resource is
 		// not a normalized name, say), and a redelivery would fail the
 		// same way: acknowledge it rather than retry it forever.
-		m.logger.ErrorContext(ctx, "results cannot be announced; the event is acknowledged",
+		logging.FromContextOr(ctx, m.logger).ErrorContext(ctx, "results cannot be announced; the event is acknowledged",
 			slog.String("resource", ev.Data.Resource), slog.String("folder", m.folder(j)), slog.String("error", err.Error()))
-		return &Result{Outcome: Failed, Folder: m.folder(j)}, nil
+		return &Result{Outcome: Failed, Folder: m.folder(j), Code: st.failureCode()}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to build results event: %w", err)
@@ -556,29 +603,54 @@ func (m *Materializer) finish(ctx context.Context, ev *event.Event, j *job, st *
 	if err := m.record(ctx, ev, j, st); err != nil {
 		return nil, err
 	}
-	if _, err := m.pub.Publish(ctx, publish.Message{Data: payload, Attributes: res.Attributes(), OrderingKey: res.OrderingKey()}); err != nil {
-		return nil, fmt.Errorf("failed to publish results event: %w", err)
+	if err := m.announce(ctx, j, res, payload); err != nil {
+		return nil, err
 	}
-	if _, err := m.create(ctx, j.path(announcedName), "application/json", bytes.NewReader(payload)); err != nil {
+	out := &Result{Outcome: Stored, Folder: m.folder(j), Event: res, Bytes: man.Bytes, Objects: len(st.objects)}
+	if st.failure != nil {
+		out.Outcome, out.Code, out.Bytes, out.Objects = Failed, st.failure.Code, 0, 0
+	} else {
+		completed := st.completedAt
+		if completed.IsZero() {
+			completed = ev.Time
+		}
+		out.Lag = finished.Sub(completed)
+	}
+	return out, nil
+}
+
+// announce publishes the results event and records that it did.
+func (m *Materializer) announce(ctx context.Context, j *job, res *event.Results, payload []byte) (err error) {
+	ctx, span := tracing.Start(ctx, SpanAnnounce)
+	defer func() { tracing.End(span, err) }()
+	if _, err := m.pub.Publish(ctx, publish.Message{Data: payload, Attributes: res.Attributes(), OrderingKey: res.OrderingKey()}); err != nil {
+		return fmt.Errorf("failed to publish results event: %w", err)
+	}
+	if _, err := m.create(ctx, SpanUpload, j.path(announcedName), "application/json", bytes.NewReader(payload)); err != nil {
 		// A redelivery announces again, with the same event id, which
 		// subscribers de-duplicate.
-		m.logger.WarnContext(ctx, "results announced but not recorded as announced", slog.String("error", err.Error()))
+		logging.FromContextOr(ctx, m.logger).WarnContext(ctx, "results announced but not recorded as announced", slog.String("error", err.Error()))
 	}
-	outcome := Stored
-	if st.failure != nil {
-		outcome = Failed
+	return nil
+}
+
+// failureCode is the code of st's failure, if any.
+func (st *stored) failureCode() string {
+	if st.failure == nil {
+		return ""
 	}
-	return &Result{Outcome: outcome, Folder: m.folder(j), Event: res}, nil
+	return st.failure.Code
 }
 
 // record tells the registry how the job ended.
-func (m *Materializer) record(ctx context.Context, ev *event.Event, j *job, st *stored) error {
+func (m *Materializer) record(ctx context.Context, ev *event.Event, j *job, st *stored) (err error) {
 	ref, ok := ev.Job()
 	if !ok {
 		return nil
 	}
+	ctx, span := tracing.Start(ctx, SpanRecord)
+	defer func() { tracing.End(span, err) }()
 	n := registry.Notice{Ref: ref, Resource: j.resource, EventID: ev.ID, Reconciled: ev.Data.Delivery.Reconciled, UserMetadata: ev.Data.UserMetadata}
-	var err error
 	if st.failure == nil {
 		err = m.jobs.Stored(ctx, n, m.folder(j))
 	} else {
@@ -593,7 +665,7 @@ func (m *Materializer) record(ctx context.Context, ev *event.Event, j *job, st *
 // fail records a permanent failure to materialize (an unknown job, an
 // invalid id, a 4xx from the API) in a failure manifest and announces it.
 func (m *Materializer) fail(ctx context.Context, ev *event.Event, j *job, started time.Time, perr *permanentError) (*Result, error) {
-	m.logger.WarnContext(ctx, "job cannot be materialized", slog.String("resource", ev.Data.Resource),
+	logging.FromContextOr(ctx, m.logger).WarnContext(ctx, "job cannot be materialized", slog.String("resource", ev.Data.Resource),
 		slog.String("folder", m.folder(j)), slog.String("code", perr.code), slog.String("error", perr.Error()))
 	st := &stored{state: "unavailable", failure: &event.Failure{Code: perr.code, Message: perr.Error(), Permanent: true}}
 	return m.finish(ctx, ev, j, st, started)

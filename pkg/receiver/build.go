@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/storage"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/capture"
@@ -22,6 +23,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/secret"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Backends are the services Build wires a Handler onto: Google Cloud's
@@ -49,6 +51,8 @@ type Backends struct {
 	// configuration names: the local runner's stand-in for Secret Manager
 	// (secret.File).
 	Secrets signature.SecretSource
+	// Tracer records the deliveries' spans; nil records none.
+	Tracer trace.TracerProvider
 }
 
 // CloudBackends connects to the Google Cloud services cfg names. The
@@ -60,6 +64,12 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
+	tp, stopTracing, err := tracing.NewProvider(ctx, cfg.Tracing, "receiver", cfg.ProjectID)
+	if err != nil {
+		return fail(err)
+	}
+	res.Push(stopTracing)
+	b.Tracer = tp
 	if cfg.SigningSecretName != "" {
 		c, err := secretmanager.NewClient(ctx)
 		if err != nil {
@@ -122,6 +132,7 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 		LedgerTimeout:  cfg.LedgerTimeout,
 		RetryAfter:     cfg.IdempotencyLease,
 		ProjectID:      cfg.ProjectID,
+		Tracer:         b.Tracer,
 	}
 	if cfg.CaptureLimit > 0 {
 		r, err := capture.NewRecorder(b.Captures, capture.Options{Limit: cfg.CaptureLimit, Logger: logger})

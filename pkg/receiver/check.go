@@ -13,6 +13,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Verdict is an answer of the receiver: a 2xx status word, or an error code
@@ -101,7 +102,9 @@ func (c *Checker) Check(ctx context.Context, h http.Header, body io.Reader) Insp
 	if int64(len(b)) > c.maxBodyBytes {
 		return c.tooLarge()
 	}
-	delivery, err := c.verifier.Verify(ctx, h, b)
+	vctx, span := tracing.Start(ctx, SpanVerify)
+	delivery, err := c.verifier.Verify(vctx, h, b)
+	tracing.End(span, err)
 	if err != nil {
 		in := verifyFailure(err)
 		in.Body = b

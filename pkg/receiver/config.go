@@ -17,6 +17,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Config is the receiver's configuration, read from the environment. Every
@@ -98,6 +99,8 @@ type Config struct {
 
 	// LogLevel is debug, info, notice, warning or error.
 	LogLevel string `env:"LOG_LEVEL, default=info"`
+	// Tracing says where spans go and which are sampled (OTEL_TRACES_*).
+	Tracing tracing.Config
 }
 
 // LoadConfig reads the configuration through lookuper (envconfig.OsLookuper()
@@ -175,6 +178,9 @@ func (c *Config) Validate() error {
 	if c.CaptureLimit > 0 && (c.ResultsBucket == "" || strings.ContainsAny(c.ResultsBucket, "/ ")) {
 		add("RESULTS_BUCKET must be a bucket name when WEBHOOK_CAPTURE_LIMIT is set, got %q", c.ResultsBucket)
 	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -219,5 +225,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("ledger_timeout", c.LedgerTimeout),
 		slog.Int("capture_limit", c.CaptureLimit),
 		slog.String("results_bucket", c.ResultsBucket),
+		slog.Any("tracing", c.Tracing),
 	)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // killedChildEnv, when set, makes the test binary a deployed receiver
@@ -117,6 +118,8 @@ func startKilledChild(t *testing.T, s *faultStack, pubsubAddr string) *killedChi
 		"LEDGER_TIMEOUT="+killedLedgerTimeout.String(),
 		"PUBLISH_TIMEOUT="+killedPublishTimeout.String(),
 		"LOG_LEVEL=debug",
+		// No credentials here to export spans with.
+		config.EnvTracesExporter+"="+tracing.ExporterNone,
 	)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -18,6 +18,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
@@ -25,6 +29,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Verifier authenticates a delivery.
@@ -112,6 +117,10 @@ type Options struct {
 	RetryAfter time.Duration
 	// ProjectID attaches Cloud Trace ids to log lines.
 	ProjectID string
+	// Tracer records a span per delivery, with its steps as children
+	// (default: none recorded; incoming trace context still reaches the
+	// log lines).
+	Tracer trace.TracerProvider
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Capture, when set, is given every verified delivery with its answer
@@ -126,8 +135,25 @@ type Handler struct {
 	publisher Publisher
 	jobs      Jobs
 	logger    *slog.Logger
+	tracer    trace.Tracer
 	opts      Options
 }
+
+// Names of the spans a delivery's trace holds besides the publish and the
+// ledger steps' (publish.SpanPublish, idempotency.SpanClaim, …).
+const (
+	// SpanDelivery is the delivery's root span, from the request to the
+	// answer.
+	SpanDelivery = "webhook delivery"
+	// SpanVerify is the signature's verification.
+	SpanVerify = "verify signature"
+	// SpanNotify records the job notified in the job registry.
+	SpanNotify = "registry notified"
+)
+
+// Outcomes of a delivery, the outcome field of its log line: a 2xx status
+// (StatusAccepted, StatusDuplicate, StatusIgnored) or OutcomeRejected.
+const OutcomeRejected = "rejected"
 
 // New returns a Handler; every dependency is required.
 func New(v Verifier, l Ledger, p Publisher, jobs Jobs, logger *slog.Logger, opts Options) (*Handler, error) {
@@ -160,7 +186,8 @@ func New(v Verifier, l Ledger, p Publisher, jobs Jobs, logger *slog.Logger, opts
 		return nil, err
 	}
 	opts.MaxBodyBytes = checker.maxBodyBytes
-	return &Handler{checker: checker, ledger: l, publisher: p, jobs: jobs, logger: logger, opts: opts}, nil
+	return &Handler{checker: checker, ledger: l, publisher: p, jobs: jobs, logger: logging.WithTrace(logger, opts.ProjectID),
+		tracer: tracing.Tracer(opts.Tracer), opts: opts}, nil
 }
 
 // result is what a request came to: a 2xx status, or an error to render.
@@ -172,6 +199,14 @@ type result struct {
 	// verified and body are set once the signature has verified.
 	verified *signature.Delivery
 	body     []byte
+}
+
+// outcome is res's outcome field.
+func (res *result) outcome() string {
+	if res.err != nil {
+		return OutcomeRejected
+	}
+	return res.status
 }
 
 // apiError separates what the sender sees (status, code, message) from what
@@ -198,17 +233,20 @@ type errorBody struct {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.opts.Now()
+	ctx, span := tracing.StartRoot(tracing.Extract(r.Context(), r.Header), h.tracer, SpanDelivery, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
 	logger := h.logger
-	if attrs := logging.TraceAttrs(r, h.opts.ProjectID); attrs != nil {
-		logger = logger.With(attrs...)
-	}
-	ctx := logging.WithLogger(r.Context(), logger)
+	ctx = logging.WithLogger(ctx, logger)
 
 	res := h.process(ctx, w, r)
 	if h.opts.Capture != nil && res.verified != nil {
 		h.opts.Capture.Capture(ctx, capture.Delivery{Header: r.Header, Body: res.body, Verified: res.verified, Verdict: res.verdict()})
 	}
 	latency := slog.Duration("latency", h.opts.Now().Sub(start))
+	res.attrs = append(res.attrs, slog.String("outcome", res.outcome()))
+	if span.IsRecording() {
+		span.SetAttributes(tracing.Attributes(res.attrs)...)
+	}
 	if res.err != nil {
 		e := res.err
 		level := slog.LevelWarn
@@ -227,12 +265,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if e.err != nil {
 			attrs = append(attrs, slog.String("error", e.err.Error()))
 		}
+		span.SetAttributes(attribute.Int("http.response.status_code", e.status), attribute.String("error.type", e.code))
+		if e.status >= 500 {
+			span.SetStatus(codes.Error, e.code)
+		}
 		logger.Log(ctx, level, "webhook rejected", attrs...)
 		var body errorBody
 		body.Error.Code, body.Error.Message = e.code, e.message
 		writeJSON(w, e.status, body)
 		return
 	}
+	span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
 	logger.InfoContext(ctx, "webhook "+res.status, append(res.attrs, latency)...)
 	writeJSON(w, http.StatusOK, okBody{Status: res.status, WebhookID: res.webhookID})
 }
@@ -282,14 +325,27 @@ func (h *Handler) deliver(ctx context.Context, in Inspection) result {
 	var also func(context.Context, string) error
 	if terminal {
 		also = func(ctx context.Context, _ string) error {
-			return h.jobs.Notified(ctx, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
+			ctx, span := tracing.Start(ctx, SpanNotify)
+			err := h.jobs.Notified(ctx, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
+			tracing.End(span, err)
+			return err
 		}
 	}
+	// The publish's own time, the publish_ms field (a distribution in
+	// Terraform's log-based metrics): Pub/Sub's share of the answer.
+	var publishTook time.Duration
 	// Each step runs on its own deadline, detached from the request (see
 	// idempotency.Once), so a claim made or a publish done is settled even
 	// if Gemini hangs up.
 	once, err := idempotency.Once(ctx, h.ledger, key, idempotency.Steps{Ledger: h.opts.LedgerTimeout, Publish: h.opts.PublishTimeout},
-		func(ctx context.Context) (string, error) { return h.publisher.Publish(ctx, in.Message) }, also)
+		func(ctx context.Context) (string, error) {
+			t0 := h.opts.Now()
+			defer func() { publishTook = h.opts.Now().Sub(t0) }()
+			return h.publisher.Publish(ctx, in.Message)
+		}, also)
+	if once.Claim.Outcome == idempotency.Claimed {
+		attrs = append(attrs, slog.Float64("publish_ms", float64(publishTook.Microseconds())/1000))
+	}
 	if once.Claim.Takeover {
 		attrs = append(attrs, slog.Bool("takeover", true), slog.Int("attempt", once.Claim.Attempt))
 	}
@@ -317,12 +373,12 @@ func (h *Handler) deliver(ctx context.Context, in Inspection) result {
 	attrs = append(attrs, slog.String("message_id", once.MessageID))
 	if once.MarkErr != nil {
 		// The event is out; answering 5xx would only make Gemini retry.
-		h.logger.WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", once.MarkErr.Error()))...)
+		logging.FromContextOr(ctx, h.logger).WarnContext(ctx, "published but could not mark the delivery published", append(attrs, slog.String("error", once.MarkErr.Error()))...)
 	}
 	if once.AlsoErr != nil {
 		// The event is out and the materializer will record the job stored;
 		// only the reconciler's shortcut is lost for it.
-		h.logger.WarnContext(ctx, "published but could not record the job notified", append(attrs, slog.String("error", once.AlsoErr.Error()))...)
+		logging.FromContextOr(ctx, h.logger).WarnContext(ctx, "published but could not record the job notified", append(attrs, slog.String("error", once.AlsoErr.Error()))...)
 	}
 	return result{status: StatusAccepted, webhookID: webhookID, attrs: attrs}
 }

@@ -8,12 +8,15 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
+	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Backends are the services Build wires a Handler onto: Google Cloud's
@@ -29,6 +32,8 @@ type Backends struct {
 	Jobs   *registry.Registry
 	// PubSub publishes the events to EVENTS_TOPIC.
 	PubSub *pubsub.Client
+	// Tracer records the passes' spans; nil records none.
+	Tracer trace.TracerProvider
 }
 
 // CloudBackends connects to the Firestore database and Pub/Sub cfg names.
@@ -39,6 +44,11 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 	if cfg.ProjectID == "" {
 		return fail(errors.New("GOOGLE_CLOUD_PROJECT must be set"))
 	}
+	tp, stopTracing, err := tracing.NewProvider(ctx, cfg.Tracing, "reconciler", cfg.ProjectID)
+	if err != nil {
+		return fail(err)
+	}
+	res.Push(stopTracing)
 	fs, err := firestore.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.FirestoreDatabase)
 	if err != nil {
 		return fail(fmt.Errorf("failed to create Firestore client: %w", err))
@@ -49,7 +59,7 @@ func CloudBackends(ctx context.Context, cfg *Config) (Backends, func() error, er
 		return fail(fmt.Errorf("failed to create Pub/Sub client: %w", err))
 	}
 	res.Push(ps.Close)
-	return Backends{Firestore: fs, PubSub: ps}, res.Close, nil
+	return Backends{Firestore: fs, PubSub: ps, Tracer: tp}, res.Close, nil
 }
 
 // Build wires the Handler cfg describes onto b: the Gemini API client
@@ -79,7 +89,9 @@ func Build(ctx context.Context, cfg *Config, b Backends, logger *slog.Logger) (*
 		return nil, nil, err
 	}
 	stop := func() error { pub.Stop(); return nil }
-	r, err := New(api, api, ledger, pub, jobs, logger, cfg.Options())
+	opts := cfg.Options()
+	opts.Tracer = b.Tracer
+	r, err := New(api, api, ledger, pub, jobs, logging.WithTrace(logger, cfg.ProjectID), opts)
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}

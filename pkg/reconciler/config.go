@@ -15,6 +15,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Config is the reconciler's configuration, read from the environment.
@@ -75,6 +76,8 @@ type Config struct {
 
 	// LogLevel is debug, info, notice, warning or error.
 	LogLevel string `env:"LOG_LEVEL, default=info"`
+	// Tracing says where spans go and which are sampled (OTEL_TRACES_*).
+	Tracing tracing.Config
 }
 
 // LoadConfig reads the configuration through lookuper
@@ -155,6 +158,9 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.EventsTopic) == "" {
 		add("EVENTS_TOPIC must not be empty")
 	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -188,5 +194,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("grace", c.Grace),
 		slog.Duration("timeout", c.Timeout),
 		slog.Bool("reenable_webhooks", c.ReenableWebhooks),
+		slog.Any("tracing", c.Tracing),
 	)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // TestLoadConfig_defaults keeps the env tags' defaults equal to the code's
@@ -39,7 +40,7 @@ func TestLoadConfig_defaults(t *testing.T) {
 		LookBack: reconciler.DefaultLookBack, PageSize: reconciler.DefaultPageSize, MaxPages: reconciler.DefaultMaxPages,
 		MaxCalls: reconciler.DefaultMaxCalls, Grace: reconciler.DefaultGrace,
 		RecheckMin: reconciler.DefaultRecheckMin, RecheckMax: reconciler.DefaultRecheckMax, Timeout: reconciler.DefaultTimeout,
-		LogLevel: "info",
+		LogLevel: "info", Tracing: tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("LoadConfig (-want +got):\n%s", diff)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // retryAfter is sent with a 503: the next scheduled pass comes anyway, so
@@ -34,7 +36,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed", "only POST is accepted"))
 		return
 	}
-	s, err := h.r.Pass(r.Context())
+	// The pass continues the trace of the request (Cloud Scheduler's call,
+	// as Cloud Run forwards it).
+	s, err := h.r.Pass(tracing.Extract(r.Context(), r.Header))
 	if err != nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reconcile_unavailable",

@@ -9,11 +9,14 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Why a pass stopped early (Summary.StopReason). What it did not reach is
@@ -103,6 +106,8 @@ func (s Summary) attrs() []any {
 // its Summary, with StoppedEarly set, and no error.
 func (r *Reconciler) Pass(ctx context.Context) (Summary, error) {
 	start := r.opts.Now()
+	ctx, span := tracing.StartRoot(ctx, r.tracer, SpanPass)
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	p := &pass{r: r, now: start, running: map[string]bool{}}
@@ -116,6 +121,12 @@ func (r *Reconciler) Pass(ctx context.Context) (Summary, error) {
 	if p.s.StoppedEarly {
 		level = slog.LevelWarn
 		attrs = append(attrs, slog.String("error", p.cause.Error()))
+	}
+	if span.IsRecording() {
+		span.SetAttributes(tracing.Attributes(attrs)...)
+	}
+	if p.s.StoppedEarly {
+		span.SetStatus(codes.Error, p.s.StopReason)
 	}
 	r.logger.Log(ctx, level, MsgPass, attrs...)
 	if p.s.StoppedEarly && !p.progressed {

@@ -40,11 +40,14 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/geminihooks/geminihooks/pkg/event"
 	"github.com/geminihooks/geminihooks/pkg/gemini"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // Gemini reads jobs from the Gemini API.
@@ -184,7 +187,13 @@ type Options struct {
 	PublishTimeout, LedgerTimeout time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// Tracer records a span per pass, with a child per Gemini API call,
+	// registry read and publish (default: none recorded).
+	Tracer trace.TracerProvider
 }
+
+// SpanPass is the name of a pass's root span.
+const SpanPass = "reconcile pass"
 
 func (o Options) withDefaults() (Options, error) {
 	for _, d := range []struct {
@@ -244,6 +253,7 @@ type Reconciler struct {
 	publisher Publisher
 	jobs      Registry
 	logger    *slog.Logger
+	tracer    trace.Tracer
 	opts      Options
 }
 
@@ -267,5 +277,6 @@ func New(api Gemini, webhooks Webhooks, l Ledger, p Publisher, jobs Registry, lo
 	if err != nil {
 		return nil, err
 	}
-	return &Reconciler{api: api, webhooks: webhooks, ledger: l, publisher: p, jobs: jobs, logger: logger, opts: opts}, nil
+	return &Reconciler{api: api, webhooks: webhooks, ledger: l, publisher: p, jobs: jobs, logger: logger,
+		tracer: tracing.Tracer(opts.Tracer), opts: opts}, nil
 }

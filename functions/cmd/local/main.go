@@ -10,8 +10,9 @@
 // deliveries, jobs and artifacts live and can replay a delivery, send a test
 // event and run a reconcile pass.
 //
-//	go run ./functions/cmd/local          # serve until Ctrl-C
-//	go run ./functions/cmd/local --demo   # drive seven jobs end to end, then exit
+//	go run ./functions/cmd/local                  # serve until Ctrl-C
+//	go run ./functions/cmd/local --demo           # drive seven jobs end to end, then exit
+//	go run ./functions/cmd/local --trace=stdout   # also print every span, one line each
 package main
 
 import (
@@ -58,11 +59,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reconcile := fs.Duration("reconcile-interval", local.DefaultReconcileInterval, "run a reconcile pass (ReconcileJobs) this often against the simulator or, with --real-gemini, the real API; 0 disables")
 	demo := fs.Bool("demo", false, "drive a batch, an inlined batch, a Deep Research interaction, a video, a batch delivered twice,\na batch whose webhook is lost and a failed batch through the simulator, check their artifacts,\nprint where they landed, and exit")
 	keep := fs.Int("inspect-keep", inspect.DefaultKeep, "how many deliveries (and jobs) the inspector page keeps")
+	traceTo := fs.String("trace", "off", "off, or stdout to print every span of the functions, one line each")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *demo && *realGemini {
 		return errors.New("--demo drives the simulator; it cannot run with --real-gemini")
+	}
+	var spans io.Writer
+	switch *traceTo {
+	case "off":
+	case "stdout":
+		spans = stdout
+	default:
+		return fmt.Errorf("--trace must be off or stdout, got %q", *traceTo)
 	}
 	level, err := logging.ParseLevel(os.Getenv(config.EnvLogLevel))
 	if err != nil {
@@ -75,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger = logging.New(stderr, slog.LevelWarn)
 	}
 	opts := local.Options{Addr: *addr, Logger: logger, DataDir: *data,
-		SimAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(*simPort)), RealGemini: *realGemini, ReconcileInterval: *reconcile}
+		SimAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(*simPort)), RealGemini: *realGemini, ReconcileInterval: *reconcile, Spans: spans}
 	var log *inspect.Log
 	if !*demo {
 		if log, err = inspect.NewLog(inspect.LogOptions{Keep: *keep}); err != nil {

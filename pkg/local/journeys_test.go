@@ -1,0 +1,37 @@
+package local
+
+import (
+	"testing"
+	"time"
+)
+
+func TestFormatTimeline(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		steps []Step
+		want  string
+	}{
+		{name: "none", want: "(no trace recorded)"},
+		{
+			name: "complete",
+			steps: []Step{{"received", t0}, {"published", t0.Add(2 * time.Millisecond)}, {"fetched", t0.Add(30 * time.Millisecond)},
+				{"stored", t0.Add(210 * time.Millisecond)}, {"announced", t0.Add(213*time.Millisecond + 440*time.Microsecond)}},
+			want: "received → published +2ms → fetched +28ms → stored +180ms → announced +3.4ms = 213.4ms",
+		},
+		{
+			name:  "cut_short",
+			steps: []Step{{"received", t0}, {"published", t0.Add(750 * time.Microsecond)}},
+			want:  "received → published +750µs = 750µs (then no further step recorded)",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := FormatTimeline(tc.steps); got != tc.want {
+				t.Errorf("FormatTimeline = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
