@@ -163,7 +163,7 @@ func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	if links := materialize.Links(); len(links) != 1 || links[0].SpanContext.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" {
 		t.Errorf("the materializer's span links %v, want the push request's own trace", links)
 	}
-	for _, name := range []string{receiver.SpanVerify, idempotency.SpanClaim, idempotency.SpanMark, receiver.SpanNotify,
+	for _, name := range []string{receiver.SpanVerify, idempotency.SpanClaim,
 		materializer.SpanFetch, materializer.SpanDownload, materializer.SpanManifest, materializer.SpanRecord, materializer.SpanAnnounce} {
 		one(name)
 	}

@@ -147,8 +147,6 @@ const (
 	SpanDelivery = "webhook delivery"
 	// SpanVerify is the signature's verification.
 	SpanVerify = "verify signature"
-	// SpanNotify records the job notified in the job registry.
-	SpanNotify = "registry notified"
 )
 
 // Outcomes of a delivery, the outcome field of its log line: a 2xx status
@@ -325,10 +323,7 @@ func (h *Handler) deliver(ctx context.Context, in Inspection) result {
 	var also func(context.Context, string) error
 	if terminal {
 		also = func(ctx context.Context, _ string) error {
-			ctx, span := tracing.Start(ctx, SpanNotify)
-			err := h.jobs.Notified(ctx, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
-			tracing.End(span, err)
-			return err
+			return h.jobs.Notified(ctx, registry.Notice{Ref: job, Resource: ev.Data.Resource, EventID: ev.ID, UserMetadata: ev.Data.UserMetadata})
 		}
 	}
 	// The publish's own time, the publish_ms field (a distribution in
