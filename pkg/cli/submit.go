@@ -93,38 +93,12 @@ var submitCmd = &Command{
 	Name:  "submit",
 	Usage: "submit batch|research|video [flags]",
 	Short: "create a Gemini job whose webhook points at the receiver, and register it",
-	Long:  helpText("submit", "{{subcommands}}\n", submitSubList()),
+	Long:  helpText("submit", "{{subcommands}}\n", subList("submit", submitSubs, 10)),
 	Run:   runSubmit,
 }
 
-// submitSubList lists the subcommands for the help, one a line.
-func submitSubList() string {
-	var sb strings.Builder
-	for _, s := range submitSubs {
-		fmt.Fprintf(&sb, "  %-10s%s\n", strings.TrimPrefix(s.Name, "submit ")+" ", s.Short)
-	}
-	return sb.String()
-}
-
 func runSubmit(ctx context.Context, env *Env, c *Command, args []string) error {
-	if len(args) > 0 {
-		for _, s := range submitSubs {
-			if s.Name == "submit "+args[0] {
-				return s.Run(ctx, env, s, args[1:])
-			}
-		}
-	}
-	if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
-		fmt.Fprintf(env.Stdout, "usage: geminihooks %s\n\n%s\n\n%s", c.Usage, c.Short, c.Long)
-		return flag.ErrHelp
-	}
-	if len(args) == 0 {
-		return usageErrorf("missing subcommand: batch, research or video")
-	}
-	if strings.HasPrefix(args[0], "-") {
-		return usageErrorf("flag %s before the subcommand: want batch, research or video first", args[0])
-	}
-	return usageErrorf("unknown subcommand %q: want batch, research or video", args[0])
+	return dispatch(ctx, env, c, submitSubs, args)
 }
 
 // submitFlags are the flags every submit subcommand takes.

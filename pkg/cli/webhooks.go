@@ -108,38 +108,12 @@ var webhooksCmd = &Command{
 	Name:  "webhooks",
 	Usage: "webhooks create|list|get|update|delete|ping|rotate [flags]",
 	Short: "manage Gemini webhooks and store their signing secrets in Secret Manager",
-	Long:  helpText("webhooks", "{{subcommands}}\n", webhooksSubList()),
+	Long:  helpText("webhooks", "{{subcommands}}\n", subList("webhooks", webhooksSubs, 17)),
 	Run:   runWebhooks,
 }
 
-// webhooksSubList lists the subcommands for the help, one a line.
-func webhooksSubList() string {
-	var sb strings.Builder
-	for _, s := range webhooksSubs {
-		fmt.Fprintf(&sb, "  %-17s%s\n", strings.TrimPrefix(s.Name, "webhooks ")+" ", s.Short)
-	}
-	return sb.String()
-}
-
 func runWebhooks(ctx context.Context, env *Env, c *Command, args []string) error {
-	if len(args) > 0 {
-		for _, s := range webhooksSubs {
-			if s.Name == "webhooks "+args[0] {
-				return s.Run(ctx, env, s, args[1:])
-			}
-		}
-	}
-	if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
-		fmt.Fprintf(env.Stdout, "usage: geminihooks %s\n\n%s\n\n%s", c.Usage, c.Short, c.Long)
-		return flag.ErrHelp
-	}
-	if len(args) == 0 {
-		return usageErrorf("missing subcommand: create, list, get, update, delete, ping or rotate")
-	}
-	if strings.HasPrefix(args[0], "-") {
-		return usageErrorf("flag %s before the subcommand: want create, list, get, update, delete, ping or rotate first", args[0])
-	}
-	return usageErrorf("unknown subcommand %q: want create, list, get, update, delete, ping or rotate", args[0])
+	return dispatch(ctx, env, c, webhooksSubs, args)
 }
 
 // newWebhooksClient returns the Gemini WebhookService client configured by
