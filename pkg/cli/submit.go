@@ -435,33 +435,16 @@ func deleteUpload(ctx context.Context, api *genai.Client, name string) error {
 }
 
 func runSubmitResearch(ctx context.Context, env *Env, c *Command, args []string) error {
-	fs := newFlagSet(env, c)
-	prompt := fs.String("prompt", "", "what to research (required; - reads it from standard input)")
-	agent := fs.String("agent", defaultResearchAgent, "Deep Research agent `ID`")
-	var f submitFlags
-	f.register(fs)
-	if err := parseNoArgs(env, c, fs, args); err != nil {
-		return err
-	}
-	s, err := f.prepare(env)
+	s, text, agent, err := startPromptJob(ctx, env, c, args, "what to research",
+		promptOption{name: "agent", value: defaultResearchAgent, usage: "Deep Research agent `ID`"})
 	if err != nil {
-		return err
-	}
-	text, err := promptText(env, *prompt)
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(*agent) == "" {
-		return usageErrorf("--agent must not be empty")
-	}
-	if err := s.connect(ctx); err != nil {
 		return err
 	}
 	defer s.close()
 
 	// Webhook config needs background mode, which Deep Research needs anyway.
 	body := interactions.CreateAgentInteraction{
-		Agent:         interactions.AgentOption(*agent),
+		Agent:         interactions.AgentOption(agent),
 		Input:         genai.Ptr(interactions.NewInteractionsInput(text)),
 		Background:    genai.Ptr(true),
 		WebhookConfig: &interactions.WebhookConfig{Uris: []string{s.hook.URL}, UserMetadata: s.metadata},
@@ -479,35 +462,18 @@ func runSubmitResearch(ctx context.Context, env *Env, c *Command, args []string)
 	if id, err = gemini.InteractionID(id); err != nil {
 		return fmt.Errorf("gemini answered the research request without a usable interaction id: %w", err)
 	}
-	return s.finish(ctx, submitResult{Job: "interactions/" + id, Kind: event.KindInteraction, Agent: *agent})
+	return s.finish(ctx, submitResult{Job: "interactions/" + id, Kind: event.KindInteraction, Agent: agent})
 }
 
 func runSubmitVideo(ctx context.Context, env *Env, c *Command, args []string) error {
-	fs := newFlagSet(env, c)
-	prompt := fs.String("prompt", "", "what the video shows (required; - reads it from standard input)")
-	model := fs.String("model", gemini.DefaultVideoModel, "Veo `MODEL`")
-	var f submitFlags
-	f.register(fs)
-	if err := parseNoArgs(env, c, fs, args); err != nil {
-		return err
-	}
-	s, err := f.prepare(env)
+	s, text, model, err := startPromptJob(ctx, env, c, args, "what the video shows",
+		promptOption{name: "model", value: gemini.DefaultVideoModel, usage: "Veo `MODEL`"})
 	if err != nil {
-		return err
-	}
-	text, err := promptText(env, *prompt)
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(*model) == "" {
-		return usageErrorf("--model must not be empty")
-	}
-	if err := s.connect(ctx); err != nil {
 		return err
 	}
 	defer s.close()
 
-	op, err := s.api.Models.GenerateVideosFromSource(ctx, *model, &genai.GenerateVideosSource{Prompt: text},
+	op, err := s.api.Models.GenerateVideosFromSource(ctx, model, &genai.GenerateVideosSource{Prompt: text},
 		&genai.GenerateVideosConfig{WebhookConfig: s.genaiHook()})
 	if err != nil {
 		return sdkError("start the video generation", err)
@@ -516,7 +482,40 @@ func runSubmitVideo(ctx context.Context, env *Env, c *Command, args []string) er
 	if err != nil {
 		return fmt.Errorf("gemini answered the video request without a usable operation name: %w", err)
 	}
-	return s.finish(ctx, submitResult{Job: name, Kind: event.KindVideo, Model: *model})
+	return s.finish(ctx, submitResult{Job: name, Kind: event.KindVideo, Model: model})
+}
+
+// promptOption is the one flag besides --prompt that a prompt-driven submit
+// subcommand takes: the agent or model.
+type promptOption struct{ name, value, usage string }
+
+// startPromptJob parses and checks the flags of a prompt-driven submit
+// subcommand (--prompt, opt and the common flags) and connects its
+// submission; the caller closes it. It returns the prompt and opt's value.
+func startPromptJob(ctx context.Context, env *Env, c *Command, args []string, prompt string, opt promptOption) (*submission, string, string, error) {
+	fs := newFlagSet(env, c)
+	promptFlag := fs.String("prompt", "", prompt+" (required; - reads it from standard input)")
+	value := fs.String(opt.name, opt.value, opt.usage)
+	var f submitFlags
+	f.register(fs)
+	if err := parseNoArgs(env, c, fs, args); err != nil {
+		return nil, "", "", err
+	}
+	s, err := f.prepare(env)
+	if err != nil {
+		return nil, "", "", err
+	}
+	text, err := promptText(env, *promptFlag)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if strings.TrimSpace(*value) == "" {
+		return nil, "", "", usageErrorf("--%s must not be empty", opt.name)
+	}
+	if err := s.connect(ctx); err != nil {
+		return nil, "", "", err
+	}
+	return s, text, *value, nil
 }
 
 // promptText returns --prompt, reading standard input for "-".
