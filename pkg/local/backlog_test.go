@@ -1,22 +1,14 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sethvargo/go-envconfig"
-
-	"github.com/geminihooks/geminihooks/pkg/logging"
-	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 // TestStack_inProcessPubSubIsBounded: under more deliveries than the
@@ -26,26 +18,7 @@ import (
 // held any more.
 func TestStack_inProcessPubSubIsBounded(t *testing.T) {
 	t.Parallel()
-	stack, err := Start(t.Context(), Options{
-		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
-		Logger: logging.New(io.Discard, slog.LevelError), DataDir: t.TempDir(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stack.Close() })
-	go func() {
-		for range stack.Received {
-		}
-	}()
-	go func() {
-		for range stack.Results {
-		}
-	}()
-	secret, err := signature.ParseSecret("dev", stack.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stack, secret := startDrained(t)
 	const n = 3 * PubSubBacklog
 	var (
 		next, most atomic.Int64
@@ -70,12 +43,7 @@ func TestStack_inProcessPubSubIsBounded(t *testing.T) {
 			for i := next.Add(1); i <= n; i = next.Add(1) {
 				id := "msg_bound_" + strconv.FormatInt(i, 10)
 				body := fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","data":{"id":"batches/bound%d"}}`, i)
-				now := time.Now()
-				req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, stack.URL, bytes.NewReader(body))
-				req.Header.Set("webhook-id", id)
-				req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-				req.Header.Set("webhook-signature", signature.SignHMAC(secret, id, now, body))
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := http.DefaultClient.Do(signedRequest(context.Background(), stack, secret, id, body))
 				if err != nil {
 					t.Error(err)
 					return

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/geminihooks/geminihooks/internal/geminisim"
 	"github.com/geminihooks/geminihooks/pkg/logging"
-	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 // BenchmarkCompleteToArtifact measures, on the local stack, the time from a
@@ -147,28 +145,7 @@ const (
 // and sent again, as Gemini would. Run with a fixed count, e.g.
 // -benchtime=4000x; the run is bounded by sustainedBound.
 func BenchmarkLocalRunnerSustained(b *testing.B) {
-	stack, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
-		Logger: logging.New(io.Discard, slog.LevelError), DataDir: b.TempDir(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = stack.Close() })
-	// Nobody reads the stack's own channels here; drain them so that the
-	// subscriptions feeding them never wait.
-	go func() {
-		for range stack.Received {
-		}
-	}()
-	go func() {
-		for range stack.Results {
-		}
-	}()
-	secret, err := signature.ParseSecret("bench", stack.Secret)
-	if err != nil {
-		b.Fatal(err)
-	}
+	stack, secret := startDrained(b)
 	ctx, cancel := context.WithTimeout(context.Background(), sustainedBound)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: sustainedSenders, MaxConnsPerHost: sustainedSenders}}
@@ -178,15 +155,7 @@ func BenchmarkLocalRunnerSustained(b *testing.B) {
 		id := "msg_sustained_" + strconv.FormatInt(i, 10)
 		body := fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":"2026-05-04T12:00:00Z","data":{"id":"batches/sustained%d"}}`, i)
 		for {
-			now := time.Now()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, stack.URL, bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("webhook-id", id)
-			req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-			req.Header.Set("webhook-signature", signature.SignHMAC(secret, id, now, body))
-			resp, err := client.Do(req)
+			resp, err := client.Do(signedRequest(ctx, stack, secret, id, body))
 			if err != nil {
 				return err
 			}

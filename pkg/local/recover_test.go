@@ -1,12 +1,10 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/geminihooks/geminihooks/internal/testenv"
-	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
 // TestStack_recoversFromEmulatorReset resets the Pub/Sub emulator under a
@@ -100,17 +97,8 @@ const maxRecovery = 5 * time.Second
 // it accepted.
 func deliver(t *testing.T, stack *Stack, id, subject string) {
 	t.Helper()
-	secret, err := signature.ParseSecret("dev", stack.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
 	payload := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"` + subject + `"}}`)
-	now := time.Now()
-	req, _ := http.NewRequest(http.MethodPost, stack.URL, bytes.NewReader(payload))
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", signature.SignHMAC(secret, id, now, payload))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(signedRequest(context.Background(), stack, stackSecret(t, stack), id, payload))
 	if err != nil {
 		t.Fatal(err)
 	}
