@@ -122,7 +122,7 @@ func TestFromClaims(t *testing.T) {
 			if err != nil {
 				t.Fatalf("FromClaims() error = %v", err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(Notification{})); diff != "" {
 				t.Errorf("FromClaims() mismatch (-want +got):\n%s", diff)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -229,7 +230,7 @@ func Normalize(n *Notification, m Meta) (*Event, error) {
 		eventTime = ts
 	}
 	if len(n.Data) > 0 {
-		raw, err := unmodelled(n.Data)
+		raw, err := unmodelled(n.Data, n.dataFields())
 		if err != nil {
 			return nil, newError(CodeInvalidField, `"data" is not a JSON object`)
 		}
@@ -256,19 +257,50 @@ func Normalize(n *Notification, m Meta) (*Event, error) {
 var modelledKeys = []string{"output_file_uri", "file_name", "video_uri", "error_code", "error_message", "user_metadata"}
 
 // unmodelled returns the data object without [modelledKeys], compacted,
-// keys sorted, and without HTML escaping.
-func unmodelled(data json.RawMessage) (json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, err
+// keys sorted, and without HTML escaping: what json.Marshal of its
+// members would give with HTML escaping off, written without reflection.
+// fields, when not nil, are data's members, already decoded.
+func unmodelled(data json.RawMessage, fields map[string]json.RawMessage) (json.RawMessage, error) {
+	if fields == nil {
+		if err := json.Unmarshal(data, &fields); err != nil {
+			return nil, err
+		}
+		if fields == nil {
+			return nil, errors.New("data is null")
+		}
 	}
-	if obj == nil {
-		return nil, errors.New("data is null")
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		if !slices.Contains(modelledKeys, k) {
+			keys = append(keys, k)
+		}
 	}
-	for _, k := range modelledKeys {
-		delete(obj, k)
+	slices.Sort(keys)
+	out := make([]byte, 0, len(data))
+	buf := bytes.NewBuffer(out)
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if isPlain(k) {
+			buf.WriteByte('"')
+			buf.WriteString(k)
+			buf.WriteByte('"')
+		} else {
+			key, err := marshalUnescaped(k)
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(key)
+		}
+		buf.WriteByte(':')
+		if err := json.Compact(buf, fields[k]); err != nil {
+			return nil, err
+		}
 	}
-	return marshalUnescaped(obj)
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
 // marshalUnescaped is json.Marshal without HTML escaping, which would write

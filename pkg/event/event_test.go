@@ -509,3 +509,58 @@ func TestEvent_cloudEventsConformance(t *testing.T) {
 		})
 	}
 }
+
+func TestUnmodelled_asJSONMarshalWouldWriteIt(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, data string }{
+		{name: "id_only", data: `{"id":"batches/b1"}`},
+		{name: "modelled_dropped", data: `{"output_file_uri":"files/x","id":"b","error_code":3,"user_metadata":{"a":1}}`},
+		{name: "sorted_and_compacted", data: `{ "zeta" : [1, 2, {"b": true, "a": null}], "alpha" : "x" }`},
+		{name: "html_kept", data: `{"note":"<b>&amp;</b>","<k>":"v"}`},
+		{name: "escaped_keys", data: `{"a\"b":1,"tab\tkey":2,"\u00e9":3,"é2":4}`},
+		{name: "empty", data: `{}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(tc.data), &obj); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range modelledKeys {
+				delete(obj, k)
+			}
+			want, err := marshalUnescaped(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := Parse([]byte(`{"type":"custom.event","data":` + tc.data + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, fields := range map[string]map[string]json.RawMessage{"decoded": nil, "from Parse": n.dataFields()} {
+				got, err := unmodelled(json.RawMessage(tc.data), fields)
+				if err != nil || string(got) != string(want) {
+					t.Errorf("unmodelled (%s) = %s, %v; want %s", name, got, err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestNormalize_dataChangedAfterParse(t *testing.T) {
+	t.Parallel()
+	n, err := Parse([]byte(`{"type":"batch.succeeded","data":{"id":"batches/b1","note":"parsed"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A caller may replace Data: the members Parse decoded no longer apply.
+	n.Data = json.RawMessage(`{"id":"batches/b1","note":"replaced"}`)
+	ev, err := Normalize(n, Meta{WebhookID: "msg_1", Scheme: SchemeHMAC, ReceivedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(ev.Data.Raw), `{"id":"batches/b1","note":"replaced"}`; got != want {
+		t.Errorf("raw = %s, want %s", got, want)
+	}
+}

@@ -203,6 +203,19 @@ type Notification struct {
 	// Data is the raw data object as sent, kept so that fields geminihooks
 	// does not model are not lost. Nil when the envelope has no data.
 	Data json.RawMessage
+
+	// fields are Data's members as Parse decoded them, for Normalize,
+	// which uses them only while Data is still what they came from.
+	fields     map[string]json.RawMessage
+	parsedData json.RawMessage
+}
+
+// dataFields returns n.fields if they are still those of n.Data, else nil.
+func (n *Notification) dataFields() map[string]json.RawMessage {
+	if n.fields == nil || len(n.Data) == 0 || len(n.Data) != len(n.parsedData) || &n.Data[0] != &n.parsedData[0] {
+		return nil
+	}
+	return n.fields
 }
 
 // IsPing reports whether n is a ping: an empty body, "{}", or one of the
@@ -288,7 +301,7 @@ func Parse(body []byte) (*Notification, error) {
 		if err := json.Unmarshal(raw, &data); err != nil || data == nil {
 			return nil, newError(CodeInvalidField, `"data" is not a JSON object`)
 		}
-		n.Data = raw
+		n.Data, n.fields, n.parsedData = raw, data, raw
 	}
 	if err := parseData(n, data); err != nil {
 		return nil, err
@@ -308,9 +321,11 @@ func Parse(body []byte) (*Notification, error) {
 // parseTimestamp reads the envelope timestamp, which must be an RFC 3339
 // string; RFC3339Nano parses it with or without fractional seconds.
 func parseTimestamp(raw json.RawMessage) (time.Time, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, newError(CodeInvalidTimestamp, `"timestamp" is not a string`)
+	s, ok := plainString(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, newError(CodeInvalidTimestamp, `"timestamp" is not a string`)
+		}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -586,11 +601,39 @@ func stringField(obj map[string]json.RawMessage, key, code string) (string, erro
 	if !ok || isNull(raw) {
 		return "", nil
 	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", newError(code, "%q is not a string", key)
 	}
 	return s, nil
+}
+
+// plainString returns the value of raw, a JSON value already known to be
+// well-formed, when it is a string with no escapes and valid UTF-8: what
+// json.Unmarshal would, without its reflection and second scan. Other
+// strings report false.
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	if s := string(raw[1 : len(raw)-1]); isPlain(s) {
+		return s, true
+	}
+	return "", false
+}
+
+// isPlain reports whether s is valid UTF-8 that a JSON string holds as is:
+// no quote, backslash or control character.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // idField returns data.id. Ids are strings in every example; an integer JSON
@@ -603,6 +646,9 @@ func idField(data map[string]json.RawMessage) (string, error) {
 	}
 	if t := bytes.TrimSpace(raw); isDigits(t) {
 		return string(t), nil
+	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

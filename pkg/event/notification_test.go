@@ -225,7 +225,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse() error = %v", err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(Notification{})); diff != "" {
 				t.Errorf("Parse() mismatch (-want +got):\n%s", diff)
 			}
 			if got.Kind() != tc.wantKind || got.State() != tc.wantState {
@@ -432,6 +432,39 @@ func TestNotification_Resource(t *testing.T) {
 			again := &Notification{Type: tc.eventType, ID: tc.want}
 			if got := again.Resource(); got != tc.want {
 				t.Errorf("Resource() of %q = %q, want it unchanged", tc.want, got)
+			}
+		})
+	}
+}
+
+func TestPlainString_agreesWithUnmarshal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		raw   string
+		plain bool
+	}{
+		{name: "ascii", raw: `"batches/b1"`, plain: true},
+		{name: "empty", raw: `""`, plain: true},
+		{name: "utf8", raw: `"résumé ✓"`, plain: true},
+		{name: "escaped_quote", raw: `"a\"b"`},
+		{name: "escaped_unicode", raw: `"\u00e9"`},
+		{name: "escaped_slash", raw: `"a\/b"`},
+		{name: "invalid_utf8", raw: "\"a\xffb\""},
+		{name: "control_character", raw: "\"a\tb\""},
+		{name: "number", raw: `12`},
+		{name: "object", raw: `{"a":"b"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := plainString(json.RawMessage(tc.raw))
+			if ok != tc.plain {
+				t.Fatalf("plainString(%s) ok = %v, want %v", tc.raw, ok, tc.plain)
+			}
+			var want string
+			if ok && (json.Unmarshal([]byte(tc.raw), &want) != nil || got != want) {
+				t.Errorf("plainString(%s) = %q, json.Unmarshal gives %q", tc.raw, got, want)
 			}
 		})
 	}

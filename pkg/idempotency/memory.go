@@ -45,6 +45,9 @@ func NewMemory(opts Options) (*Memory, error) {
 	return &Memory{opts: opts, records: make(map[string]*record)}, nil
 }
 
+// inProcess marks Memory as a ledger in this process's memory, for Once.
+func (*Memory) inProcess() {}
+
 // Claim claims key; see the package documentation for the outcomes.
 func (m *Memory) Claim(ctx context.Context, key string) (Claim, error) {
 	if key == "" {

@@ -77,12 +77,23 @@ func Once(ctx context.Context, l Ledger, key string, steps Steps,
 	also func(ctx context.Context, messageID string) error,
 ) (Result, error) {
 	detached := context.WithoutCancel(ctx)
+	// A ledger in this process's memory answers in microseconds: a
+	// deadline (a timer) per step and a goroutine to overlap the mark with
+	// also would cost more than they could save.
+	_, local := l.(inProcess)
+	ledgerStep := func(f func(context.Context)) {
+		if local {
+			f(detached)
+			return
+		}
+		withTimeout(detached, steps.Ledger, f)
+	}
 	var res Result
 	var err error
-	withTimeout(detached, steps.Ledger, func(ctx context.Context) {
+	ledgerStep(func(ctx context.Context) {
 		ctx, span := tracing.Start(ctx, SpanClaim)
 		res.Claim, err = l.Claim(ctx, key)
-		if err == nil {
+		if err == nil && span.IsRecording() {
 			span.SetAttributes(attribute.String("ledger.outcome", res.Claim.Outcome.String()))
 		}
 		tracing.End(span, err)
@@ -96,29 +107,42 @@ func Once(ctx context.Context, l Ledger, key string, steps Steps,
 	withTimeout(detached, steps.Publish, func(ctx context.Context) { res.MessageID, err = publish(ctx) })
 	if err != nil {
 		var rerr error
-		withTimeout(detached, steps.Ledger, func(ctx context.Context) {
+		ledgerStep(func(ctx context.Context) {
 			ctx, span := tracing.Start(ctx, SpanRelease)
 			rerr = l.Release(ctx, res.Claim)
 			tracing.End(span, rerr)
 		})
 		return res, errors.Join(err, rerr)
 	}
-	done := make(chan struct{})
-	if also != nil {
-		go func() {
-			defer close(done)
-			withTimeout(detached, steps.Ledger, func(ctx context.Context) { res.AlsoErr = also(ctx, res.MessageID) })
-		}()
-	} else {
-		close(done)
+	alsoStep := func() {
+		if also != nil {
+			ledgerStep(func(ctx context.Context) { res.AlsoErr = also(ctx, res.MessageID) })
+		}
 	}
 	// The mark has no span of its own: it runs beside the caller's also
 	// function after the publish, and each span costs the receiver about
 	// one percent of its throughput (BenchmarkReceiverTracing).
-	withTimeout(detached, steps.Ledger, func(ctx context.Context) { res.MarkErr = l.MarkPublished(ctx, res.Claim, res.MessageID) })
+	markStep := func() {
+		ledgerStep(func(ctx context.Context) { res.MarkErr = l.MarkPublished(ctx, res.Claim, res.MessageID) })
+	}
+	if local {
+		alsoStep()
+		markStep()
+		return res, nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		alsoStep()
+	}()
+	markStep()
 	<-done
 	return res, nil
 }
+
+// inProcess is implemented by ledgers that keep their records in this
+// process's memory.
+type inProcess interface{ inProcess() }
 
 // Names of the spans of Once's ledger steps, children of the span in its
 // context.

@@ -2,6 +2,7 @@ package inspect_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -59,7 +60,7 @@ func TestBrowser_liveDeliveriesAndAJobsReport(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	// The in-memory backends: the page, not the emulators, is under test.
 	noEmulators := local.Options{Addr: "127.0.0.1:0", Logger: logger, DataDir: t.TempDir(),
-		Lookuper: envconfig.MapLookuper(map[string]string{}), WrapReceiver: log.Wrap, OnEvent: log.Published, OnResults: log.Announced}
+		Lookuper: envconfig.MapLookuper(map[string]string{}), Observer: log}
 	stack, err := local.Start(ctx, noEmulators)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +144,21 @@ func TestBrowser_liveDeliveriesAndAJobsReport(t *testing.T) {
 	if links == 0 {
 		t.Error("the rendered report has no citation links")
 	}
+	// Its timeline has the materializer's steps, and follows the job live:
+	// a replay of its delivery shows up without a reload.
+	run(t, bctx, waitFor(`document.querySelector(".timeline").textContent.includes("manifest.json")`))
+	timeline := value(t, bctx, chromedp.Text(css(`.timeline`)))
+	for _, want := range []string{"webhook received", "event published", "job fetched", "object stored report.md", "object stored manifest.json", "results announced"} {
+		if !strings.Contains(timeline, want) {
+			t.Errorf("the job's timeline %q lacks %q", timeline, want)
+		}
+	}
+	steps := value(t, bctx, chromedp.Evaluate[int](`window.notReloaded = true; document.querySelectorAll(".timeline li").length`))
+	act(t, ctx, page.URL+"/actions/replay", "seq=1")
+	run(t, bctx, waitFor(fmt.Sprintf(`document.querySelectorAll(".timeline li").length === %d`, steps+1)))
+	if !value(t, bctx, chromedp.Evaluate[bool](`window.notReloaded === true`)) {
+		t.Error("the job page reloaded to show the new step")
+	}
 	shot(t, bctx, "job-1280.png")
 	run(t, bctx, chromedp.Navigate(page.URL), chromedp.WaitVisible(css("#live.on")))
 	shot(t, bctx, "index-1280.png")
@@ -195,24 +211,39 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// act posts form to one of the page's actions, as its buttons do.
+func act(t *testing.T, ctx context.Context, url, form string) {
+	t.Helper()
+	post(t, ctx, url, form, http.StatusOK, map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Inspector": "1"})
+}
+
 // badlySigned delivers a notification whose signature does not match.
 func badlySigned(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
 	body := `{"type":"batch.succeeded","version":"v1","timestamp":"2026-06-01T08:00:00Z","data":{"id":"batches/forged"}}`
+	post(t, ctx, url, body, http.StatusUnauthorized, map[string]string{signature.HeaderID: "msg_forged",
+		signature.HeaderTimestamp: strconv.FormatInt(time.Now().Unix(), 10),
+		signature.HeaderSignature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})
+}
+
+// post sends body to url with header and fails t unless it is answered
+// want.
+func post(t *testing.T, ctx context.Context, url, body string, want int, header map[string]string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set(signature.HeaderID, "msg_forged")
-	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
-	req.Header.Set(signature.HeaderSignature, "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("a forged delivery was answered %d, want 401", resp.StatusCode)
+	if resp.StatusCode != want {
+		t.Fatalf("POST %s was answered %d, want %d", url, resp.StatusCode, want)
 	}
 }

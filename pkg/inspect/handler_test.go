@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/local"
 	"github.com/geminihooks/geminihooks/pkg/reconciler"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
@@ -176,9 +177,16 @@ func TestLog_jobTimeline(t *testing.T) {
 	}
 	deliver(t, l, "msg_1", "v1,c2VjcmV0", notification)
 	l.Published(&event.Event{Subject: "interactions/v1_abc", Type: "dev.geminihooks.gemini.interaction.completed"})
+	published := now
 	r := &event.Results{Subject: "interactions/v1_abc", Type: event.ResultsTypeStored}
 	r.Data.Prefix = "gs://bucket/gemini/interaction/v1_abc/"
 	l.Announced(r)
+	// The materializer's steps arrive last (when its push ends), but took
+	// place between the publish and the announcement.
+	l.Materialized("interactions/v1_abc", []local.Step{
+		{Name: local.StepFetched, At: published.Add(2 * time.Millisecond)},
+		{Name: local.StepStored, Detail: "gemini/interaction/v1_abc/report.md", At: published.Add(5 * time.Millisecond)},
+	})
 
 	j, ok := l.Job("interactions/v1_abc")
 	if !ok {
@@ -186,10 +194,16 @@ func TestLog_jobTimeline(t *testing.T) {
 	}
 	var names []string
 	for _, s := range j.Steps {
+		if s.Name == "object stored" {
+			s.Name += " " + s.Detail
+		}
 		names = append(names, s.Name)
 	}
-	if got, want := strings.Join(names, " → "), "webhook received → event published → results announced"; got != want {
+	if got, want := strings.Join(names, " → "), "webhook received → event published → job fetched → object stored report.md → results announced"; got != want {
 		t.Errorf("timeline %q, want %q", got, want)
+	}
+	if j.Steps[3].Since != 3*time.Millisecond || j.Steps[4].Since != 5*time.Millisecond {
+		t.Errorf("steps %+v: want each one's time since the one before", j.Steps)
 	}
 	if j.Steps[1].Since <= 0 || j.Folder != "gemini/interaction/v1_abc" || j.Outcome != event.ResultsTypeStored {
 		t.Errorf("job %+v: want durations, the folder without the bucket and the outcome", j)

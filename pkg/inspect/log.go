@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/geminihooks/geminihooks/pkg/event"
+	"github.com/geminihooks/geminihooks/pkg/local"
 	"github.com/geminihooks/geminihooks/pkg/signature"
 )
 
@@ -340,9 +342,30 @@ func (l *Log) Announced(r *event.Results) {
 	})
 }
 
-// step appends s to the job's steps, creating the job, and applies set.
-// l.mu must be held.
-func (l *Log) step(resource string, s Step, set func(*Job)) {
+// Materialized records the materializer's steps for a job, which arrive
+// together once its push has ended: the job fetched, each object stored.
+func (l *Log) Materialized(resource string, steps []local.Step) {
+	if resource == "" || len(steps) == 0 {
+		return
+	}
+	out := make([]Step, len(steps))
+	for i, s := range steps {
+		out[i] = Step{Name: s.Name, Detail: path.Base(s.Detail), Time: s.At}
+		switch s.Name {
+		case local.StepFetched:
+			out[i].Name, out[i].Detail = "job fetched", ""
+		case local.StepStored:
+			out[i].Name = "object stored"
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.step(resource, out[0], nil, out[1:]...)
+}
+
+// step adds s and more to the job's steps in time order, creating the
+// job, and applies set. l.mu must be held.
+func (l *Log) step(resource string, s Step, set func(*Job), more ...Step) {
 	var j Job
 	if i := l.jobIndex(resource); i >= 0 {
 		j = *l.jobs[i]
@@ -352,10 +375,16 @@ func (l *Log) step(resource string, s Step, set func(*Job)) {
 		l.jseq++
 		j = Job{Seq: l.jseq, Resource: resource}
 	}
-	if n := len(j.Steps); n > 0 {
-		s.Since = s.Time.Sub(j.Steps[n-1].Time)
+	// Steps come from several goroutines (the receiver, the subscribers,
+	// the materializer's spans), not always in the order they happened.
+	j.Steps = append(append(j.Steps, s), more...)
+	slices.SortStableFunc(j.Steps, func(a, b Step) int { return a.Time.Compare(b.Time) })
+	for i := range j.Steps {
+		j.Steps[i].Since = 0
+		if i > 0 {
+			j.Steps[i].Since = j.Steps[i].Time.Sub(j.Steps[i-1].Time)
+		}
 	}
-	j.Steps = append(j.Steps, s)
 	if set != nil {
 		set(&j)
 	}

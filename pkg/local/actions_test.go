@@ -25,20 +25,10 @@ func TestStack_inspectorActions(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	var (
-		wrapped   bool
-		published = make(chan *event.Event, 64)
-	)
+	obs := &watcher{published: make(chan *event.Event, 64), materialized: make(chan materialized, 64)}
 	stack, err := Start(ctx, Options{
 		Addr: "127.0.0.1:0", Lookuper: envconfig.MapLookuper(map[string]string{}),
-		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(),
-		WrapReceiver: func(h http.Handler) http.Handler { wrapped = true; return h },
-		OnEvent: func(ev *event.Event) {
-			select {
-			case published <- ev:
-			default:
-			}
-		},
+		Logger: logging.New(&bytes.Buffer{}, slog.LevelInfo), DataDir: t.TempDir(), Observer: obs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +38,8 @@ func TestStack_inspectorActions(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	if !wrapped {
-		t.Error("WrapReceiver was not applied")
+	if !obs.wrapped {
+		t.Error("the observer did not wrap the receiver")
 	}
 
 	for _, typ := range event.SubscribableTypes() {
@@ -64,12 +54,29 @@ func TestStack_inspectorActions(t *testing.T) {
 		t.Errorf("SendTest of an unknown type: %v", err)
 	}
 	select {
-	case ev := <-published:
+	case ev := <-obs.published:
 		if ev.Subject == "" {
-			t.Errorf("OnEvent saw an event without a subject: %+v", ev)
+			t.Errorf("the observer saw an event without a subject: %+v", ev)
 		}
 	case <-ctx.Done():
-		t.Fatal("OnEvent saw no event")
+		t.Fatal("the observer saw no event published")
+	}
+	// Each job's materializer steps: fetched, then its objects stored.
+	for stored := false; !stored; {
+		select {
+		case m := <-obs.materialized:
+			if len(m.steps) == 0 || m.steps[0].Name != StepFetched {
+				t.Fatalf("materializer steps of %s: %+v; want fetched first", m.resource, m.steps)
+			}
+			for _, s := range m.steps[1:] {
+				if s.Name != StepStored || s.Detail == "" || strings.Contains(s.Detail, "announced") {
+					t.Errorf("step %+v of %s is not an object stored", s, m.resource)
+				}
+				stored = true
+			}
+		case <-ctx.Done():
+			t.Fatal("the observer saw no object stored")
+		}
 	}
 
 	body, _ := json.Marshal(event.Payload{Type: event.TypeBatchCancelled, Version: event.PayloadVersion,
@@ -96,4 +103,25 @@ func TestStack_inspectorActions(t *testing.T) {
 	if rep.Err == nil || rep.Scheme != signature.SchemeHMAC || len(rep.SecretsTried) != 1 {
 		t.Errorf("Explain(forged) = %+v; want an HMAC failure after trying the stack's secret", rep)
 	}
+}
+
+// watcher is an Observer that keeps what a test asks about.
+type watcher struct {
+	wrapped      bool
+	published    chan *event.Event
+	materialized chan materialized
+}
+
+type materialized struct {
+	resource string
+	steps    []Step
+}
+
+var _ Observer = (*watcher)(nil)
+
+func (w *watcher) Wrap(h http.Handler) http.Handler { w.wrapped = true; return h }
+func (w *watcher) Published(ev *event.Event)        { offer(w.published, ev) }
+func (w *watcher) Announced(*event.Results)         {}
+func (w *watcher) Materialized(resource string, steps []Step) {
+	offer(w.materialized, materialized{resource, steps})
 }

@@ -3,10 +3,12 @@ package local
 import (
 	"context"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
@@ -35,36 +37,94 @@ type journeys struct {
 	spans []sdktrace.ReadOnlySpan
 	// ended is closed and replaced whenever a span ends.
 	ended chan struct{}
+	// onStored is Options.Observer's Materialized.
+	onStored func(resource string, steps []Step)
 }
 
 var _ sdktrace.SpanProcessor = (*journeys)(nil)
 
-func newJourneys() *journeys { return &journeys{ended: make(chan struct{})} }
+func newJourneys(onStored func(string, []Step)) *journeys {
+	return &journeys{ended: make(chan struct{}), onStored: onStored}
+}
 
 func (j *journeys) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 
 func (j *journeys) OnEnd(s sdktrace.ReadOnlySpan) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if len(j.spans) == maxJourneySpans {
 		j.spans = append(j.spans[:0], j.spans[maxJourneySpans/2:]...)
 	}
 	j.spans = append(j.spans, s)
 	close(j.ended)
 	j.ended = make(chan struct{})
+	var stored []Step
+	resource := attr(s, "resource")
+	if j.onStored != nil && s.Name() == materializer.SpanMaterialize && resource != "" {
+		stored = j.storedSteps(s)
+	}
+	j.mu.Unlock()
+	if len(stored) > 0 {
+		j.onStored(resource, stored)
+	}
+}
+
+// storedSteps returns the materializer's steps within push, a push's root
+// span, in the order they ended: "fetched" when the job was fetched and
+// "stored" for each object stored (its name in Detail), leaving out the
+// marker the announcement writes. Spans end before their parents, so
+// every descendant of push is kept by now. j.mu is held.
+func (j *journeys) storedSteps(push sdktrace.ReadOnlySpan) []Step {
+	traceID := push.SpanContext().TraceID()
+	within := map[trace.SpanID]bool{push.SpanContext().SpanID(): true}
+	announce := map[trace.SpanID]bool{}
+	// Descendants end before their ancestors: from the newest span back,
+	// each child comes after its parent is known.
+	var steps []Step
+	for i := len(j.spans) - 1; i >= 0; i-- {
+		s := j.spans[i]
+		if s.SpanContext().TraceID() != traceID || !within[s.Parent().SpanID()] {
+			continue
+		}
+		id := s.SpanContext().SpanID()
+		within[id] = true
+		switch s.Name() {
+		case materializer.SpanFetch:
+			steps = append(steps, Step{Name: StepFetched, At: s.EndTime()})
+		case materializer.SpanAnnounce:
+			announce[id] = true
+		case materializer.SpanUpload, materializer.SpanManifest:
+			if !announce[s.Parent().SpanID()] {
+				steps = append(steps, Step{Name: StepStored, Detail: attr(s, "object"), At: s.EndTime()})
+			}
+		}
+	}
+	slices.SortStableFunc(steps, func(a, b Step) int { return a.At.Compare(b.At) })
+	return steps
 }
 
 func (j *journeys) Shutdown(context.Context) error   { return nil }
 func (j *journeys) ForceFlush(context.Context) error { return nil }
 
+// Names of a job's timeline steps.
+const (
+	StepReceived   = "received"
+	StepReconciled = "reconciled" // instead of received, for a job no webhook brought
+	StepPublished  = "published"
+	StepFetched    = "fetched"
+	StepStored     = "stored"
+	StepAnnounced  = "announced"
+)
+
 // Steps of a job's timeline, in order.
-var timelineSteps = []string{"received", "published", "fetched", "stored", "announced"}
+var timelineSteps = []string{StepReceived, StepPublished, StepFetched, StepStored, StepAnnounced}
 
 // Step is one point of a job's timeline.
 type Step struct {
 	// Name is received (reconciled for a job no webhook brought),
 	// published, fetched, stored or announced.
 	Name string
+	// Detail is the object's name, for an object stored.
+	Detail string
 	// At is when it happened.
 	At time.Time
 }
@@ -102,7 +162,7 @@ func (j *journeys) find(resource string) []Step {
 	if delivery == nil {
 		return j.findReconciled(resource)
 	}
-	at := map[string]time.Time{"received": delivery.StartTime()}
+	at := map[string]time.Time{StepReceived: delivery.StartTime()}
 	id := delivery.SpanContext()
 	for _, s := range j.spans {
 		if s.SpanContext().TraceID() != id.TraceID() {
@@ -110,7 +170,7 @@ func (j *journeys) find(resource string) []Step {
 		}
 		step := ""
 		if s.Name() == publish.SpanPublish && s.Parent().SpanID() == id.SpanID() {
-			step = "published"
+			step = StepPublished
 		} else {
 			step = stepOf(s)
 		}
@@ -155,7 +215,7 @@ func (j *journeys) findReconciled(resource string) []Step {
 	if pub == nil {
 		return nil
 	}
-	steps := []Step{{Name: "reconciled", At: pub.StartTime()}, {Name: "published", At: pub.EndTime()}}
+	steps := []Step{{Name: StepReconciled, At: pub.StartTime()}, {Name: StepPublished, At: pub.EndTime()}}
 	// The pass's trace holds every job it recovered: only the spans inside
 	// this push are this job's.
 	for _, name := range timelineSteps[2:] {
@@ -180,11 +240,11 @@ func (j *journeys) findReconciled(resource string) []Step {
 func stepOf(s sdktrace.ReadOnlySpan) string {
 	switch s.Name() {
 	case materializer.SpanFetch:
-		return "fetched"
+		return StepFetched
 	case materializer.SpanManifest:
-		return "stored"
+		return StepStored
 	case materializer.SpanAnnounce:
-		return "announced"
+		return StepAnnounced
 	}
 	return ""
 }

@@ -16,13 +16,13 @@ func TestFormatTimeline(t *testing.T) {
 		{name: "none", want: "(no trace recorded)"},
 		{
 			name: "complete",
-			steps: []Step{{"received", t0}, {"published", t0.Add(2 * time.Millisecond)}, {"fetched", t0.Add(30 * time.Millisecond)},
-				{"stored", t0.Add(210 * time.Millisecond)}, {"announced", t0.Add(213*time.Millisecond + 440*time.Microsecond)}},
+			steps: []Step{{Name: "received", At: t0}, {Name: "published", At: t0.Add(2 * time.Millisecond)}, {Name: "fetched", At: t0.Add(30 * time.Millisecond)},
+				{Name: "stored", At: t0.Add(210 * time.Millisecond)}, {Name: "announced", At: t0.Add(213*time.Millisecond + 440*time.Microsecond)}},
 			want: "received → published +2ms → fetched +28ms → stored +180ms → announced +3.4ms = 213.4ms",
 		},
 		{
 			name:  "cut_short",
-			steps: []Step{{"received", t0}, {"published", t0.Add(750 * time.Microsecond)}},
+			steps: []Step{{Name: "received", At: t0}, {Name: "published", At: t0.Add(750 * time.Microsecond)}},
 			want:  "received → published +750µs = 750µs (then no further step recorded)",
 		},
 	}

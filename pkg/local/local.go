@@ -86,17 +86,27 @@ type Options struct {
 	// RealGemini uses the Gemini API itself, with GEMINI_API_KEY, instead
 	// of the simulator.
 	RealGemini bool
-	// WrapReceiver, when set, wraps the receiver's handler: the inspector
-	// records each delivery through it.
-	WrapReceiver func(http.Handler) http.Handler
-	// OnEvent and OnResults, when set, see every completion event
-	// published and every results event announced, besides Received and
-	// Results, whose readers they do not compete with.
-	OnEvent   func(*event.Event)
-	OnResults func(*event.Results)
+	// Observer, when set, watches the stack (the inspector page).
+	Observer Observer
 	// Spans, when set, receives every span of the stack's functions, one
 	// line each (the local runner's --trace=stdout).
 	Spans io.Writer
+}
+
+// Observer watches a stack at work: the inspector page (inspect.Log) is
+// one. Its methods are called from the stack's goroutines and must return
+// quickly.
+type Observer interface {
+	// Wrap wraps the receiver's handler, to see each delivery.
+	Wrap(http.Handler) http.Handler
+	// Published sees each completion event published, besides Received,
+	// whose reader it does not compete with.
+	Published(*event.Event)
+	// Announced sees each results event, besides Results.
+	Announced(*event.Results)
+	// Materialized sees the materializer's steps for a job (the job
+	// fetched, each object stored) once its push has ended.
+	Materialized(resource string, steps []Step)
 }
 
 // DefaultDataDir is where results land unless Options.DataDir says otherwise.
@@ -164,9 +174,8 @@ type Stack struct {
 	topology resources
 	// env is the configuration every function of the stack reads.
 	env envconfig.Lookuper
-	// onEvent and onResults are Options.OnEvent and Options.OnResults.
-	onEvent   func(*event.Event)
-	onResults func(*event.Results)
+	// observer is Options.Observer.
+	observer Observer
 	// tracer records every function's spans, and journeys keeps them for
 	// the demo's timelines.
 	tracer   *sdktrace.TracerProvider
@@ -182,14 +191,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if lookuper == nil {
 		lookuper = envconfig.OsLookuper()
 	}
-	s := &Stack{onEvent: opts.OnEvent, onResults: opts.OnResults}
+	s := &Stack{observer: opts.Observer}
 	defer func() {
 		// s, not the result: a failed start returns nil.
 		if err != nil {
 			err = errors.Join(err, s.Close())
 		}
 	}()
-	s.journeys = newJourneys()
+	var onStored func(string, []Step)
+	if opts.Observer != nil {
+		onStored = opts.Observer.Materialized
+	}
+	s.journeys = newJourneys(onStored)
 	s.tracer = newTracerProvider(s.journeys, opts.Spans)
 	s.res.Push(func() error { return s.tracer.Shutdown(context.Background()) })
 	rcfg, mcfg, err := s.configure(ctx, lookuper, opts)
@@ -311,6 +324,12 @@ func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver
 		return b, err
 	}
 	b.PubSub = ps
+	if s.inProcess != nil {
+		// The receiver's publishes, one per delivery, skip gRPC; the
+		// rest of the stack (and every CLI command) uses the server's
+		// address like any Pub/Sub's.
+		b.InProcessPubSub = s.inProcess
+	}
 	b.Tracer = s.tracer
 	s.Backends = ledgerName + ", " + psName
 	return b, nil
@@ -368,8 +387,8 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 			}
 			logger.InfoContext(ctx, "event published", slog.String("id", ev.ID), slog.String("type", ev.Type),
 				slog.String("subject", ev.Subject), slog.String("state", string(ev.Data.State)))
-			if s.onEvent != nil {
-				s.onEvent(ev)
+			if s.observer != nil {
+				s.observer.Published(ev)
 			}
 			offer(received, ev)
 			return true
@@ -385,8 +404,8 @@ func (s *Stack) subscribeAll(ctx context.Context, push http.Handler, logger *slo
 			}
 			logger.InfoContext(ctx, "results announced", slog.String("type", r.Type), slog.String("subject", r.Subject),
 				slog.String("folder", r.Data.Prefix))
-			if s.onResults != nil {
-				s.onResults(r)
+			if s.observer != nil {
+				s.observer.Announced(r)
 			}
 			offer(results, r)
 			return true
@@ -427,8 +446,8 @@ func (s *Stack) serve(ctx context.Context, cfg *receiver.Config, b receiver.Back
 	}
 	s.res.Push(stop)
 	var handler http.Handler = h
-	if opts.WrapReceiver != nil {
-		handler = opts.WrapReceiver(h)
+	if opts.Observer != nil {
+		handler = opts.Observer.Wrap(h)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Addr)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
@@ -85,7 +86,7 @@ func replaceAttr(groups []string, a slog.Attr) slog.Attr {
 		if src, ok := a.Value.Any().(*slog.Source); ok && src != nil {
 			return slog.Group(KeySource,
 				slog.String("file", src.File),
-				slog.String("line", fmt.Sprint(src.Line)),
+				slog.String("line", strconv.Itoa(src.Line)),
 				slog.String("function", src.Function))
 		}
 	}

@@ -154,6 +154,13 @@ func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	if got := delivery.Parent().SpanID().String(); got != "00000000499602d2" {
 		t.Errorf("the delivery's parent span is %s, want Cloud Run's %s in hex (00000000499602d2)", got, cloudSpanDecimal)
 	}
+	attrs := map[string]string{}
+	for _, kv := range delivery.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if attrs["http.response.status_code"] != "200" || attrs["outcome"] != "accepted" || attrs["event_type"] != "batch.succeeded" {
+		t.Errorf("the delivery span's attributes %v lack its answer, outcome and event type", attrs)
+	}
 	if published.Parent().SpanID() != delivery.SpanContext().SpanID() {
 		t.Error("the publish span is not a child of the delivery")
 	}

@@ -174,12 +174,8 @@ func (p *PubSub) Topic() string { return p.topic }
 // otherwise one Pub/Sub outage would block the key for the life of the
 // process.
 func (p *PubSub) Publish(ctx context.Context, m Message) (id string, err error) {
-	ctx, span := tracing.Start(ctx, SpanPublish, attribute.String("messaging.system", "gcp_pubsub"),
-		attribute.String("messaging.destination.name", p.topic))
-	defer func() {
-		span.SetAttributes(attribute.String("messaging.message.id", id))
-		tracing.End(span, err)
-	}()
+	ctx, span := startPublish(ctx, p.topic)
+	defer func() { endPublish(span, id, err) }()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	msg := &pubsub.Message{Data: m.Data, Attributes: withTrace(ctx, m.Attributes)}
@@ -208,6 +204,20 @@ func (p *PubSub) Publish(ctx context.Context, m Message) (id string, err error) 
 		return "", fmt.Errorf("failed to publish to %s: %w", p.topic, err)
 	}
 	return id, nil
+}
+
+// startPublish starts the span of one publish to topic.
+func startPublish(ctx context.Context, topic string) (context.Context, trace.Span) {
+	return tracing.Start(ctx, SpanPublish, attribute.String("messaging.system", "gcp_pubsub"),
+		attribute.String("messaging.destination.name", topic))
+}
+
+// endPublish ends a publish's span with its outcome.
+func endPublish(span trace.Span, id string, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("messaging.message.id", id))
+	}
+	tracing.End(span, err)
 }
 
 // SpanPublish is the name of Publish's span.

@@ -44,6 +44,9 @@ type Backends struct {
 	Ledger *idempotency.Memory
 	// PubSub publishes the events to EVENTS_TOPIC.
 	PubSub *pubsub.Client
+	// InProcessPubSub, when set, takes the events instead of PubSub, by a
+	// direct call: the local runner's in-process Pub/Sub.
+	InProcessPubSub publish.RPC
 	// Captures stores captured deliveries; it is needed only when
 	// WEBHOOK_CAPTURE_LIMIT is above 0.
 	Captures capture.Store
@@ -141,16 +144,30 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 		}
 		opts.Capture = r
 	}
-	publisher, err := publish.NewPubSub(b.PubSub, cfg.EventsTopic, publish.Options{Ordering: cfg.Ordering, Timeout: cfg.PublishTimeout})
+	publisher, stop, err := eventsPublisher(cfg, b)
 	if err != nil {
 		return nil, nil, err
 	}
-	stop := func() error { publisher.Stop(); return nil }
 	h, err := New(verifier, ledger, publisher, jobs, logger, opts)
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}
 	return h, stop, nil
+}
+
+// eventsPublisher returns the publisher to EVENTS_TOPIC on b and the
+// function that stops it.
+func eventsPublisher(cfg *Config, b Backends) (Publisher, func() error, error) {
+	opts := publish.Options{Ordering: cfg.Ordering, Timeout: cfg.PublishTimeout}
+	if b.InProcessPubSub != nil {
+		p, err := publish.NewDirect(b.InProcessPubSub, publish.TopicName(cfg.ProjectID, cfg.EventsTopic), opts)
+		return p, func() error { return nil }, err
+	}
+	p, err := publish.NewPubSub(b.PubSub, cfg.EventsTopic, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, func() error { p.Stop(); return nil }, nil
 }
 
 // secretSource returns the HMAC secrets cfg names: those in

@@ -67,6 +67,7 @@ var (
 	_ Ledger    = (*idempotency.Memory)(nil)
 	_ Publisher = (*publish.PubSub)(nil)
 	_ Publisher = (*publish.Memory)(nil)
+	_ Publisher = (*publish.Direct)(nil)
 	_ Jobs      = (*registry.Registry)(nil)
 	_ Capturer  = (*capture.Recorder)(nil)
 )
@@ -243,7 +244,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency := slog.Duration("latency", h.opts.Now().Sub(start))
 	res.attrs = append(res.attrs, slog.String("outcome", res.outcome()))
 	if span.IsRecording() {
-		span.SetAttributes(tracing.Attributes(res.attrs)...)
+		// One call: each one dedupes every attribute the span holds.
+		status, kv := http.StatusOK, tracing.Attributes(res.attrs)
+		if res.err != nil {
+			status, kv = res.err.status, append(kv, attribute.String("error.type", res.err.code))
+		}
+		span.SetAttributes(append(kv, attribute.Int("http.response.status_code", status))...)
 	}
 	if res.err != nil {
 		e := res.err
@@ -263,7 +269,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if e.err != nil {
 			attrs = append(attrs, slog.String("error", e.err.Error()))
 		}
-		span.SetAttributes(attribute.Int("http.response.status_code", e.status), attribute.String("error.type", e.code))
 		if e.status >= 500 {
 			span.SetStatus(codes.Error, e.code)
 		}
@@ -273,7 +278,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e.status, body)
 		return
 	}
-	span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
 	logger.InfoContext(ctx, "webhook "+res.status, append(res.attrs, latency)...)
 	writeJSON(w, http.StatusOK, okBody{Status: res.status, WebhookID: res.webhookID})
 }

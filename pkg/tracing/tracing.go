@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -49,7 +50,15 @@ func StartRoot(ctx context.Context, tracer trace.Tracer, name string, opts ...tr
 // tracer StartRoot left in ctx or, failing that, on the TracerProvider of
 // the span in ctx. (Looking the tracer up in its provider, under a lock, for
 // every span cost a few percent of the receiver's throughput.)
+//
+// A span whose parent records nothing (tracing off, or the trace not
+// sampled) would record nothing either: Start then returns ctx and that
+// parent, whose End does nothing, so that untraced work allocates nothing
+// for its spans.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if parent := trace.SpanFromContext(ctx); !parent.IsRecording() {
+		return ctx, parent
+	}
 	tracer, ok := ctx.Value(tracerKey{}).(trace.Tracer)
 	if !ok {
 		tracer = trace.SpanFromContext(ctx).TracerProvider().Tracer(Scope)
@@ -57,7 +66,9 @@ func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (conte
 	if len(attrs) == 0 {
 		return tracer.Start(ctx, name)
 	}
-	return tracer.Start(ctx, name, trace.WithAttributes(attrs...))
+	// A copy, so that the caller's attrs do not escape to the heap when
+	// nothing is recorded.
+	return tracer.Start(ctx, name, trace.WithAttributes(slices.Clone(attrs)...))
 }
 
 // End ends span, marking it failed with err when err is not nil.

@@ -119,6 +119,24 @@ func TestStart_childOnTheParentsProvider(t *testing.T) {
 	if _, off := tracing.Tracer(nil).Start(context.Background(), "off"); off.IsRecording() {
 		t.Error("a nil provider's span records")
 	}
+
+}
+
+// Not parallel: AllocsPerRun counts the whole process's allocations.
+func TestStart_unsampledChildIsFree(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithSpanProcessor(spans))
+	ctx, parent := tracing.StartRoot(context.Background(), tracing.Tracer(unsampled), "unsampled")
+	if n := testing.AllocsPerRun(100, func() {
+		_, child := tracing.Start(ctx, "child", attribute.String("k", "v"))
+		tracing.End(child, nil)
+	}); n != 0 {
+		t.Errorf("a child of an unsampled span costs %v allocations, want 0", n)
+	}
+	parent.End()
+	if n := len(spans.Ended()); n != 0 {
+		t.Errorf("%d spans of an unsampled trace recorded, want 0", n)
+	}
 }
 
 func TestAttributes_fromLogLine(t *testing.T) {

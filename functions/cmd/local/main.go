@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if log, err = inspect.NewLog(inspect.LogOptions{Keep: *keep}); err != nil {
 			return err
 		}
-		opts.WrapReceiver, opts.OnEvent, opts.OnResults = log.Wrap, log.Published, log.Announced
+		opts.Observer = log
 	}
 	stack, err := local.Start(ctx, opts)
 	if err != nil {
@@ -113,8 +113,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.Join(inspector.Close(), stack.Close())
 }
 
-// The local stack runs the inspector's actions.
-var _ inspect.Actions = (*local.Stack)(nil)
+// The local stack runs the inspector's actions, and the inspector's log
+// watches the stack.
+var (
+	_ inspect.Actions = (*local.Stack)(nil)
+	_ local.Observer  = (*inspect.Log)(nil)
+)
 
 // serveInspector serves the inspector page for stack on loopback, port
 // INSPECT_PORT.

@@ -6,6 +6,8 @@
   const status = document.getElementById("action-status");
   const deliveries = document.getElementById("deliveries");
   const jobs = document.querySelector("#jobs tbody");
+  // A job's page: its timeline and artifacts, redrawn when the job changes.
+  const jobView = document.getElementById("job-view");
 
   function say(text) { if (status) { status.textContent = text; } }
 
@@ -20,7 +22,19 @@
     }).catch(function (e) { say("failed: " + e); });
   }
 
-  if (deliveries || jobs) {
+  // refreshJob fetches the job's page again and swaps in its content:
+  // the server renders (and escapes) it, as it does the rows.
+  function refreshJob() {
+    fetch(location.href, { headers: { Accept: "text/html" } }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) { return; }
+      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("job-view");
+      if (fresh) { jobView.replaceChildren(...fresh.childNodes); }
+    });
+  }
+
+  if (deliveries || jobs || jobView) {
     const es = new EventSource("/events");
     es.onopen = function () { live.textContent = "live"; live.classList.add("on"); };
     es.onerror = function () { live.textContent = "reconnecting…"; live.classList.remove("on"); };
@@ -31,8 +45,9 @@
       if (empty) { empty.hidden = true; }
     });
     es.addEventListener("job", function (e) {
-      if (!jobs) { return; }
       const id = (/id="([^"]+)"/.exec(e.data) || [])[1];
+      if (jobView && id === jobView.dataset.job) { refreshJob(); }
+      if (!jobs) { return; }
       const old = id && document.getElementById(id);
       if (old) { old.remove(); }
       jobs.insertAdjacentHTML("afterbegin", e.data);
