@@ -156,7 +156,7 @@ func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range delivery.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["http.response.status_code"] != "200" || attrs["outcome"] != "accepted" || attrs["event_type"] != "batch.succeeded" {
 		t.Errorf("the delivery span's attributes %v lack its answer, outcome and event type", attrs)
