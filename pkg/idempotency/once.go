@@ -64,7 +64,8 @@ type Result struct {
 // claim made or a publish done must be followed by its release or mark even
 // if the caller gives up, and a step that used up its time must not leave
 // the next a spent context. Without a deadline a stalled Firestore would hold
-// the caller for its client's default.
+// the caller for its client's default. On a Memory ledger, which cannot
+// stall, the ledger steps and also run one after another without deadlines.
 //
 // The error is set only when nothing was published: the claim failed
 // (wrapping ErrClaimFailed), or publish failed (its error, joined with the

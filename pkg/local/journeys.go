@@ -57,10 +57,12 @@ func (j *journeys) OnEnd(s sdktrace.ReadOnlySpan) {
 	j.spans = append(j.spans, s)
 	close(j.ended)
 	j.ended = make(chan struct{})
+	var resource string
 	var stored []Step
-	resource := attr(s, "resource")
-	if j.onStored != nil && s.Name() == materializer.SpanMaterialize && resource != "" {
-		stored = j.storedSteps(s)
+	if j.onStored != nil && s.Name() == materializer.SpanMaterialize {
+		if resource = attr(s, "resource"); resource != "" {
+			stored = j.storedSteps(s)
+		}
 	}
 	j.mu.Unlock()
 	if len(stored) > 0 {
@@ -69,7 +71,7 @@ func (j *journeys) OnEnd(s sdktrace.ReadOnlySpan) {
 }
 
 // storedSteps returns the materializer's steps within push, a push's root
-// span, in the order they ended: "fetched" when the job was fetched and
+// span, in time order: "fetched" when the job was fetched and
 // "stored" for each object stored (its name in Detail), leaving out the
 // marker the announcement writes. Spans end before their parents, so
 // every descendant of push is kept by now. j.mu is held.
