@@ -37,15 +37,6 @@ func projectID(env *Env, flagValue string) (string, error) {
 	return "", usageErrorf("no project: pass --project or set %s", config.EnvGoogleCloudProject)
 }
 
-// resourceName returns name as a full resource name: a short id becomes
-// projects/<project>/<collection>/<id>; a full name is returned as is.
-func resourceName(project, collection, name string) string {
-	if strings.HasPrefix(name, "projects/") {
-		return name
-	}
-	return "projects/" + project + "/" + collection + "/" + name
-}
-
 // projectOf returns the project of a full resource name, or "".
 func projectOf(name string) string {
 	if rest, ok := strings.CutPrefix(name, "projects/"); ok {

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -111,8 +112,8 @@ func runRedrive(ctx context.Context, env *Env, c *Command, args []string) error 
 	r := &redriver{
 		subs:     subscriberRPC{client},
 		publish:  topicPublish(client),
-		from:     resourceName(proj, "subscriptions", *from),
-		to:       resourceName(proj, "topics", *to),
+		from:     config.ResourceName(proj, "subscriptions", *from),
+		to:       config.ResourceName(proj, "topics", *to),
 		max:      *maxMsgs,
 		pullSize: redrivePullSize,
 		wait:     *wait,

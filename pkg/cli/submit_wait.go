@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 )
 
@@ -58,7 +59,7 @@ func openResultsWaiter(ctx context.Context, env *Env, project, topic string) (*r
 		_ = client.Close()
 		return nil, err
 	}
-	return &resultsWaiter{client: client, topic: resourceName(proj, "topics", topic), sub: sub, remove: remove}, nil
+	return &resultsWaiter{client: client, topic: config.ResourceName(proj, "topics", topic), sub: sub, remove: remove}, nil
 }
 
 func (w *resultsWaiter) close() {

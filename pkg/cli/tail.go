@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/event"
 )
 
@@ -99,7 +100,7 @@ func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	subName := resourceName(proj, "subscriptions", *sub)
+	subName := config.ResourceName(proj, "subscriptions", *sub)
 	if *topic != "" {
 		var remove func()
 		if subName, remove, err = tempSubscription(ctx, env, client, proj, *topic); err != nil {
@@ -122,16 +123,16 @@ func runTail(ctx context.Context, env *Env, c *Command, args []string) error {
 // tempSubscription creates a subscription to topic that expires on its own
 // if tail is killed; remove deletes it.
 func tempSubscription(ctx context.Context, env *Env, client *pubsub.Client, proj, topic string) (subName string, remove func(), err error) {
-	subName = resourceName(proj, "subscriptions", "geminihooks-tail-"+randomID(10))
+	subName = config.ResourceName(proj, "subscriptions", "geminihooks-tail-"+randomID(10))
 	if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
 		Name:                     subName,
-		Topic:                    resourceName(proj, "topics", topic),
+		Topic:                    config.ResourceName(proj, "topics", topic),
 		AckDeadlineSeconds:       60,
 		ExpirationPolicy:         &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(tailSubscriptionTTL)},
 		MessageRetentionDuration: durationpb.New(10 * time.Minute),
 	}); err != nil {
 		if status.Code(err) == codes.NotFound {
-			return "", nil, fmt.Errorf("%w: topic %s does not exist", ErrNotFound, resourceName(proj, "topics", topic))
+			return "", nil, fmt.Errorf("%w: topic %s does not exist", ErrNotFound, config.ResourceName(proj, "topics", topic))
 		}
 		return "", nil, fmt.Errorf("failed to create a temporary subscription to %s: %w", topic, err)
 	}

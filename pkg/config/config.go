@@ -2,7 +2,8 @@
 // environment with go-envconfig, reporting problems by variable name. It is
 // also the one home of the variables' names (the Env constants) for code
 // that reads or sets them outside a Config, and of the rule that configured
-// URLs use https except to a loopback host ([IsLoopback]).
+// URLs use https except to a loopback host ([IsLoopback]), and of how a
+// configured short id becomes a full resource name ([ResourceName]).
 package config
 
 import (
@@ -63,4 +64,14 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// ResourceName returns name as a full Google Cloud resource name: a short
+// id becomes projects/<project>/<collection>/<id> (collection "topics",
+// "subscriptions", …); a name starting "projects/" is returned as is.
+func ResourceName(project, collection, name string) string {
+	if strings.HasPrefix(name, "projects/") {
+		return name
+	}
+	return "projects/" + project + "/" + collection + "/" + name
 }

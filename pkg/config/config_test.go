@@ -99,3 +99,20 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestResourceName(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, collection, in, want string }{
+		{name: "short_topic", collection: "topics", in: "events", want: "projects/p/topics/events"},
+		{name: "short_subscription", collection: "subscriptions", in: "events-dlq-sub", want: "projects/p/subscriptions/events-dlq-sub"},
+		{name: "full_name_kept", collection: "topics", in: "projects/other/topics/events", want: "projects/other/topics/events"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := ResourceName("p", tc.collection, tc.in); got != tc.want {
+				t.Errorf("ResourceName(p, %s, %s) = %s, want %s", tc.collection, tc.in, got, tc.want)
+			}
+		})
+	}
+}

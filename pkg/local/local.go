@@ -337,8 +337,8 @@ func (s *Stack) connect(ctx context.Context, l envconfig.Lookuper, cfg *receiver
 
 // createTopics creates the events and results topics.
 func (s *Stack) createTopics(ctx context.Context, ps *pubsub.Client, rcfg *receiver.Config, mcfg *materializer.Config, logger *slog.Logger) error {
-	s.Events = fullName(rcfg.ProjectID, "topics", rcfg.EventsTopic)
-	s.ResultsTopic = fullName(rcfg.ProjectID, "topics", mcfg.ResultsTopic)
+	s.Events = config.ResourceName(rcfg.ProjectID, "topics", rcfg.EventsTopic)
+	s.ResultsTopic = config.ResourceName(rcfg.ProjectID, "topics", mcfg.ResultsTopic)
 	s.topology = resources{client: ps, logger: logger, topics: []string{s.Events, s.ResultsTopic}}
 	_, err := s.topology.create(ctx)
 	return err
@@ -624,13 +624,6 @@ func offer[T any](ch chan<- T, v T) {
 	case ch <- v:
 	default:
 	}
-}
-
-func fullName(project, collection, id string) string {
-	if strings.HasPrefix(id, "projects/") {
-		return id
-	}
-	return "projects/" + project + "/" + collection + "/" + id
 }
 
 // splitName splits projects/P/topics/T into P and T.

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -38,7 +39,7 @@ type resources struct {
 // name; create creates it.
 func (r *resources) add(topic, suffix string) string {
 	project, id := splitName(topic)
-	name := fullName(project, "subscriptions", id+"-"+suffix)
+	name := config.ResourceName(project, "subscriptions", id+"-"+suffix)
 	r.subs = append(r.subs, &pubsubpb.Subscription{
 		Name: name, Topic: topic, EnableMessageOrdering: true, AckDeadlineSeconds: 600,
 	})

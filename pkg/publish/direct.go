@@ -45,15 +45,6 @@ func NewDirect(rpc RPC, topic string, opts Options) (*Direct, error) {
 	return &Direct{rpc: rpc, topic: topic, timeout: opts.Timeout, order: opts.Ordering}, nil
 }
 
-// TopicName returns topic as a full "projects/P/topics/T" name: a topic
-// id is taken to be project's.
-func TopicName(project, topic string) string {
-	if strings.HasPrefix(topic, "projects/") {
-		return topic
-	}
-	return "projects/" + project + "/topics/" + topic
-}
-
 // Topic returns the full name of the topic published to.
 func (d *Direct) Topic() string { return d.topic }
 

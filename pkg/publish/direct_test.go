@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geminihooks/geminihooks/internal/minipubsub"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
@@ -33,7 +34,7 @@ func TestDirect(t *testing.T) {
 	if _, err := srv.CreateSubscription(ctx, &pb.Subscription{Name: sub, Topic: topic, EnableMessageOrdering: true}); err != nil {
 		t.Fatal(err)
 	}
-	ordered, err := publish.NewDirect(srv, publish.TopicName("p", "events"), publish.Options{Ordering: true})
+	ordered, err := publish.NewDirect(srv, config.ResourceName("p", "topics", "events"), publish.Options{Ordering: true})
 	if err != nil {
 		t.Fatal(err)
 	}

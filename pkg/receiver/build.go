@@ -17,6 +17,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/blob"
 	"github.com/geminihooks/geminihooks/pkg/capture"
 	"github.com/geminihooks/geminihooks/pkg/cleanup"
+	"github.com/geminihooks/geminihooks/pkg/config"
 	"github.com/geminihooks/geminihooks/pkg/idempotency"
 	"github.com/geminihooks/geminihooks/pkg/jwks"
 	"github.com/geminihooks/geminihooks/pkg/publish"
@@ -160,7 +161,7 @@ func Build(_ context.Context, cfg *Config, b Backends, logger *slog.Logger) (*Ha
 func eventsPublisher(cfg *Config, b Backends) (Publisher, func() error, error) {
 	opts := publish.Options{Ordering: cfg.Ordering, Timeout: cfg.PublishTimeout}
 	if b.InProcessPubSub != nil {
-		p, err := publish.NewDirect(b.InProcessPubSub, publish.TopicName(cfg.ProjectID, cfg.EventsTopic), opts)
+		p, err := publish.NewDirect(b.InProcessPubSub, config.ResourceName(cfg.ProjectID, "topics", cfg.EventsTopic), opts)
 		return p, func() error { return nil }, err
 	}
 	p, err := publish.NewPubSub(b.PubSub, cfg.EventsTopic, opts)
