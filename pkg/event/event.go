@@ -276,8 +276,7 @@ func unmodelled(data json.RawMessage, fields map[string]json.RawMessage) (json.R
 		}
 	}
 	slices.Sort(keys)
-	out := make([]byte, 0, len(data))
-	buf := bytes.NewBuffer(out)
+	buf := bytes.NewBuffer(make([]byte, 0, len(data)))
 	buf.WriteByte('{')
 	for i, k := range keys {
 		if i > 0 {
