@@ -166,6 +166,7 @@ func (j *journeys) find(resource string) []Step {
 	}
 	at := map[string]time.Time{StepReceived: delivery.StartTime()}
 	id := delivery.SpanContext()
+	published := map[trace.SpanID]bool{}
 	for _, s := range j.spans {
 		if s.SpanContext().TraceID() != id.TraceID() {
 			continue
@@ -173,12 +174,18 @@ func (j *journeys) find(resource string) []Step {
 		step := ""
 		if s.Name() == publish.SpanPublish && s.Parent().SpanID() == id.SpanID() {
 			step = StepPublished
+			published[s.SpanContext().SpanID()] = true
 		} else {
 			step = stepOf(s)
 		}
 		// A redelivery repeats steps: the first of each counts.
 		if prev, seen := at[step]; step != "" && (!seen || s.EndTime().Before(prev)) {
 			at[step] = s.EndTime()
+		}
+	}
+	for _, s := range j.spans {
+		if s.Name() == materializer.SpanMaterialize && published[s.Parent().SpanID()] {
+			at[StepPublished] = storedBy(at[StepPublished], s)
 		}
 	}
 	var steps []Step
@@ -217,7 +224,7 @@ func (j *journeys) findReconciled(resource string) []Step {
 	if pub == nil {
 		return nil
 	}
-	steps := []Step{{Name: StepReconciled, At: pub.StartTime()}, {Name: StepPublished, At: pub.EndTime()}}
+	steps := []Step{{Name: StepReconciled, At: pub.StartTime()}, {Name: StepPublished, At: storedBy(pub.EndTime(), push)}}
 	// The pass's trace holds every job it recovered: only the spans inside
 	// this push are this job's.
 	for _, name := range timelineSteps[2:] {
@@ -236,6 +243,17 @@ func (j *journeys) findReconciled(resource string) []Step {
 		steps = append(steps, Step{Name: name, At: at})
 	}
 	return steps
+}
+
+// storedBy returns when an event was published: its publish span's end,
+// unless push, a push that carried it, began earlier. Pub/Sub stores the
+// event before it answers the publisher, so the push can start, and the
+// materializer fetch the job, before the publish span ends.
+func storedBy(publishEnd time.Time, push sdktrace.ReadOnlySpan) time.Time {
+	if push.StartTime().Before(publishEnd) {
+		return push.StartTime()
+	}
+	return publishEnd
 }
 
 // stepOf names the materializer's step s records, or "".
