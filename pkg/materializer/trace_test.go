@@ -154,12 +154,22 @@ func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	if got := delivery.Parent().SpanID().String(); got != "00000000499602d2" {
 		t.Errorf("the delivery's parent span is %s, want Cloud Run's %s in hex (00000000499602d2)", got, cloudSpanDecimal)
 	}
+	// The delivery span identifies the delivery, its job and its answer;
+	// the rest of the log line stays there.
 	attrs := map[string]string{}
 	for _, kv := range delivery.Attributes() {
 		attrs[string(kv.Key)] = kv.Value.String()
 	}
-	if attrs["http.response.status_code"] != "200" || attrs["outcome"] != "accepted" || attrs["event_type"] != "batch.succeeded" {
-		t.Errorf("the delivery span's attributes %v lack its answer, outcome and event type", attrs)
+	if attrs["http.response.status_code"] != "200" || attrs["outcome"] != "accepted" || attrs["event_type"] != "batch.succeeded" ||
+		attrs["scheme"] != "hmac" || attrs["webhook_id"] == "" || attrs["resource"] == "" || len(attrs) != 6 {
+		t.Errorf("the delivery span's attributes are %v, want its scheme, event type, webhook id, resource, outcome and answer", attrs)
+	}
+	pubAttrs := map[string]string{}
+	for _, kv := range published.Attributes() {
+		pubAttrs[string(kv.Key)] = kv.Value.String()
+	}
+	if pubAttrs["messaging.system"] != "gcp_pubsub" || pubAttrs["messaging.destination.name"] != topic || pubAttrs["messaging.message.id"] == "" {
+		t.Errorf("the publish span's attributes are %v, want the system, topic and message id", pubAttrs)
 	}
 	if published.Parent().SpanID() != delivery.SpanContext().SpanID() {
 		t.Error("the publish span is not a child of the delivery")

@@ -9,6 +9,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // RPC is Pub/Sub's Publish call as a Go method, which an in-process Pub/Sub
@@ -54,8 +56,8 @@ func (d *Direct) Topic() string { return d.topic }
 // attributes, which the caller must not change afterwards.
 func (d *Direct) Publish(ctx context.Context, m Message) (id string, err error) {
 	var span trace.Span
-	ctx, span = startPublish(ctx, d.topic)
-	defer func() { endPublish(span, id, err) }()
+	ctx, span = tracing.Start(ctx, SpanPublish)
+	defer func() { endPublish(span, d.topic, id, err) }()
 	if size := m.Size(); size > MaxMessageBytes {
 		return "", fmt.Errorf("failed to publish to %s: %w: %d bytes", d.topic, ErrMessageTooLarge, size)
 	}

@@ -174,8 +174,8 @@ func (p *PubSub) Topic() string { return p.topic }
 // otherwise one Pub/Sub outage would block the key for the life of the
 // process.
 func (p *PubSub) Publish(ctx context.Context, m Message) (id string, err error) {
-	ctx, span := startPublish(ctx, p.topic)
-	defer func() { endPublish(span, id, err) }()
+	ctx, span := tracing.Start(ctx, SpanPublish)
+	defer func() { endPublish(span, p.topic, id, err) }()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	msg := &pubsub.Message{Data: m.Data, Attributes: withTrace(ctx, m.Attributes)}
@@ -206,16 +206,13 @@ func (p *PubSub) Publish(ctx context.Context, m Message) (id string, err error) 
 	return id, nil
 }
 
-// startPublish starts the span of one publish to topic.
-func startPublish(ctx context.Context, topic string) (context.Context, trace.Span) {
-	return tracing.Start(ctx, SpanPublish, attribute.String("messaging.system", "gcp_pubsub"),
-		attribute.String("messaging.destination.name", topic))
-}
-
-// endPublish ends a publish's span with its outcome.
-func endPublish(span trace.Span, id string, err error) {
+// endPublish ends a publish's span with its outcome. Its attributes are
+// set in this one call, the message id known only now: each call grows the
+// span's attribute storage once more.
+func endPublish(span trace.Span, topic, id string, err error) {
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("messaging.message.id", id))
+		span.SetAttributes(attribute.String("messaging.system", "gcp_pubsub"),
+			attribute.String("messaging.destination.name", topic), attribute.String("messaging.message.id", id))
 	}
 	tracing.End(span, err)
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -244,12 +245,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency := slog.Duration("latency", h.opts.Now().Sub(start))
 	res.attrs = append(res.attrs, slog.String("outcome", res.outcome()))
 	if span.IsRecording() {
-		// One call: each one dedupes every attribute the span holds.
-		status, kv := http.StatusOK, tracing.Attributes(res.attrs)
-		if res.err != nil {
-			status, kv = res.err.status, append(kv, attribute.String("error.type", res.err.code))
-		}
-		span.SetAttributes(append(kv, attribute.Int("http.response.status_code", status))...)
+		span.SetAttributes(res.spanAttributes()...)
 	}
 	if res.err != nil {
 		e := res.err
@@ -280,6 +276,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	logger.InfoContext(ctx, "webhook "+res.status, append(res.attrs, latency)...)
 	writeJSON(w, http.StatusOK, okBody{Status: res.status, WebhookID: res.webhookID})
+}
+
+// spanKeys are the fields of a delivery's log line its span records too:
+// what identifies the delivery and its job, and how it ended. The rest
+// (secret, message id, publish time...) stays on the log line, which the
+// trace links to, or is a child span's.
+var spanKeys = [...]string{"scheme", "event_type", "webhook_id", "resource", "outcome"}
+
+// spanAttributes are the delivery span's attributes for res, in one slice:
+// at most eight, so that the SDK dedupes them without a heap-allocated map.
+func (res *result) spanAttributes() []attribute.KeyValue {
+	kv := make([]attribute.KeyValue, 0, len(spanKeys)+2)
+	for _, a := range res.attrs {
+		if attr, ok := a.(slog.Attr); ok && slices.Contains(spanKeys[:], attr.Key) {
+			kv = append(kv, attribute.String(attr.Key, attr.Value.String()))
+		}
+	}
+	status := http.StatusOK
+	if res.err != nil {
+		status = res.err.status
+		kv = append(kv, attribute.String("error.type", res.err.code))
+	}
+	return append(kv, attribute.Int("http.response.status_code", status))
 }
 
 // verdict is the answer res leads to, as a capture records it.
