@@ -336,10 +336,13 @@ func (c *Client) sendJSON(ctx context.Context, method, path string, reqBody []by
 	// (batches, interactions, models, webhooks) so that names stay few.
 	bare, _, _ := strings.Cut(path, "?")
 	collection, _, _ := strings.Cut(bare, "/")
-	ctx, span := tracing.Start(ctx, "gemini "+method+" "+collection, attribute.String("gemini.path", bare))
+	ctx, span := tracing.Start(ctx, "gemini "+method+" "+collection)
 	attempts := 0
 	defer func() {
-		span.SetAttributes(attribute.Int("gemini.attempts", attempts))
+		if span.IsRecording() {
+			// One call: each grows the span's attribute storage.
+			span.SetAttributes(attribute.String("gemini.path", bare), attribute.Int("gemini.attempts", attempts))
+		}
 		tracing.End(span, err)
 	}()
 	var body []byte

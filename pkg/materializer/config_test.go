@@ -38,7 +38,8 @@ func TestLoadConfig_defaults(t *testing.T) {
 		FetchTimeout:      30 * time.Second,
 		Ordering:          true,
 		LogLevel:          "info",
-		Tracing:           tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1},
+		Tracing: tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1,
+			BatchDelayMS: 5000, ExportTimeoutMS: 30000, MaxQueue: 2048, MaxBatch: 512},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("LoadConfig() (-want +got):\n%s", diff)

@@ -132,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		attrs = append(attrs, slog.String("outcome", OutcomeRetry), slog.String("code", "transient_failure"),
 			slog.Duration("latency", time.Since(start)), slog.String("error", err.Error()))
-		span.SetAttributes(tracing.Attributes(attrs)...)
+		span.SetAttributes(tracing.Attributes(attrs, spanKeys...)...)
 		span.SetStatus(codes.Error, err.Error())
 		h.logger.ErrorContext(ctx, MsgRetry, attrs...)
 		writeJSON(w, http.StatusServiceUnavailable, errBody("transient_failure", "results could not be stored yet; retry"))
@@ -147,10 +147,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Float64("lag_ms", float64(res.Lag.Microseconds())/1000))
 	}
 	attrs = append(attrs, slog.Duration("latency", time.Since(start)))
-	span.SetAttributes(tracing.Attributes(attrs)...)
+	span.SetAttributes(tracing.Attributes(attrs, spanKeys...)...)
 	h.logger.InfoContext(ctx, MsgMaterialized, attrs...)
 	writeJSON(w, http.StatusOK, map[string]string{"outcome": string(res.Outcome), "folder": res.Folder})
 }
+
+// spanKeys are the fields of a push's log line its span records too: the
+// job, the retry count and how it ended; the line keeps the rest.
+var spanKeys = []string{"resource", "event_type", "kind", "delivery_attempt", "outcome", "code", "bytes", "objects"}
 
 // continueTrace returns ctx with the trace context that the publisher's
 // Pub/Sub client put in the message's attributes as the parent, and the

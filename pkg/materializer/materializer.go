@@ -506,9 +506,12 @@ func (m *Materializer) copy(ctx context.Context, name, contentType, ref string) 
 
 // create stores a new object in a span named span.
 func (m *Materializer) create(ctx context.Context, span, name, contentType string, r io.Reader) (obj blob.Object, err error) {
-	ctx, s := tracing.Start(ctx, span, attribute.String("object", name))
+	ctx, s := tracing.Start(ctx, span)
 	defer func() {
-		s.SetAttributes(attribute.Int64("bytes", obj.Size))
+		if s.IsRecording() {
+			// One call: each grows the span's attribute storage.
+			s.SetAttributes(attribute.String("object", name), attribute.Int64("bytes", obj.Size))
+		}
 		tracing.End(s, err)
 	}()
 	obj, err = m.store.Create(ctx, name, contentType, r)

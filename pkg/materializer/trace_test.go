@@ -171,6 +171,14 @@ func TestTrace_followsTheJobFromWebhookToResults(t *testing.T) {
 	if pubAttrs["messaging.system"] != "gcp_pubsub" || pubAttrs["messaging.destination.name"] != topic || pubAttrs["messaging.message.id"] == "" {
 		t.Errorf("the publish span's attributes are %v, want the system, topic and message id", pubAttrs)
 	}
+	matAttrs := map[string]string{}
+	for _, kv := range materialize.Attributes() {
+		matAttrs[string(kv.Key)] = kv.Value.String()
+	}
+	if matAttrs["outcome"] != "stored" || matAttrs["resource"] != attrs["resource"] || matAttrs["kind"] != "batch" ||
+		matAttrs["objects"] == "" || matAttrs["bytes"] == "" || matAttrs["message_id"] != "" || len(matAttrs) > 8 {
+		t.Errorf("the materialize span's attributes are %v, want the job, its kind, the outcome and what was stored, at most eight", matAttrs)
+	}
 	if published.Parent().SpanID() != delivery.SpanContext().SpanID() {
 		t.Error("the publish span is not a child of the delivery")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/logging"
 	"github.com/geminihooks/geminihooks/pkg/materializer"
 	"github.com/geminihooks/geminihooks/pkg/publish"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // BenchmarkMaterializerTracing pushes completion events of small batches
@@ -44,7 +45,9 @@ func BenchmarkMaterializerTracing(b *testing.B) {
 		*wall += time.Since(t0)
 		*cpu += processCPU(b) - c0
 	}
-	const chunks = 20
+	// Short turns (a few milliseconds each), so that a stall of the
+	// machine lands on both sides rather than on one.
+	const chunks = 200
 	chunk := max(1, b.N/chunks)
 	b.ResetTimer()
 	for i := 0; i < b.N; i += chunk {
@@ -82,7 +85,12 @@ func newMaterializerRig(b *testing.B, simURL string, traced bool) http.Handler {
 	}
 	opts := materializer.HandlerOptions{ProjectID: "bench"}
 	if traced {
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardSpans{}))
+		// Batched as deployed (tracing.NewProvider).
+		batcher, err := tracing.NewBatcher(discardSpans{}, tracing.BatchOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(batcher))
 		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 		opts.Tracer = tp
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/geminihooks/geminihooks/pkg/publish"
 	"github.com/geminihooks/geminihooks/pkg/registry"
 	"github.com/geminihooks/geminihooks/pkg/signature"
+	"github.com/geminihooks/geminihooks/pkg/tracing"
 )
 
 // benchWorkers is how many senders the receiver benchmarks run at once.
@@ -253,7 +254,12 @@ func newPubSubRig(b *testing.B, traced bool) *receiverRig {
 	}
 	var tp trace.TracerProvider
 	if traced {
-		sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardSpans{}))
+		// Batched as deployed (tracing.NewProvider).
+		batcher, err := tracing.NewBatcher(discardSpans{}, tracing.BatchOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(batcher))
 		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
 		tp = sdk
 	}

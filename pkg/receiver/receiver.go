@@ -15,7 +15,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -280,20 +279,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // spanKeys are the fields of a delivery's log line its span records too:
 // what identifies the delivery and its job, and how it ended. The rest
-// (secret, message id, publish time...) stays on the log line, which the
-// trace links to, or is a child span's.
-var spanKeys = [...]string{"scheme", "event_type", "webhook_id", "resource", "outcome"}
+// (secret, message id, publish time...) stays on the line or is a child
+// span's.
+var spanKeys = []string{"scheme", "event_type", "webhook_id", "resource", "outcome"}
 
-// spanAttributes are the delivery span's attributes for res, in one slice:
-// at most eight, so that the SDK dedupes them without a heap-allocated map.
+// spanAttributes are the delivery span's attributes for res.
 func (res *result) spanAttributes() []attribute.KeyValue {
-	kv := make([]attribute.KeyValue, 0, len(spanKeys)+2)
-	for _, a := range res.attrs {
-		if attr, ok := a.(slog.Attr); ok && slices.Contains(spanKeys[:], attr.Key) {
-			kv = append(kv, attribute.String(attr.Key, attr.Value.String()))
-		}
-	}
-	status := http.StatusOK
+	kv, status := tracing.Attributes(res.attrs, spanKeys...), http.StatusOK
 	if res.err != nil {
 		status = res.err.status
 		kv = append(kv, attribute.String("error.type", res.err.code))

@@ -40,7 +40,8 @@ func TestLoadConfig_defaults(t *testing.T) {
 		LookBack: reconciler.DefaultLookBack, PageSize: reconciler.DefaultPageSize, MaxPages: reconciler.DefaultMaxPages,
 		MaxCalls: reconciler.DefaultMaxCalls, Grace: reconciler.DefaultGrace,
 		RecheckMin: reconciler.DefaultRecheckMin, RecheckMax: reconciler.DefaultRecheckMax, Timeout: reconciler.DefaultTimeout,
-		LogLevel: "info", Tracing: tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1},
+		LogLevel: "info", Tracing: tracing.Config{Exporter: tracing.ExporterOTLP, Sampler: tracing.SamplerTraceIDRatio, SamplerArg: 1,
+			BatchDelayMS: 5000, ExportTimeoutMS: 30000, MaxQueue: 2048, MaxBatch: 512},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("LoadConfig (-want +got):\n%s", diff)

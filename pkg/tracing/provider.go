@@ -62,11 +62,27 @@ type Config struct {
 	Sampler string `env:"OTEL_TRACES_SAMPLER, default=traceidratio"`
 	// SamplerArg is the ratio of the *traceidratio samplers, 0 to 1.
 	SamplerArg float64 `env:"OTEL_TRACES_SAMPLER_ARG, default=1"`
+	// The batching of spans for export (BatchOptions), under the names
+	// and in the units (milliseconds) of OpenTelemetry's batch span
+	// processor; zero takes its default, and a batch larger than the
+	// queue is the queue's size.
+	BatchDelayMS    int `env:"OTEL_BSP_SCHEDULE_DELAY, default=5000"`
+	ExportTimeoutMS int `env:"OTEL_BSP_EXPORT_TIMEOUT, default=30000"`
+	MaxQueue        int `env:"OTEL_BSP_MAX_QUEUE_SIZE, default=2048"`
+	MaxBatch        int `env:"OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default=512"`
+}
+
+// batchOptions are the Batcher's options c names.
+func (c Config) batchOptions() BatchOptions {
+	return BatchOptions{MaxQueue: c.MaxQueue, MaxBatch: c.MaxBatch,
+		Interval: time.Duration(c.BatchDelayMS) * time.Millisecond, ExportTimeout: time.Duration(c.ExportTimeoutMS) * time.Millisecond}
 }
 
 // LogValue implements slog.LogValuer.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("exporter", c.Exporter), slog.String("sampler", c.Sampler), slog.Float64("sampler_arg", c.SamplerArg))
+	return slog.GroupValue(slog.String("exporter", c.Exporter), slog.String("sampler", c.Sampler), slog.Float64("sampler_arg", c.SamplerArg),
+		slog.Int("bsp_schedule_delay_ms", c.BatchDelayMS), slog.Int("bsp_export_timeout_ms", c.ExportTimeoutMS),
+		slog.Int("bsp_max_queue_size", c.MaxQueue), slog.Int("bsp_max_export_batch_size", c.MaxBatch))
 }
 
 // Validate reports an unknown exporter or sampler, or a ratio out of range.
@@ -79,6 +95,15 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.sampler(); err != nil {
 		errs = append(errs, err)
+	}
+	for _, v := range []struct {
+		name  string
+		value int
+	}{{"OTEL_BSP_SCHEDULE_DELAY", c.BatchDelayMS}, {"OTEL_BSP_EXPORT_TIMEOUT", c.ExportTimeoutMS},
+		{"OTEL_BSP_MAX_QUEUE_SIZE", c.MaxQueue}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", c.MaxBatch}} {
+		if v.value < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", v.name, v.value))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -150,7 +175,11 @@ func NewProvider(ctx context.Context, c Config, service, projectID string) (trac
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, nil, errors.Join(fmt.Errorf("failed to describe the trace resource: %w", err), exp.Shutdown(ctx))
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
+	batcher, err := NewBatcher(exp, c.batchOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(batcher), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
 	return tp, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()

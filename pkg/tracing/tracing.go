@@ -102,12 +102,21 @@ func Extract(ctx context.Context, h http.Header) context.Context {
 
 // Attributes converts the scalar attributes of a log line (slog.Attr
 // values of kind string, int, float or bool) to span attributes, so that a
-// span carries what its line says; others are left out.
-func Attributes(attrs []any) []attribute.KeyValue {
-	out := make([]attribute.KeyValue, 0, len(attrs))
+// span carries what its line says; others are left out. Given keys, it
+// keeps only the attributes with those keys: what identifies a span's work
+// and how it ended, the line (linked by trace) keeping the rest. Fewer
+// attributes are cheaper to record: the SDK deduplicates up to eight
+// without allocating. The result has room for two more (an answer's status
+// and error type, say) without growing.
+func Attributes(attrs []any, keys ...string) []attribute.KeyValue {
+	n := len(attrs)
+	if len(keys) > 0 {
+		n = len(keys)
+	}
+	out := make([]attribute.KeyValue, 0, n+2)
 	for _, a := range attrs {
 		attr, ok := a.(slog.Attr)
-		if !ok {
+		if !ok || len(keys) > 0 && !slices.Contains(keys, attr.Key) {
 			continue
 		}
 		switch v := attr.Value.Resolve(); v.Kind() {

@@ -141,11 +141,25 @@ func TestStart_unsampledChildIsFree(t *testing.T) {
 
 func TestAttributes_fromLogLine(t *testing.T) {
 	t.Parallel()
-	got := tracing.Attributes([]any{slog.String("s", "x"), slog.Int("i", 3), slog.Float64("f", 1.5), slog.Bool("b", true),
-		slog.Any("skipped", map[string]int{}), "not an attr"})
-	want := []attribute.KeyValue{attribute.String("s", "x"), attribute.Int64("i", 3), attribute.Float64("f", 1.5), attribute.Bool("b", true)}
-	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b attribute.KeyValue) bool { return a == b })); diff != "" {
-		t.Errorf("Attributes (-want +got):\n%s", diff)
+	line := []any{slog.String("s", "x"), slog.Int("i", 3), slog.Float64("f", 1.5), slog.Bool("b", true),
+		slog.Any("skipped", map[string]int{}), "not an attr"}
+	for _, tc := range []struct {
+		name string
+		keys []string
+		want []attribute.KeyValue
+	}{
+		{"every scalar", nil, []attribute.KeyValue{attribute.String("s", "x"), attribute.Int64("i", 3), attribute.Float64("f", 1.5), attribute.Bool("b", true)}},
+		{"only the keys given, in the line's order", []string{"b", "s", "skipped", "absent"}, []attribute.KeyValue{attribute.String("s", "x"), attribute.Bool("b", true)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tracing.Attributes(line, tc.keys...)
+			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b attribute.KeyValue) bool { return a == b })); diff != "" {
+				t.Errorf("Attributes (-want +got):\n%s", diff)
+			}
+			if cap(got)-len(got) < 2 {
+				t.Errorf("cap %d for %d attributes, want room for two more", cap(got), len(got))
+			}
+		})
 	}
 }
 
@@ -180,6 +194,7 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "unknown_exporter", cfg: tracing.Config{Exporter: "jaeger", Sampler: "always_on"}, want: "OTEL_TRACES_EXPORTER"},
 		{name: "unknown_sampler", cfg: tracing.Config{Exporter: "otlp", Sampler: "sometimes"}, want: "OTEL_TRACES_SAMPLER must"},
 		{name: "ratio_above_one", cfg: tracing.Config{Exporter: "otlp", Sampler: "traceidratio", SamplerArg: 2}, want: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "negative_queue", cfg: tracing.Config{Exporter: "otlp", Sampler: "always_on", MaxQueue: -1}, want: "OTEL_BSP_MAX_QUEUE_SIZE must not be negative"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
