@@ -15,7 +15,7 @@ READER_BYTES=${READER_BYTES:-2147483648}   # 2 GiB
 READER_ROUNDS=${READER_ROUNDS:-1}
 RECOVERY_JOBS=${RECOVERY_JOBS:-10}
 SUSTAINED_DELIVERIES=${SUSTAINED_DELIVERIES:-4000}   # per round, three rounds
-TRACED_EVENTS=${TRACED_EVENTS:-2000}
+TRACED_EVENTS=${TRACED_EVENTS:-4000}
 raw=$(mktemp); trap 'rm -f "$raw"' EXIT
 
 go test -c -o "$raw.signature.test" ./pkg/signature >/dev/null
