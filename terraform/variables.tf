@@ -73,10 +73,14 @@ variable "log_level" {
 }
 
 variable "tracing" {
-  description = "The functions' traces. exporter: otlp sends spans to Cloud Trace (through the Telemetry API, as each function's own service account), none records none (log lines still carry Cloud Run's trace). sample_ratio: the share of jobs traced, 0 to 1; decided by trace id, so every function of a job's journey decides alike."
+  description = "The functions' traces. exporter: otlp sends spans to Cloud Trace (through the Telemetry API, as each function's own service account), none records none (log lines still carry Cloud Run's trace). sample_ratio: the share of jobs traced, 0 to 1; decided by trace id, so every function of a job's journey decides alike. batch_delay_ms, export_timeout_ms, max_queue_size, max_export_batch_size: how ended spans are batched for export (OpenTelemetry's OTEL_BSP_* variables); a span that finds the queue full is dropped."
   type = object({
-    exporter     = optional(string, "otlp")
-    sample_ratio = optional(number, 1)
+    exporter              = optional(string, "otlp")
+    sample_ratio          = optional(number, 1)
+    batch_delay_ms        = optional(number, 5000)
+    export_timeout_ms     = optional(number, 30000)
+    max_queue_size        = optional(number, 2048)
+    max_export_batch_size = optional(number, 512)
   })
   default = {}
 
@@ -87,6 +91,12 @@ variable "tracing" {
   validation {
     condition     = var.tracing.sample_ratio >= 0 && var.tracing.sample_ratio <= 1
     error_message = "tracing.sample_ratio must be from 0 to 1."
+  }
+  validation {
+    condition = alltrue([
+      for v in [var.tracing.batch_delay_ms, var.tracing.export_timeout_ms, var.tracing.max_queue_size, var.tracing.max_export_batch_size] : v >= 1 && floor(v) == v
+    ])
+    error_message = "tracing.batch_delay_ms, export_timeout_ms, max_queue_size and max_export_batch_size must be positive whole numbers."
   }
 }
 
