@@ -85,7 +85,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("bsp_max_queue_size", c.MaxQueue), slog.Int("bsp_max_export_batch_size", c.MaxBatch))
 }
 
-// Validate reports an unknown exporter or sampler, or a ratio out of range.
+// Validate reports an unknown exporter or sampler, a ratio out of range or
+// a negative batching setting.
 func (c Config) Validate() error {
 	var errs []error
 	switch c.Exporter {
@@ -177,7 +178,7 @@ func NewProvider(ctx context.Context, c Config, service, projectID string) (trac
 	}
 	batcher, err := NewBatcher(exp, c.batchOptions())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, errors.Join(err, exp.Shutdown(ctx))
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(batcher), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
 	return tp, func() error {
