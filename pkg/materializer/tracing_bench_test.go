@@ -86,11 +86,10 @@ func newMaterializerRig(b *testing.B, simURL string, traced bool) http.Handler {
 	opts := materializer.HandlerOptions{ProjectID: "bench"}
 	if traced {
 		// Batched as deployed (tracing.NewProvider).
-		batcher, err := tracing.NewBatcher(discardSpans{}, tracing.BatchOptions{})
+		tp, err := tracing.NewBatchedProvider(discardSpans{}, tracing.BatchOptions{}, sdktrace.WithSampler(sdktrace.AlwaysSample()))
 		if err != nil {
 			b.Fatal(err)
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(batcher))
 		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 		opts.Tracer = tp
 	}

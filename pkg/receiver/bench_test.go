@@ -255,11 +255,10 @@ func newPubSubRig(b *testing.B, traced bool) *receiverRig {
 	var tp trace.TracerProvider
 	if traced {
 		// Batched as deployed (tracing.NewProvider).
-		batcher, err := tracing.NewBatcher(discardSpans{}, tracing.BatchOptions{})
+		sdk, err := tracing.NewBatchedProvider(discardSpans{}, tracing.BatchOptions{}, sdktrace.WithSampler(sdktrace.AlwaysSample()))
 		if err != nil {
 			b.Fatal(err)
 		}
-		sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(batcher))
 		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
 		tp = sdk
 	}

@@ -176,14 +176,25 @@ func NewProvider(ctx context.Context, c Config, service, projectID string) (trac
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, nil, errors.Join(fmt.Errorf("failed to describe the trace resource: %w", err), exp.Shutdown(ctx))
 	}
-	batcher, err := NewBatcher(exp, c.batchOptions())
+	tp, err := NewBatchedProvider(exp, c.batchOptions(), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
 	if err != nil {
 		return nil, nil, errors.Join(err, exp.Shutdown(ctx))
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(batcher), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
 	return tp, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		return tp.Shutdown(ctx)
 	}, nil
+}
+
+// NewBatchedProvider returns a tracer provider whose spans a Batcher
+// (opts) exports to exp, configured further by po: the provider
+// NewProvider builds, for callers that bring their own exporter, such as
+// benchmarks of tracing's cost.
+func NewBatchedProvider(exp sdktrace.SpanExporter, opts BatchOptions, po ...sdktrace.TracerProviderOption) (*sdktrace.TracerProvider, error) {
+	batcher, err := NewBatcher(exp, opts)
+	if err != nil {
+		return nil, err
+	}
+	return sdktrace.NewTracerProvider(append(po, sdktrace.WithSpanProcessor(batcher))...), nil
 }
