@@ -10,9 +10,10 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"github.com/geminihooks/geminihooks/pkg/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/geminihooks/geminihooks/pkg/config"
 )
 
 // Bounds of the wait before receiving again from a subscription that
