@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -518,7 +519,11 @@ func (s *Server) StreamingPull(gs pb.Subscriber_StreamingPullServer) error {
 		case <-ctx.Done():
 			select {
 			case err := <-recvErr:
-				if errors.Is(err, context.Canceled) {
+				// A client that half-closes (io.EOF) or goes away has
+				// ended the stream; answering with its Recv error would
+				// reach a client that is still draining as status
+				// Unknown "EOF".
+				if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
 					return nil
 				}
 				return err

@@ -3,6 +3,7 @@ package minipubsub
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -338,4 +339,37 @@ func TestErrors(t *testing.T) {
 			t.Error("Receive still runs on a deleted subscription")
 		}
 	})
+}
+
+// TestStreamingPullHalfClose: a client that closes its side of the stream
+// gets a clean end of stream, not an error, so a subscriber stopping while
+// it drains does not report one.
+func TestStreamingPullHalfClose(t *testing.T) {
+	t.Parallel()
+	s, c := start(t, Options{})
+	createSub(t, c, subName, false, 60)
+	conn, err := grpc.NewClient(s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	stream, err := pb.NewSubscriberClient(conn).StreamingPull(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.StreamingPullRequest{Subscription: subName, StreamAckDeadlineSeconds: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("stream ended with %v, want a clean end (io.EOF)", err)
+		}
+	}
 }
