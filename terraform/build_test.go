@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"go/parser"
 	"go/token"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -123,8 +125,7 @@ func TestBuildpackBuildServesEntryPoints(t *testing.T) {
 	for _, target := range targets {
 		t.Run(target, func(t *testing.T) {
 			t.Parallel()
-			f := startFunction(t, bin, target)
-			f.waitServing(t)
+			f := startServing(t, bin, target)
 			assertMethodNotAllowed(t, f.url)
 		})
 	}
@@ -325,24 +326,49 @@ func startFunction(t *testing.T, bin, target string) *runningFunction {
 
 func (f *runningFunction) output() string { return f.out.String() }
 
-// waitServing waits until the function accepts connections.
-func (f *runningFunction) waitServing(t *testing.T) {
+// startServing starts bin serving target and waits until it accepts
+// connections. A function that exits because another process bound its port
+// first is started again on another.
+func startServing(t *testing.T, bin, target string) *runningFunction {
+	t.Helper()
+	const attempts = 3
+	for range attempts {
+		f := startFunction(t, bin, target)
+		err := f.waitServing(t)
+		if err == nil {
+			return f
+		}
+		if !strings.Contains(f.output(), "address already in use") {
+			t.Fatalf("the function exited during start-up: %v", err)
+		}
+	}
+	t.Fatalf("the function found its port taken %d times", attempts)
+	return nil
+}
+
+// waitServing waits until the function accepts connections, or returns the
+// error it exited with during start-up.
+func (f *runningFunction) waitServing(t *testing.T) error {
 	t.Helper()
 	deadline := time.Now().Add(buildStartTimeout)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-f.done:
 			f.done <- err
-			t.Fatalf("the function exited during start-up: %v", err)
+			if err == nil {
+				err = errors.New("exited with status 0")
+			}
+			return err
 		default:
 		}
 		if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(strings.TrimSuffix(f.url, "/"), "http://"), time.Second); err == nil {
 			_ = conn.Close()
-			return
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("the function did not listen within %s", buildStartTimeout)
+	return nil
 }
 
 // waitExit waits for the function to exit and returns its error.
@@ -366,7 +392,7 @@ func assertMethodNotAllowed(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: buildStartTimeout}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -385,12 +411,41 @@ func assertMethodNotAllowed(t *testing.T, url string) {
 	}
 }
 
+// freePort returns a loopback port that is free now, from below the kernel's
+// ephemeral range when it can: the port is released before the function
+// binds it, and ports from that range are what every listener on port 0 and
+// every outgoing connection are handed meanwhile.
 func freePort(t testing.TB) int {
 	t.Helper()
+	const lowest = 10000
+	if low := ephemeralLow(); low > lowest {
+		for range 20 {
+			port := lowest + mrand.IntN(low-lowest)
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				_ = l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ephemeralLow is the first port of Linux's ephemeral range, or 0 where it
+// cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 0
+	}
+	low, _ := strconv.Atoi(fields[0])
+	return low
 }
