@@ -31,12 +31,8 @@ func receiverIdentity(t testing.TB, m *module) ref {
 func (m *module) resolvedText(expr hcl.Expression) string {
 	text := m.text(expr)
 	for _, tr := range expr.Variables() {
-		if tr.RootName() == "local" && len(tr) >= 2 {
-			if a, ok := tr[1].(hcl.TraverseAttr); ok {
-				if l, found := m.locals()[a.Name]; found {
-					text += "\n" + m.text(l)
-				}
-			}
+		if l, ok := m.localOf(tr); ok {
+			text += "\n" + m.text(l)
 		}
 	}
 	return text
@@ -50,7 +46,7 @@ func TestReceiverCaptureGrants(t *testing.T) {
 	m := loadModule(t)
 	ctx := m.evalContext(t)
 	receiver := receiverIdentity(t, m)
-	env := plainEnv(t, m.function(t, receiverfn.EntryPoint))
+	env := m.plainEnv(t, m.function(t, receiverfn.EntryPoint))
 	limitExpr, bucketExpr := env["WEBHOOK_CAPTURE_LIMIT"], env["RESULTS_BUCKET"]
 	if limitExpr == nil || bucketExpr == nil {
 		t.Fatal("the receiver does not set WEBHOOK_CAPTURE_LIMIT and RESULTS_BUCKET")

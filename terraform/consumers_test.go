@@ -15,7 +15,7 @@ import (
 // resultsTopic returns the topic resource the materializer announces on.
 func resultsTopic(t testing.TB, m *module) ref {
 	t.Helper()
-	for _, r := range resourceRefs(plainEnv(t, m.function(t, materializerfn.EntryPoint))["RESULTS_TOPIC"]) {
+	for _, r := range resourceRefs(m.plainEnv(t, m.function(t, materializerfn.EntryPoint))["RESULTS_TOPIC"]) {
 		if r.typ == "google_pubsub_topic" {
 			return r
 		}
@@ -184,7 +184,6 @@ func TestAuditTrail(t *testing.T) {
 	// Every completion and results event: both topics, through the
 	// subscriptions' topic or the for_each it iterates.
 	var topics []ref
-	locals := m.locals()
 	for _, s := range subs {
 		exprs := []hclsyntax.Expression{attr(s.Body, "topic"), attr(s.Body, "for_each")}
 		for _, e := range exprs {
@@ -193,10 +192,8 @@ func TestAuditTrail(t *testing.T) {
 			}
 			topics = append(topics, resourceRefs(e)...)
 			for _, tr := range e.Variables() {
-				if tr.RootName() == "local" && len(tr) >= 2 {
-					if l, ok := locals[tr[1].(hcl.TraverseAttr).Name]; ok {
-						topics = append(topics, resourceRefs(l)...)
-					}
+				if l, ok := m.localOf(tr); ok {
+					topics = append(topics, resourceRefs(l)...)
 				}
 			}
 		}

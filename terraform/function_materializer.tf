@@ -87,28 +87,21 @@ resource "google_cloudfunctions2_function" "materializer" {
 
     # Exactly what pkg/materializer.Config reads (a test keeps them equal);
     # GEMINI_API_KEY comes from Secret Manager below.
-    environment_variables = {
-      GOOGLE_CLOUD_PROJECT           = var.project_id
-      GEMINI_BASE_URL                = var.materializer_settings.gemini_base_url
-      GEMINI_DOWNLOAD_HOSTS          = join(",", var.materializer_settings.download_hosts)
-      GEMINI_FETCH_TIMEOUT           = var.materializer_settings.fetch_timeout
-      RESULTS_BUCKET                 = google_storage_bucket.results.name
-      RESULTS_PREFIX                 = var.materializer_settings.results_prefix
-      RESULTS_TOPIC                  = google_pubsub_topic.results.id
-      UPLOAD_CHUNK_SIZE              = var.materializer_settings.upload_chunk_size
-      PUBSUB_ORDERING                = var.materializer_settings.pubsub_ordering
-      FIRESTORE_DATABASE             = local.firestore_database
-      JOBS_COLLECTION                = var.jobs_collection
-      JOBS_TTL                       = var.jobs_ttl
-      LOG_LEVEL                      = var.log_level
-      OTEL_TRACES_EXPORTER           = var.tracing.exporter
-      OTEL_TRACES_SAMPLER            = "traceidratio"
-      OTEL_TRACES_SAMPLER_ARG        = var.tracing.sample_ratio
-      OTEL_BSP_SCHEDULE_DELAY        = var.tracing.batch_delay_ms
-      OTEL_BSP_EXPORT_TIMEOUT        = var.tracing.export_timeout_ms
-      OTEL_BSP_MAX_QUEUE_SIZE        = var.tracing.max_queue_size
-      OTEL_BSP_MAX_EXPORT_BATCH_SIZE = var.tracing.max_export_batch_size
-    }
+    environment_variables = merge(local.tracing_env, {
+      GOOGLE_CLOUD_PROJECT  = var.project_id
+      GEMINI_BASE_URL       = var.materializer_settings.gemini_base_url
+      GEMINI_DOWNLOAD_HOSTS = join(",", var.materializer_settings.download_hosts)
+      GEMINI_FETCH_TIMEOUT  = var.materializer_settings.fetch_timeout
+      RESULTS_BUCKET        = google_storage_bucket.results.name
+      RESULTS_PREFIX        = var.materializer_settings.results_prefix
+      RESULTS_TOPIC         = google_pubsub_topic.results.id
+      UPLOAD_CHUNK_SIZE     = var.materializer_settings.upload_chunk_size
+      PUBSUB_ORDERING       = var.materializer_settings.pubsub_ordering
+      FIRESTORE_DATABASE    = local.firestore_database
+      JOBS_COLLECTION       = var.jobs_collection
+      JOBS_TTL              = var.jobs_ttl
+      LOG_LEVEL             = var.log_level
+    })
 
     # Read when an instance starts: after adding a version, new instances
     # pick it up (README.md, "Rotating").

@@ -122,7 +122,7 @@ resource "google_cloudfunctions2_function" "receiver" {
 
     # Exactly what pkg/receiver.Config reads (a test keeps them equal), except
     # WEBHOOK_SIGNING_SECRETS: deployed, the secrets come from Secret Manager.
-    environment_variables = {
+    environment_variables = merge(local.tracing_env, {
       GOOGLE_CLOUD_PROJECT            = var.project_id
       WEBHOOK_SIGNING_SECRET          = google_secret_manager_secret.webhook_signing.id
       WEBHOOK_SECRET_CACHE_TTL        = var.receiver_settings.secret_cache_ttl
@@ -147,14 +147,7 @@ resource "google_cloudfunctions2_function" "receiver" {
       WEBHOOK_CAPTURE_LIMIT           = var.webhook_capture_limit
       RESULTS_BUCKET                  = google_storage_bucket.results.name
       LOG_LEVEL                       = var.log_level
-      OTEL_TRACES_EXPORTER            = var.tracing.exporter
-      OTEL_TRACES_SAMPLER             = "traceidratio"
-      OTEL_TRACES_SAMPLER_ARG         = var.tracing.sample_ratio
-      OTEL_BSP_SCHEDULE_DELAY         = var.tracing.batch_delay_ms
-      OTEL_BSP_EXPORT_TIMEOUT         = var.tracing.export_timeout_ms
-      OTEL_BSP_MAX_QUEUE_SIZE         = var.tracing.max_queue_size
-      OTEL_BSP_MAX_EXPORT_BATCH_SIZE  = var.tracing.max_export_batch_size
-    }
+    })
   }
 
   # The first revision must start with its permissions in place: start-up

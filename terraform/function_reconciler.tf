@@ -81,38 +81,31 @@ resource "google_cloudfunctions2_function" "reconciler" {
     # GEMINI_API_KEY comes from Secret Manager below. The ledger, registry,
     # topic and publish settings are the receiver's: both claim jobs in the
     # same ledger (a test keeps the expressions equal).
-    environment_variables = {
-      GOOGLE_CLOUD_PROJECT           = var.project_id
-      GEMINI_BASE_URL                = var.materializer_settings.gemini_base_url
-      GEMINI_FETCH_TIMEOUT           = var.reconciler_settings.fetch_timeout
-      FIRESTORE_DATABASE             = local.firestore_database
-      IDEMPOTENCY_COLLECTION         = var.idempotency_collection
-      IDEMPOTENCY_TTL                = var.idempotency_ttl
-      IDEMPOTENCY_LEASE              = var.receiver_settings.idempotency_lease
-      JOBS_COLLECTION                = var.jobs_collection
-      JOBS_TTL                       = var.jobs_ttl
-      EVENTS_TOPIC                   = google_pubsub_topic.events.id
-      PUBSUB_ORDERING                = var.receiver_settings.pubsub_ordering
-      PUBLISH_TIMEOUT                = var.receiver_settings.publish_timeout
-      LEDGER_TIMEOUT                 = var.receiver_settings.ledger_timeout
-      RECONCILE_LOOK_BACK            = var.reconciler_settings.look_back
-      RECONCILE_PAGE_SIZE            = var.reconciler_settings.page_size
-      RECONCILE_MAX_PAGES            = var.reconciler_settings.max_pages
-      RECONCILE_MAX_CALLS            = var.reconciler_settings.max_calls
-      RECONCILE_GRACE                = var.reconciler_settings.grace
-      RECONCILE_RECHECK_MIN          = var.reconciler_settings.recheck_min
-      RECONCILE_RECHECK_MAX          = var.reconciler_settings.recheck_max
-      RECONCILE_TIMEOUT              = var.reconciler_settings.timeout
-      RECONCILE_REENABLE_WEBHOOKS    = var.reconciler_settings.reenable_webhooks
-      LOG_LEVEL                      = var.log_level
-      OTEL_TRACES_EXPORTER           = var.tracing.exporter
-      OTEL_TRACES_SAMPLER            = "traceidratio"
-      OTEL_TRACES_SAMPLER_ARG        = var.tracing.sample_ratio
-      OTEL_BSP_SCHEDULE_DELAY        = var.tracing.batch_delay_ms
-      OTEL_BSP_EXPORT_TIMEOUT        = var.tracing.export_timeout_ms
-      OTEL_BSP_MAX_QUEUE_SIZE        = var.tracing.max_queue_size
-      OTEL_BSP_MAX_EXPORT_BATCH_SIZE = var.tracing.max_export_batch_size
-    }
+    environment_variables = merge(local.tracing_env, {
+      GOOGLE_CLOUD_PROJECT        = var.project_id
+      GEMINI_BASE_URL             = var.materializer_settings.gemini_base_url
+      GEMINI_FETCH_TIMEOUT        = var.reconciler_settings.fetch_timeout
+      FIRESTORE_DATABASE          = local.firestore_database
+      IDEMPOTENCY_COLLECTION      = var.idempotency_collection
+      IDEMPOTENCY_TTL             = var.idempotency_ttl
+      IDEMPOTENCY_LEASE           = var.receiver_settings.idempotency_lease
+      JOBS_COLLECTION             = var.jobs_collection
+      JOBS_TTL                    = var.jobs_ttl
+      EVENTS_TOPIC                = google_pubsub_topic.events.id
+      PUBSUB_ORDERING             = var.receiver_settings.pubsub_ordering
+      PUBLISH_TIMEOUT             = var.receiver_settings.publish_timeout
+      LEDGER_TIMEOUT              = var.receiver_settings.ledger_timeout
+      RECONCILE_LOOK_BACK         = var.reconciler_settings.look_back
+      RECONCILE_PAGE_SIZE         = var.reconciler_settings.page_size
+      RECONCILE_MAX_PAGES         = var.reconciler_settings.max_pages
+      RECONCILE_MAX_CALLS         = var.reconciler_settings.max_calls
+      RECONCILE_GRACE             = var.reconciler_settings.grace
+      RECONCILE_RECHECK_MIN       = var.reconciler_settings.recheck_min
+      RECONCILE_RECHECK_MAX       = var.reconciler_settings.recheck_max
+      RECONCILE_TIMEOUT           = var.reconciler_settings.timeout
+      RECONCILE_REENABLE_WEBHOOKS = var.reconciler_settings.reenable_webhooks
+      LOG_LEVEL                   = var.log_level
+    })
 
     secret_environment_variables {
       key        = "GEMINI_API_KEY"

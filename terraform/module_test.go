@@ -331,21 +331,50 @@ func refersTo(expr hcl.Expression, r ref) bool {
 }
 
 // envMap returns the keys of an environment_variables attribute and their
-// value expressions. The attribute must be a literal object, so that its
-// keys can be checked without evaluating anything.
-func envMap(t testing.TB, expr hclsyntax.Expression) map[string]hclsyntax.Expression {
+// value expressions. The attribute must be a literal object, or a merge of
+// literal objects and locals that are literal objects, so that its keys can
+// be checked without evaluating anything; a key set twice is an error.
+func (m *module) envMap(t testing.TB, expr hclsyntax.Expression) map[string]hclsyntax.Expression {
 	t.Helper()
-	obj, ok := expr.(*hclsyntax.ObjectConsExpr)
-	if !ok {
-		t.Fatalf("environment_variables at %s must be a literal map so its keys can be checked", expr.Range())
+	parts := []hclsyntax.Expression{expr}
+	if call, ok := expr.(*hclsyntax.FunctionCallExpr); ok && call.Name == "merge" {
+		parts = call.Args
 	}
 	out := map[string]hclsyntax.Expression{}
-	for _, item := range obj.Items {
-		k, diags := item.KeyExpr.Value(nil)
-		if diags.HasErrors() || k.Type() != cty.String {
-			t.Fatalf("environment variable name at %s is not a constant string", item.KeyExpr.Range())
+	for _, part := range parts {
+		if sc, ok := part.(*hclsyntax.ScopeTraversalExpr); ok && len(sc.Traversal) == 2 {
+			if l, ok := m.localOf(sc.Traversal); ok {
+				part = l
+			}
 		}
-		out[k.AsString()] = item.ValueExpr
+		obj, ok := part.(*hclsyntax.ObjectConsExpr)
+		if !ok {
+			t.Fatalf("environment_variables at %s must be a literal map, or a merge of literal maps and locals that are, so its keys can be checked", part.Range())
+		}
+		for _, item := range obj.Items {
+			k, diags := item.KeyExpr.Value(nil)
+			if diags.HasErrors() || k.Type() != cty.String {
+				t.Fatalf("environment variable name at %s is not a constant string", item.KeyExpr.Range())
+			}
+			if _, dup := out[k.AsString()]; dup {
+				t.Fatalf("environment variable %s at %s is set twice", k.AsString(), item.KeyExpr.Range())
+			}
+			out[k.AsString()] = item.ValueExpr
+		}
 	}
 	return out
+}
+
+// localOf returns the expression of the local value a traversal starts
+// from (local.x and local.x.y both give local x's whole expression).
+func (m *module) localOf(tr hcl.Traversal) (hclsyntax.Expression, bool) {
+	if tr.RootName() != "local" || len(tr) < 2 {
+		return nil, false
+	}
+	step, ok := tr[1].(hcl.TraverseAttr)
+	if !ok {
+		return nil, false
+	}
+	l, ok := m.locals()[step.Name]
+	return l, ok
 }

@@ -23,7 +23,7 @@ import (
 func TestReconcilerSharesTheReceiversLedger(t *testing.T) {
 	t.Parallel()
 	m := loadModule(t)
-	rec, recon := plainEnv(t, m.function(t, receiverfn.EntryPoint)), plainEnv(t, m.function(t, reconcilerfn.EntryPoint))
+	rec, recon := m.plainEnv(t, m.function(t, receiverfn.EntryPoint)), m.plainEnv(t, m.function(t, reconcilerfn.EntryPoint))
 	for _, name := range []string{
 		"FIRESTORE_DATABASE", "IDEMPOTENCY_COLLECTION", "IDEMPOTENCY_TTL", "IDEMPOTENCY_LEASE",
 		"JOBS_COLLECTION", "JOBS_TTL", "EVENTS_TOPIC", "PUBSUB_ORDERING", "PUBLISH_TIMEOUT", "LEDGER_TIMEOUT",
@@ -105,7 +105,7 @@ func TestSchedulerCallsReconciler(t *testing.T) {
 	}
 	deadline := evalDuration(t, attr(job.Body, "attempt_deadline"), ctx)
 	timeout := time.Duration(evalNumber(t, ctx, attr(serviceConfig(t, fn), "timeout_seconds"), "the reconciler's timeout_seconds")) * time.Second
-	pass := evalDuration(t, plainEnv(t, fn)["RECONCILE_TIMEOUT"], ctx)
+	pass := evalDuration(t, m.plainEnv(t, fn)["RECONCILE_TIMEOUT"], ctx)
 	if pass >= timeout || pass >= deadline {
 		t.Errorf("a pass may take %s, but the function times out after %s and the scheduler gives up after %s", pass, timeout, deadline)
 	}

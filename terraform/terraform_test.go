@@ -150,13 +150,13 @@ func serviceConfig(t testing.TB, fn *hclsyntax.Block) *hclsyntax.Body {
 }
 
 // plainEnv returns the function's environment_variables.
-func plainEnv(t testing.TB, fn *hclsyntax.Block) map[string]hclsyntax.Expression {
+func (m *module) plainEnv(t testing.TB, fn *hclsyntax.Block) map[string]hclsyntax.Expression {
 	t.Helper()
 	expr := attr(serviceConfig(t, fn), "environment_variables")
 	if expr == nil {
 		return map[string]hclsyntax.Expression{}
 	}
-	return envMap(t, expr)
+	return m.envMap(t, expr)
 }
 
 // secretEnv returns the function's secret_environment_variables by key.
@@ -192,7 +192,7 @@ func TestEnvironmentMatchesCode(t *testing.T) {
 			t.Parallel()
 			fn := m.function(t, df.entryPoint)
 			code := codeEnv(t, df.config)
-			plain, secrets := plainEnv(t, fn), secretEnv(t, fn)
+			plain, secrets := m.plainEnv(t, fn), secretEnv(t, fn)
 
 			var wantPlain, wantSecret []string
 			for name := range code {
@@ -230,7 +230,7 @@ func TestEnvironmentDefaultsMatchCode(t *testing.T) {
 		t.Run(df.name, func(t *testing.T) {
 			t.Parallel()
 			fn := m.function(t, df.entryPoint)
-			plain := plainEnv(t, fn)
+			plain := m.plainEnv(t, fn)
 			checked := 0
 			for name, v := range codeEnv(t, df.config) {
 				expr, ok := plain[name]
@@ -267,7 +267,7 @@ func TestReceiverStepsFitItsTimeout(t *testing.T) {
 	m := loadModule(t)
 	ctx := m.evalContext(t)
 	fn := m.function(t, receiverfn.EntryPoint)
-	env := plainEnv(t, fn)
+	env := m.plainEnv(t, fn)
 	duration := func(name string) time.Duration {
 		t.Helper()
 		expr, ok := env[name]
@@ -352,7 +352,7 @@ func TestTTLPoliciesMatchTheCode(t *testing.T) {
 	t.Parallel()
 	m := loadModule(t)
 	ctx := m.evalContext(t)
-	env := plainEnv(t, m.function(t, receiverfn.EntryPoint))
+	env := m.plainEnv(t, m.function(t, receiverfn.EntryPoint))
 
 	// One policy per collection the receiver writes, on the field its code
 	// writes the expiry to, defaulting to the code's collection.
@@ -397,7 +397,7 @@ func TestTTLPoliciesMatchTheCode(t *testing.T) {
 func TestRegistryIndexMatchesTheQuery(t *testing.T) {
 	t.Parallel()
 	m := loadModule(t)
-	env := plainEnv(t, m.function(t, receiverfn.EntryPoint))
+	env := m.plainEnv(t, m.function(t, receiverfn.EntryPoint))
 	indexes := m.resources("google_firestore_index")
 	if len(indexes) != 1 {
 		t.Fatalf("want one google_firestore_index (the registry's overdue query), found %d", len(indexes))
@@ -445,7 +445,7 @@ func TestCodeDependenciesAreProvisioned(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fn := m.function(t, tc.entryPoint)
-			expr, ok := plainEnv(t, fn)[tc.env]
+			expr, ok := m.plainEnv(t, fn)[tc.env]
 			if !ok {
 				if s, isSecret := secretEnv(t, fn)[tc.env]; isSecret {
 					expr, ok = attr(s.Body, "secret"), true
@@ -473,7 +473,7 @@ func TestCodeDependenciesAreProvisioned(t *testing.T) {
 // eventsTopic returns the topic resource the receiver publishes to.
 func eventsTopic(t testing.TB, m *module) ref {
 	t.Helper()
-	env := plainEnv(t, m.function(t, receiverfn.EntryPoint))
+	env := m.plainEnv(t, m.function(t, receiverfn.EntryPoint))
 	for _, r := range resourceRefs(env["EVENTS_TOPIC"]) {
 		if r.typ == "google_pubsub_topic" {
 			return r

@@ -9,6 +9,18 @@ locals {
     materializer = google_service_account.materializer.email
     reconciler   = google_service_account.reconciler.email
   } : {}
+
+  # The tracing settings every function reads (tracing.Config), merged into
+  # each one's environment.
+  tracing_env = {
+    OTEL_TRACES_EXPORTER           = var.tracing.exporter
+    OTEL_TRACES_SAMPLER            = "traceidratio"
+    OTEL_TRACES_SAMPLER_ARG        = var.tracing.sample_ratio
+    OTEL_BSP_SCHEDULE_DELAY        = var.tracing.batch_delay_ms
+    OTEL_BSP_EXPORT_TIMEOUT        = var.tracing.export_timeout_ms
+    OTEL_BSP_MAX_QUEUE_SIZE        = var.tracing.max_queue_size
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE = var.tracing.max_export_batch_size
+  }
 }
 
 resource "google_project_iam_member" "trace_writer" {
